@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Shared
+
+/// Assembles laloD from its subsystems and runs them as one service group.
+///
+/// Start-up order is store → audit → access control → sessions → server; shutdown runs the
+/// group in reverse, so the server drains before the audit writer flushes its last batch.
+enum Daemon {
+    static func run(loader: ConfigLoader) async -> Int32 {
+        let configuration: Configuration
+        do {
+            configuration = try loader.load()
+        } catch {
+            FileHandle.standardError.write(Data("laloD: configuration error: \(error)\n".utf8))
+            return 78  // EX_CONFIG: systemd shows it as a configuration problem
+        }
+        umask(0o077)
+        bootstrapLogging(configuration)
+        var logger = Logger(label: "lalo.daemon")
+        logger[metadataKey: "lalo.pid"] = "\(getpid())"
+        do {
+            try await start(configuration, loader: loader, logger: logger)
+            return 0
+        } catch {
+            logger.critical("laloD cannot start", metadata: ["lalo.error": "\(error)"])
+            FileHandle.standardError.write(Data("laloD: \(error)\n".utf8))
+            Systemd.notify("STATUS=failed: \(error)")
+            return 1
+        }
+    }
+
+    private static func start(_ configuration: Configuration, loader: ConfigLoader, logger: Logger) async throws {
+        let store: Store
+        do {
+            store = try Store.open(directory: configuration.store.stateDirectory,
+                                   busyTimeoutMilliseconds: configuration.store.busyTimeoutMilliseconds)
+        } catch {
+            throw StartupError("cannot open the store in \(configuration.store.stateDirectory): \(error)")
+        }
+        let journal: JournalMirror?
+        switch configuration.audit.journal {
+        case .on: journal = JournalMirror()
+        case .off: journal = nil
+        case .auto: journal = Systemd.underSystemd ? JournalMirror() : nil
+        }
+        let audit = try AuditLog(store: store, journal: journal, logger: Logger(label: "lalo.audit"))
+        let access = try AccessControl(store: store, mapping: configuration.roles)
+        let sessions = try SessionRegistry(store: store, maxPerUser: configuration.server.maxSessionsPerUser)
+        let listen = Systemd.listenDescriptors()
+        let server = RPCServer(
+            server: configuration.server, listenDescriptor: listen.first, sessions: sessions, audit: audit,
+            logger: Logger(label: "lalo.rpc")
+        ) {
+            Systemd.notify("READY=1\nSTATUS=listening")
+        }
+        let context = DaemonContext(store: store, audit: audit, access: access, sessions: sessions,
+                                    logger: Logger(label: "lalo.methods"), startedAt: Date(),
+                                    socketPath: configuration.server.socket, socketActivated: !listen.isEmpty)
+        let registry = context.makeRegistry()
+        guard registry.missing.isEmpty else {
+            throw StartupError("methods without handlers: \(registry.missing.joined(separator: ", "))")
+        }
+        server.attach(Dispatcher(registry: registry, access: access, audit: audit, logger: Logger(label: "lalo.rpc"),
+                                 isDraining: { [server] in server.isDraining }))
+        let reload = ReloadService(loader: loader, initial: configuration, access: access, sessions: sessions,
+                                   server: server, audit: audit, logger: logger)
+        let status = StatusService(sessions: sessions, audit: audit)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: audit),
+                    .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
+                          failureTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: reload),
+                    .init(service: status),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        Task { try? await audit.append(.system("daemon.start", detail: ["version": .string(LaloVersion.current)])) }
+        try await group.run()
+        logger.info("stopped")
+    }
+
+    private static func bootstrapLogging(_ configuration: Configuration) {
+        LogLevelBox.current = configuration.logLevel
+        let useJournal = Systemd.isJournalStream
+        LoggingSystem.bootstrap { label in
+            let inner: any LogHandler = useJournal ? JournaldLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            return DynamicLevelHandler(inner: inner)
+        }
+    }
+}

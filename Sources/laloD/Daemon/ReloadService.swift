@@ -1,0 +1,51 @@
+import Logging
+import ServiceLifecycle
+import Shared
+import UnixSignals
+
+/// Re-reads the configuration on SIGHUP and applies what can change without a restart: the role
+/// mapping, the log level and the limits. A bad new configuration is refused whole and the running
+/// one kept, so a typo can never take the daemon down or half-apply.
+struct ReloadService: Service {
+    let loader: ConfigLoader
+    let initial: Configuration
+    let access: AccessControl
+    let sessions: SessionRegistry
+    let server: RPCServer
+    let audit: AuditLog
+    let logger: Logger
+
+    func run() async throws {
+        var current = initial
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            Systemd.notify("RELOADING=1")
+            do {
+                let next = try loader.load()
+                apply(next, over: current)
+                current = next
+                logger.info("configuration reloaded", metadata: ["lalo.config.files": "\(next.sources)"])
+                _ = try? await audit.append(.system("config.reload", detail: [
+                    "ok": true, "files": .array(next.sources.map(JSONValue.string)),
+                ]))
+            } catch {
+                logger.error("configuration reload refused; keeping the running configuration",
+                             metadata: ["lalo.config.error": "\(error)"])
+                _ = try? await audit.append(.system("config.reload", detail: ["ok": false, "error": .string("\(error)")]))
+            }
+            Systemd.notify("READY=1")
+        }
+    }
+
+    private func apply(_ next: Configuration, over current: Configuration) {
+        LogLevelBox.current = next.logLevel
+        access.updateMapping(next.roles)
+        sessions.setMaxPerUser(next.server.maxSessionsPerUser)
+        server.updateLimits(RPCServer.Limits(next.server))
+        if next.server.socket != current.server.socket || next.server.socketMode != current.server.socketMode
+            || next.server.socketGroup != current.server.socketGroup
+            || next.store.stateDirectory != current.store.stateDirectory || next.audit != current.audit {
+            logger.warning("socket, store and audit settings take effect at the next restart")
+        }
+    }
+}

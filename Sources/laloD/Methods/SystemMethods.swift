@@ -1,0 +1,43 @@
+import CCurl
+import CSeccomp
+import Foundation
+import GRDB
+import Shared
+
+extension DaemonContext {
+    func registerSystemMethods(_ registry: inout MethodRegistry) {
+        registry.register(SystemStatus.self) { _, _ in
+            let storeOK: Bool
+            let schema: String
+            do {
+                schema = try store.schemaVersion()
+                storeOK = true
+            } catch {
+                schema = "unknown"
+                storeOK = false
+            }
+            return SystemStatus.Result(
+                version: LaloVersion.current, pid: getpid(), startedAt: Timestamp.format(startedAt),
+                uptimeSeconds: (Date().timeIntervalSince(startedAt) * 1000).rounded() / 1000,
+                socket: socketPath, socketActivated: socketActivated, sessions: sessions.count,
+                store: .init(path: store.path, ok: storeOK, sizeBytes: store.sizeBytes, schemaVersion: schema),
+                audit: .init(entries: (try? AuditLog.count(store: store)) ?? -1, lastSeq: audit.lastSeq,
+                             journal: audit.mirrorsToJournal, ok: audit.isHealthy),
+                libraries: libraryVersions())
+        }
+        registry.register(RPCDiscover.self) { _, _ in
+            MethodCatalogue.openRPCDocument(version: LaloVersion.current)
+        }
+    }
+
+    /// Versions of the system libraries laloD is linked against, read from the libraries themselves.
+    func libraryVersions() -> [String: String] {
+        var versions: [String: String] = [:]
+        versions["sqlite"] = (try? store.writer.read { db in try String.fetchOne(db, sql: "SELECT sqlite_version()") }) ?? "unknown"
+        versions["curl"] = String(cString: lalo_curl_version())
+        if let seccomp = seccomp_version() {
+            versions["seccomp"] = "\(seccomp.pointee.major).\(seccomp.pointee.minor).\(seccomp.pointee.micro)"
+        }
+        return versions
+    }
+}

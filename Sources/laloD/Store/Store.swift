@@ -1,0 +1,56 @@
+import Foundation
+import GRDB
+import Shared
+
+/// The SQLite database in the state directory: one writer, many readers (WAL), foreign keys on.
+///
+/// Every write method is one transaction. Subsystems that need their own write pattern (the audit
+/// writer's group commit) get the pool through ``writer`` rather than going around the store.
+struct Store: Sendable {
+    let writer: DatabasePool
+    let path: String
+
+    /// Opens (creating if needed) `laloD.sqlite` in `directory` and migrates it.
+    static func open(directory: String, busyTimeoutMilliseconds: Int) throws -> Store {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o750])
+        let path = (directory as NSString).appendingPathComponent("laloD.sqlite")
+        var configuration = GRDB.Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(Double(busyTimeoutMilliseconds) / 1000)
+        configuration.label = "lalo.store"
+        configuration.prepareDatabase { db in
+            // FULL: every commit is fsynced, so an audit entry a caller was told about survives a
+            // power cut, not only a crash of laloD. The audit writer's group commit is what keeps
+            // this affordable (one fsync per batch, not per call).
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        // The database holds the audit trail and grants: nobody but the daemon reads it.
+        chmod(path, 0o600)
+        let store = Store(writer: pool, path: path)
+        try Migrations.migrator.migrate(pool)
+        return store
+    }
+
+    var sizeBytes: Int64 {
+        var total: Int64 = 0
+        for suffix in ["", "-wal"] {
+            if let attributes = try? FileManager.default.attributesOfItem(atPath: path + suffix),
+               let size = attributes[.size] as? NSNumber {
+                total += size.int64Value
+            }
+        }
+        return total
+    }
+
+    func schemaVersion() throws -> String {
+        try writer.read { db in try Migrations.migrator.appliedMigrations(db).last ?? "none" }
+    }
+
+    /// Writes a consistent copy of the live database to `destination` (SQLite online backup).
+    func backup(to destination: String) throws {
+        let target = try DatabaseQueue(path: destination)
+        try writer.backup(to: target)
+    }
+}

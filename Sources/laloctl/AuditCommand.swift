@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import Shared
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Query, verify and export the hash-chained audit log (needs audit.read).",
+        subcommands: [Query.self, Verify.self, Export.self])
+
+    struct Filters: ParsableArguments {
+        @Option(help: "Entries at or after this RFC 3339 time.") var since: String?
+        @Option(help: "Entries before this RFC 3339 time.") var until: String?
+        @Option(help: "Only this user (name or uid).") var user: String?
+        @Option(help: "Only this method, e.g. role.grant.") var method: String?
+        @Option(help: "Only this outcome: ok, error, denied.") var outcome: String?
+        @Option(help: "Only this kind: call, denial, session, role, system.") var kind: String?
+
+        func validate() throws {
+            for (flag, value) in [("--since", since), ("--until", until)] {
+                if let value, Timestamp.parse(value) == nil {
+                    throw ValidationError("\(flag) must be an RFC 3339 time such as 2026-11-24T12:00:00Z")
+                }
+            }
+            if let outcome, !["ok", "error", "denied"].contains(outcome) {
+                throw ValidationError("--outcome must be ok, error or denied")
+            }
+            if let kind, !["call", "denial", "session", "role", "system"].contains(kind) {
+                throw ValidationError("--kind must be call, denial, session, role or system")
+            }
+        }
+
+        var params: [String: JSONValue] {
+            var p: [String: JSONValue] = [:]
+            if let since { p["since"] = .string(since) }
+            if let until { p["until"] = .string(until) }
+            if let user { p["user"] = .string(user) }
+            if let method { p["method"] = .string(method) }
+            if let outcome { p["outcome"] = .string(outcome) }
+            if let kind { p["kind"] = .string(kind) }
+            return p
+        }
+    }
+
+    struct Query: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show audit entries, oldest first.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var filters: Filters
+        @Option(help: "Entries per page (1-1000).") var limit: Int = 100
+        @Option(help: "Continue after this cursor (printed at the end of a page).") var cursor: String?
+
+        func validate() throws {
+            if !(1...1000).contains(limit) { throw ValidationError("--limit must be between 1 and 1000") }
+        }
+
+        func run() throws {
+            var params = filters.params
+            params["limit"] = .int(Int64(limit))
+            if let cursor { params["cursor"] = .string(cursor) }
+            try global.show(AuditQuery.name, params: .object(params)) { r in
+                Terminal.table(["SEQ", "TIME", "KIND", "USER", "METHOD", "OUTCOME", "µs"],
+                               (r["entries"]?.arrayValue ?? []).map { e in
+                    [Terminal.text(e["seq"]), Terminal.text(e["time"]), Terminal.text(e["kind"]),
+                     Terminal.text(e["user"]), Terminal.text(e["method"]),
+                     Terminal.text(e["outcome"]) + (e["errorKind"].map { $0 == .null ? "" : " (\(Terminal.text($0)))" } ?? ""),
+                     Terminal.text(e["durationMicros"])]
+                })
+                if let next = r["nextCursor"]?.stringValue { print("more: --cursor \(next)") }
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the hash chain; exits 1 if an entry was changed, removed or reordered.")
+        @OptionGroup var global: GlobalOptions
+
+        func run() throws {
+            let result = try global.withClient { try $0.call(AuditVerify.name) }
+            switch global.output {
+            case .json: Terminal.printJSON(result)
+            case .table:
+                if result["ok"] == .bool(true) {
+                    print("\(Terminal.good("ok")): \(Terminal.text(result["entries"])) entries verified (seq \(Terminal.text(result["firstSeq"]))–\(Terminal.text(result["lastSeq"])))")
+                } else {
+                    print("\(Terminal.bad("FAILED")): entry \(Terminal.text(result["firstBadSeq"])) \(Terminal.text(result["problem"])) — \(Terminal.text(result["detail"]))")
+                }
+            }
+            if result["ok"] != .bool(true) { throw ExitCode(1) }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write matching entries as JSON Lines (stdout, or --file) for archiving or offline checks.")
+        @OptionGroup var global: GlobalOptions
+        @OptionGroup var filters: Filters
+        @Option(help: "Write to this file instead of stdout.") var file: String?
+
+        func run() throws {
+            let handle: FileHandle
+            if let file {
+                guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
+                      let opened = FileHandle(forWritingAtPath: file) else {
+                    Terminal.error("cannot create \(file)")
+                    throw ExitCode(1)
+                }
+                handle = opened
+            } else {
+                handle = FileHandle.standardOutput
+            }
+            let result = try global.withClient { client in
+                try client.call(AuditExport.name, params: .object(filters.params)) { method, params in
+                    if method == AuditExport.notification, let lines = params["lines"]?.stringValue {
+                        handle.write(Data(lines.utf8))
+                    }
+                }
+            }
+            if file != nil {
+                try? handle.close()
+                FileHandle.standardError.write(Data("exported \(Terminal.text(result["entries"])) entries to \(file!)\n".utf8))
+            }
+        }
+    }
+}

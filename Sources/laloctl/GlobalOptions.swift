@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+import Shared
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case table, json
+}
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Daemon socket (default: $LALO_SOCKET, else \(DefaultPaths.socket)).", valueName: "path"))
+    var socket: String?
+
+    @Option(name: .shortAndLong, help: "Output format: table for people, json for scripts.")
+    var output: OutputFormat = .table
+
+    var socketPath: String { DefaultPaths.resolveSocket(explicit: socket) }
+
+    /// Connects, runs `body`, and turns failures into the documented exit codes:
+    /// 1 error, 3 daemon unreachable, 4 permission denied.
+    func withClient<T>(_ body: (LaloClient) throws -> T) throws -> T {
+        let client: LaloClient
+        do {
+            client = try LaloClient(socketPath: socketPath)
+        } catch {
+            Terminal.error(error.description)
+            throw ExitCode(3)
+        }
+        defer { client.close() }
+        do {
+            return try body(client)
+        } catch let error as RPCError {
+            Terminal.error(Terminal.describe(error))
+            throw ExitCode(error.kind == .permissionDenied ? 4 : 1)
+        } catch let error as ClientError {
+            Terminal.error(error.description)
+            throw ExitCode(3)
+        }
+    }
+
+    /// Calls a raw method and prints its result as JSON, or hands it to `table` for table output.
+    func show(_ method: String, params: JSONValue? = nil, table: (JSONValue) -> Void) throws {
+        let result = try withClient { try $0.call(method, params: params) }
+        switch output {
+        case .json: Terminal.printJSON(result)
+        case .table: table(result)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Shared
+
+struct SessionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "session", abstract: "List and terminate sessions (connections to laloD).",
+        subcommands: [List.self, Terminate.self])
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List open sessions: your own, or everyone's with session.manage.")
+        @OptionGroup var global: GlobalOptions
+        @Option(help: "Only this user's sessions (name or uid).") var user: String?
+
+        func run() throws {
+            var params: [String: JSONValue] = [:]
+            if let user { params["user"] = .string(user) }
+            try global.show(SessionList.name, params: .object(params)) { r in
+                let rows = (r["sessions"]?.arrayValue ?? []).map { s in
+                    [Terminal.text(s["id"]) + (s["current"] == .bool(true) ? "*" : ""), Terminal.text(s["user"]),
+                     Terminal.text(s["uid"]), Terminal.text(s["pid"]), Terminal.text(s["connectedAt"]),
+                     Terminal.text(s["lastActivityAt"]), Terminal.text(s["calls"]), Terminal.text(s["inFlight"])]
+                }
+                Terminal.table(["ID", "USER", "UID", "PID", "CONNECTED", "LAST ACTIVITY", "CALLS", "IN FLIGHT"], rows)
+            }
+        }
+    }
+
+    struct Terminate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Close a session, or all sessions of a user (needs session.manage).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "Session id.") var id: Int64?
+        @Option(help: "Terminate every session of this user (name or uid).") var user: String?
+
+        func validate() throws {
+            if (id == nil) == (user == nil) { throw ValidationError("give a session id or --user, not both") }
+            if let id, id < 1 { throw ValidationError("session ids start at 1") }
+        }
+
+        func run() throws {
+            var params: [String: JSONValue] = [:]
+            if let id { params["id"] = .int(id) }
+            if let user { params["user"] = .string(user) }
+            try global.show(SessionTerminate.name, params: .object(params)) { r in
+                let ids = r["terminated"]?.arrayValue ?? []
+                print(ids.isEmpty ? "no sessions terminated" : "terminated \(ids.count) session(s): \(Terminal.text(r["terminated"]))")
+            }
+        }
+    }
+}
