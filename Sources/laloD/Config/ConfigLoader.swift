@@ -62,17 +62,13 @@ struct ConfigLoader {
     }
 
     private func apply(file: String, to configuration: inout Configuration) throws(ConfigError) {
-        let text: String
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: file))
-            guard let decoded = String(data: data, encoding: .utf8) else {
-                throw ConfigError(file: file, key: nil, problem: "not valid UTF-8")
-            }
-            text = decoded
-        } catch let error as ConfigError {
-            throw error
-        } catch {
-            throw ConfigError(file: file, key: nil, problem: "cannot read: \(Self.reason(error))")
+        let bytes: [UInt8]
+        switch Self.readFile(file) {
+        case .success(let read): bytes = read
+        case .failure(let code): throw ConfigError(file: file, key: nil, problem: "cannot read: \(String(cString: strerror(code.code)))")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigError(file: file, key: nil, problem: "not valid UTF-8")
         }
         let table: TOMLTable
         do {
@@ -105,13 +101,27 @@ struct ConfigLoader {
         }
     }
 
-    private static func reason(_ error: any Error) -> String {
-        let nsError = error as NSError
-        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
+    /// Reads a whole file with plain POSIX calls, so the error is the errno an operator can act
+    /// on ("Permission denied", "Is a directory"), and character devices like /dev/null work.
+    static func readFile(_ path: String) -> Result<[UInt8], Errno> {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(Errno(code: errno)) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(Errno(code: errno))
+            }
+            if n == 0 { return .success(bytes) }
+            bytes.append(contentsOf: chunk[0..<n])
+            if bytes.count > 16 << 20 { return .failure(Errno(code: EFBIG)) }
         }
-        return nsError.localizedDescription
     }
+
+    struct Errno: Error { var code: Int32 }
 
     // MARK: The key table
 

@@ -91,18 +91,31 @@ final class RPCServer: Service, Sendable {
     }
 
     /// Waits for in-flight calls to finish (bounded), then closes every connection.
+    ///
+    /// Connections keep being read while draining: requests a client sent just before the signal
+    /// are answered (`unavailable`, as new work is refused) instead of being cut off by a reset.
+    /// A session counts as settled once nothing is in flight and it has been quiet for a moment.
     private func drain() async {
         draining.store(true, ordering: .relaxed)
         let timeout = limits.withLock { $0.shutdownTimeoutSeconds }
         let deadline = ContinuousClock.now + .seconds(timeout)
-        while ContinuousClock.now < deadline, sessions.all.contains(where: { $0.inFlight > 0 }) {
+        let quiet: Int64 = 200_000
+        while ContinuousClock.now < deadline {
+            let now = Timestamp.nowMicroseconds()
+            let busy = sessions.all.contains { $0.inFlight > 0 || now - $0.lastActivityMicros < quiet }
+            if !busy { break }
             try? await Task.sleep(for: .milliseconds(10))
         }
         let open = sessions.all
         if !open.isEmpty {
             logger.info("closing sessions", metadata: ["lalo.sessions": "\(open.count)"])
         }
-        for session in open { session.terminate(reason: "daemon stopping") }
+        // Stop reading; each connection then finishes its answers and closes by itself.
+        for session in open { session.finish(reason: "daemon stopping") }
+        while ContinuousClock.now < deadline, sessions.count > 0 {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for session in sessions.all { session.terminate(reason: "daemon stopping") }
     }
 
     // MARK: Listening socket
@@ -180,10 +193,15 @@ final class RPCServer: Service, Sendable {
             return
         }
         _ = try? await audit.append(sessionEvent(session, method: "session.open", detail: nil))
+        // Answers are written to the channel directly and awaited until flushed to the socket, so
+        // when the last request task ends every answer has left laloD, even for a slow reader;
+        // closing the connection then cannot drop one. It is also the per-connection back-pressure.
+        let channel = connection.channel.channel
+        let write: Writer = { bytes in try await channel.writeAndFlush(bytes).get() }
         do {
-            try await connection.channel.executeThenClose { inbound, outbound in
+            try await connection.channel.executeThenClose { inbound, _ in
                 let sink = NotificationSink { notification in
-                    try await outbound.write(ByteBuffer(bytes: JSONWriter.bytes(notification.json) + [0x0A]))
+                    try await write(ByteBuffer(bytes: JSONWriter.bytes(notification.json) + [0x0A]))
                 }
                 try await withThrowingTaskGroup(of: Void.self) { watchers in
                     watchers.addTask { try await self.watchIdle(session) }
@@ -191,7 +209,7 @@ final class RPCServer: Service, Sendable {
                         do {
                             for try await frame in inbound {
                                 self.accept(frame, session: session, dispatcher: dispatcher, sink: sink,
-                                            outbound: outbound, into: &requests)
+                                            write: write, into: &requests)
                             }
                         } catch {
                             // Connection reset or closed by terminate(): fall through to cleanup.
@@ -208,15 +226,17 @@ final class RPCServer: Service, Sendable {
         _ = try? await audit.append(sessionEvent(session, method: "session.close", detail: ["reason": .string(reason)]))
     }
 
+    typealias Writer = @Sendable (ByteBuffer) async throws -> Void
+
     private func accept(_ frame: Frame, session: Session, dispatcher: Dispatcher, sink: NotificationSink,
-                        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>, into requests: inout DiscardingTaskGroup) {
+                        write: @escaping Writer, into requests: inout DiscardingTaskGroup) {
         let line: ByteBuffer
         switch frame {
         case .tooLong(let limit):
             let error = RPCError.invalidRequest("request line longer than \(limit) bytes; it was discarded")
             requests.addTask {
                 await dispatcher.record(session: session, method: "", params: nil, outcome: .failure(error), micros: 0)
-                try? await outbound.write(Self.line(RPCResponse(id: .null, outcome: .failure(error)).json))
+                try? await write(Self.line(RPCResponse(id: .null, outcome: .failure(error)).json))
             }
             return
         case .line(let bytes):
@@ -232,14 +252,14 @@ final class RPCServer: Service, Sendable {
             guard let id else { return }  // a notification over the limit is dropped, as it cannot be answered
             requests.addTask {
                 await dispatcher.record(session: session, method: "", params: nil, outcome: .failure(error), micros: 0)
-                try? await outbound.write(Self.line(RPCResponse(id: id, outcome: .failure(error)).json))
+                try? await write(Self.line(RPCResponse(id: id, outcome: .failure(error)).json))
             }
             return
         }
         requests.addTask {
             let response = await dispatcher.handle(line: line, session: session, sink: sink)
             if let response {
-                try? await outbound.write(ByteBuffer(bytes: response + [0x0A]))
+                try? await write(ByteBuffer(bytes: response + [0x0A]))
             }
             session.endCalls(1)
         }
@@ -269,9 +289,9 @@ final class RPCServer: Service, Sendable {
             kind: .session, uid: Int64(principal.uid), user: principal.user, pid: principal.pid, sessionId: 0,
             method: "session.open", outcome: .error, errorKind: rpcError.kind, durationMicros: 0,
             paramsDigest: digestOfParams(nil), detail: ["reason": .string(rpcError.message)]))
-        try? await connection.channel.executeThenClose { _, outbound in
-            try await outbound.write(Self.line(RPCResponse(id: .null, outcome: .failure(rpcError)).json))
-        }
+        let channel = connection.channel.channel
+        try? await channel.writeAndFlush(Self.line(RPCResponse(id: .null, outcome: .failure(rpcError)).json)).get()
+        try? await channel.close()
     }
 
     private func sessionEvent(_ session: Session, method: String, detail: JSONValue?) -> AuditEvent {

@@ -73,6 +73,15 @@ final class Session: Sendable {
         channel.close(mode: .all, promise: nil)
     }
 
+    /// Stops reading from the connection; answers still being computed are written, then the
+    /// connection closes (graceful shutdown).
+    func finish(reason: String) {
+        state.withLock { state in
+            if state.endReason == nil { state.endReason = reason }
+        }
+        channel.close(mode: .input, promise: nil)
+    }
+
     func info(currentSession: Int64) -> SessionInfo {
         state.withLock { state in
             SessionInfo(id: id, uid: principal.uid, user: principal.user, pid: principal.pid,

@@ -1,0 +1,52 @@
+# LALO — build, test, demo, install.
+PREFIX      ?= /usr/local
+UNITDIR     ?= /usr/local/lib/systemd/system
+SYSCONFDIR  ?= /etc
+STATEDIR    ?= /var/lib/lalo
+SWIFT       ?= swift
+
+.PHONY: all deps build release test demo bench install uninstall clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# Installs what the tests need, builds, runs every test (unit and live-daemon).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# Starts laloD on a temporary socket and state directory, runs laloctl against it, stops it.
+demo: build
+	./scripts/demo.sh
+
+# RPC latency and throughput over the real socket (release build), audit on.
+bench: release
+	./scripts/bench.sh
+
+install: release
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml.d
+	install -m 0755 .build/release/laloD .build/release/laloctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 systemd/laloD.service systemd/laloD.socket systemd/lalo-sandbox.service systemd/lalo-sandbox.socket $(DESTDIR)$(UNITDIR)/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml ] || install -m 0644 etc/lalo/laloD.toml $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml
+	getent group lalo >/dev/null || groupadd --system lalo
+	getent group lalo-admin >/dev/null || groupadd --system lalo-admin
+	getent passwd lalod >/dev/null || useradd --system --user-group --home-dir $(STATEDIR) --no-create-home --shell /usr/sbin/nologin lalod
+	install -d -m 0750 -o lalod -g lalod $(DESTDIR)$(STATEDIR)
+	-systemctl daemon-reload 2>/dev/null
+	@echo "installed; start with: systemctl enable --now laloD.socket"
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/laloD $(DESTDIR)$(PREFIX)/bin/laloctl
+	rm -f $(DESTDIR)$(UNITDIR)/laloD.service $(DESTDIR)$(UNITDIR)/laloD.socket $(DESTDIR)$(UNITDIR)/lalo-sandbox.service $(DESTDIR)$(UNITDIR)/lalo-sandbox.socket
+	@echo "kept $(SYSCONFDIR)/lalo and $(STATEDIR) (configuration and state)"
+
+clean:
+	rm -rf .build

@@ -1,0 +1,36 @@
+import Shared
+import Testing
+
+@Suite("JSON parser and writer")
+struct JSONTests {
+    @Test("round trips keep integers exact and keys sorted", arguments: [
+        (#"{"b":1,"a":[true,false,null,"x\n\"y"],"c":-9223372036854775808}"#,
+         #"{"a":[true,false,null,"x\n\"y"],"b":1,"c":-9223372036854775808}"#),
+        (#"[1.5,2e3,-0.25,"é😀"]"#, #"[1.5,2000,-0.25,"é😀"]"#),
+        (#""\u00e9\ud83d\ude00""#, #""é😀""#),
+        (" {} ", "{}"),
+    ])
+    func roundTrip(input: String, output: String) throws {
+        #expect(JSONWriter.string(try JSONParser.parse(input)) == output)
+    }
+
+    @Test("invalid documents are refused", arguments: [
+        "", "tru", "01", "1.", "-", "{\"a\"}", "{\"a\":1,}", "[1,]", "\"\\x\"", "\"abc", "[1 2]", "{1:2}", "NaN", "1e999",
+    ])
+    func invalid(_ input: String) {
+        #expect(throws: JSONParser.Failure.self) { try JSONParser.parse(input) }
+    }
+
+    @Test("schema validation names the failing field", arguments: [
+        (#"{"limit":0}"#, "params.limit"),
+        (#"{"outcome":"maybe"}"#, "params.outcome"),
+        (#"{"since":"2026-13-45"}"#, "params.since"),
+        (#"{"cursor":1}"#, "params.cursor"),
+        (#"{"extra":true}"#, "params.extra"),
+    ])
+    func schema(params: String, field: String) throws {
+        let error = #expect(throws: RPCError.self) { try AuditQuery.paramsSchema.validate(try JSONParser.parse(params)) }
+        #expect(error?.field == field)
+        #expect(error?.kind == .invalidParams)
+    }
+}

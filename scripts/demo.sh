@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make demo`: start laloD on a temporary state directory and socket, show what it does, stop it.
+set -euo pipefail
+bin=${BIN:-.build/debug}
+dir=$(mktemp -d /tmp/lalo-demo.XXXXXX)
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+export LALO_SOCKET="$dir/laloD.sock"
+
+"$bin/laloD" --config etc/lalo/laloD.toml --state-dir "$dir/state" --log-level warning &
+pid=$!
+for _ in $(seq 1 100); do [ -S "$LALO_SOCKET" ] && break; sleep 0.05; done
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+step "$bin/laloctl" status
+step "$bin/laloctl" whoami
+step "$bin/laloctl" role define auditor --permission audit.read --inherits viewer --description "Reads the audit log"
+step "$bin/laloctl" role list
+printf '\n\033[1m$ echo {"jsonrpc":"2.0","id":1,"method":"session.whoami"} | socat - UNIX-CONNECT:$LALO_SOCKET\033[0m\n'
+echo '{"jsonrpc":"2.0","id":1,"method":"session.whoami"}' | socat -t1 - "UNIX-CONNECT:$LALO_SOCKET"
+step "$bin/laloctl" audit query --limit 20
+step "$bin/laloctl" audit verify
