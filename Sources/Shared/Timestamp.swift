@@ -10,12 +10,33 @@ public enum Timestamp {
 
     public static func format(microsecondsSinceEpoch micros: Int64) -> String {
         var seconds = time_t(micros / 1_000_000)
-        let fraction = micros % 1_000_000
+        let fraction = Int(micros % 1_000_000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(fraction))
+        // Hand-rolled: this runs for every audit entry, and String(format:) is slow on Linux.
+        var out = [UInt8](repeating: 0, count: 27)
+        func put(_ value: Int, at index: Int, digits: Int) {
+            var v = value
+            for i in stride(from: index + digits - 1, through: index, by: -1) {
+                out[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            }
+        }
+        put(Int(parts.tm_year) + 1900, at: 0, digits: 4)
+        out[4] = UInt8(ascii: "-")
+        put(Int(parts.tm_mon) + 1, at: 5, digits: 2)
+        out[7] = UInt8(ascii: "-")
+        put(Int(parts.tm_mday), at: 8, digits: 2)
+        out[10] = UInt8(ascii: "T")
+        put(Int(parts.tm_hour), at: 11, digits: 2)
+        out[13] = UInt8(ascii: ":")
+        put(Int(parts.tm_min), at: 14, digits: 2)
+        out[16] = UInt8(ascii: ":")
+        put(Int(parts.tm_sec), at: 17, digits: 2)
+        out[19] = UInt8(ascii: ".")
+        put(fraction, at: 20, digits: 6)
+        out[26] = UInt8(ascii: "Z")
+        return String(decoding: out, as: UTF8.self)
     }
 
     public static func now() -> String { format(Date()) }

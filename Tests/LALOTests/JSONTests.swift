@@ -1,3 +1,4 @@
+import Foundation
 import Shared
 import Testing
 
@@ -32,5 +33,35 @@ struct JSONTests {
         let error = #expect(throws: RPCError.self) { try AuditQuery.paramsSchema.validate(try JSONParser.parse(params)) }
         #expect(error?.field == field)
         #expect(error?.kind == .invalidParams)
+    }
+}
+
+@Suite("JSONValueEncoder matches JSONEncoder")
+struct JSONValueEncoderTests {
+    struct Sample: Codable, Equatable {
+        var name: String
+        var count: Int64
+        var ratio: Double
+        var missing: String?
+        var tags: [String]
+        var nested: [Inner]
+        var map: [String: Int]
+        struct Inner: Codable, Equatable {
+            var flag: Bool
+            var value: JSONValue?
+        }
+    }
+
+    @Test("results encode to the same JSON as through JSONEncoder, nil optionals omitted")
+    func sameAsFoundation() throws {
+        let sample = Sample(name: "a\"b", count: -5, ratio: 0.5, missing: nil, tags: ["x", "y"],
+                            nested: [.init(flag: true, value: ["k": [1, 2]]), .init(flag: false, value: nil)],
+                            map: ["one": 1])
+        let direct = try JSONValueEncoder().encode(sample)
+        let viaFoundation = try JSONParser.parse(try JSONEncoder().encode(sample))
+        #expect(direct == viaFoundation)
+        #expect(direct["missing"] == nil)
+        let status = PrincipalInfo(uid: 1, gid: 2, pid: 3, user: "u", groups: [], roles: ["viewer"], permissions: [], sessionId: 9)
+        #expect(try JSONValueEncoder().encode(status) == (try JSONParser.parse(try JSONEncoder().encode(status))))
     }
 }

@@ -41,6 +41,7 @@ public final class LaloClient {
     private var fd: Int32
     private var buffer: [UInt8] = []
     private var bufferStart = 0
+    private var chunk = [UInt8](repeating: 0, count: 65536)
     private var nextID: Int64 = 1
 
     public init(socketPath: String) throws(ClientError) {
@@ -121,7 +122,6 @@ public final class LaloClient {
                 }
                 return line
             }
-            var chunk = [UInt8](repeating: 0, count: 65536)
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if n < 0 {
                 if errno == EINTR { continue }

@@ -36,6 +36,17 @@ struct AuditRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
 
     static let genesisHash = String(repeating: "0", count: 64)
 
+    static let insertSQL = """
+        INSERT INTO auditEntry (seq, time, timeMicros, kind, uid, user, pid, sessionId, method, outcome, errorKind,
+            durationMicros, paramsDigest, detail, prevHash, hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    var insertArguments: StatementArguments {
+        [seq, time, timeMicros, kind, uid, user, pid, sessionId, method, outcome, errorKind, durationMicros,
+         paramsDigest, detail, prevHash, hash]
+    }
+
     /// Every column but `hash`, as canonical JSON (sorted keys, no whitespace). Changing any
     /// stored field therefore changes the hash the entry should have.
     var canonicalBytes: [UInt8] {

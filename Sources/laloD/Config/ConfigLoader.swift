@@ -187,6 +187,13 @@ struct ConfigLoader {
                 c.store.stateDirectory = path
             },
             "busyTimeoutMilliseconds": { c, v throws(Problem) in c.store.busyTimeoutMilliseconds = try integer(v, in: 0...600_000) },
+            "durability": { c, v throws(Problem) in
+                let text = try string(v)
+                guard let durability = Configuration.Durability(rawValue: text) else {
+                    throw Problem(message: "\"\(text)\" is not one of normal, full")
+                }
+                c.store.durability = durability
+            },
         ],
         "log": [
             "level": { c, v throws(Problem) in

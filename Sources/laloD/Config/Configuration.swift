@@ -17,9 +17,15 @@ struct Configuration: Sendable, Equatable {
         var shutdownTimeoutSeconds = 10
     }
 
+    /// SQLite's `synchronous` setting for the store (see etc/lalo/laloD.toml).
+    enum Durability: String, Sendable, Equatable, CaseIterable {
+        case normal, full
+    }
+
     struct Store: Sendable, Equatable {
         var stateDirectory = DefaultPaths.stateDirectory
         var busyTimeoutMilliseconds = 5000
+        var durability = Durability.full
     }
 
     enum JournalMode: String, Sendable, Equatable, CaseIterable {

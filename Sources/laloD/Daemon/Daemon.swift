@@ -35,7 +35,8 @@ enum Daemon {
         let store: Store
         do {
             store = try Store.open(directory: configuration.store.stateDirectory,
-                                   busyTimeoutMilliseconds: configuration.store.busyTimeoutMilliseconds)
+                                   busyTimeoutMilliseconds: configuration.store.busyTimeoutMilliseconds,
+                                   durability: configuration.store.durability)
         } catch {
             throw StartupError("cannot open the store in \(configuration.store.stateDirectory): \(error)")
         }

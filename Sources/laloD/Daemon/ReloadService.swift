@@ -44,7 +44,7 @@ struct ReloadService: Service {
         server.updateLimits(RPCServer.Limits(next.server))
         if next.server.socket != current.server.socket || next.server.socketMode != current.server.socketMode
             || next.server.socketGroup != current.server.socketGroup
-            || next.store.stateDirectory != current.store.stateDirectory || next.audit != current.audit {
+            || next.store != current.store || next.audit != current.audit {
             logger.warning("socket, store and audit settings take effect at the next restart")
         }
     }

@@ -36,7 +36,7 @@ extension DaemonContext {
                 guard let last = page.last else { break }
                 var lines = ""
                 for record in page {
-                    lines += JSONWriter.string(try JSONParser.parse(try JSONEncoderCache.encode(record.wire)))
+                    lines += JSONWriter.string(try JSONValueEncoder().encode(record.wire))
                     lines += "\n"
                 }
                 try await context.notifications.send(RPCNotification(
@@ -55,10 +55,4 @@ extension DaemonContext {
         }
         return Int64(uid)
     }
-}
-
-import Foundation
-
-enum JSONEncoderCache {
-    static func encode<T: Encodable>(_ value: T) throws -> Data { try JSONEncoder().encode(value) }
 }

@@ -44,9 +44,7 @@ struct MethodRegistry: Sendable {
                     throw RPCError.invalidParams("params do not match the method's types", field: "params")
                 }
             }
-            let result = try await handler(decoded, context)
-            if let value = result as? JSONValue { return value }
-            return try JSONParser.parse(try JSONEncoder().encode(result), maximumDepth: 1024)
+            return try JSONValueEncoder().encode(try await handler(decoded, context))
         }
     }
 

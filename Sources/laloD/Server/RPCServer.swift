@@ -74,7 +74,10 @@ final class RPCServer: Service, Sendable {
                 do {
                     try await serverChannel.executeThenClose { inbound in
                         for try await connection in inbound {
-                            group.addTask { await self.serve(connection, dispatcher: dispatcher) }
+                            let executor = EventLoopTaskExecutor(connection.channel.channel.eventLoop)
+                            group.addTask(executorPreference: executor) {
+                                await self.serve(connection, dispatcher: dispatcher)
+                            }
                         }
                     }
                 } catch {
@@ -193,11 +196,16 @@ final class RPCServer: Service, Sendable {
             return
         }
         _ = try? await audit.append(sessionEvent(session, method: "session.open", detail: nil))
-        // Answers are written to the channel directly and awaited until flushed to the socket, so
-        // when the last request task ends every answer has left laloD, even for a slow reader;
-        // closing the connection then cannot drop one. It is also the per-connection back-pressure.
+        // Answers go to the channel directly. A write is awaited only when the socket is backed
+        // up (a client that does not read gets back-pressure, not unbounded buffers); otherwise
+        // it completes on the event loop without a round trip back to this task. Before the
+        // connection closes, one last empty write is awaited: writes complete in order, so then
+        // every answer has left laloD and closing cannot drop one.
         let channel = connection.channel.channel
-        let write: Writer = { bytes in try await channel.writeAndFlush(bytes).get() }
+        let write: Writer = { bytes in
+            let written: EventLoopFuture<Void> = channel.writeAndFlush(bytes)
+            if !channel.isWritable { try await written.get() }
+        }
         do {
             try await connection.channel.executeThenClose { inbound, _ in
                 let sink = NotificationSink { notification in
@@ -217,6 +225,7 @@ final class RPCServer: Service, Sendable {
                     }
                     watchers.cancelAll()
                 }
+                try? await channel.writeAndFlush(ByteBuffer())
             }
         } catch {
             logger.debug("connection ended with error", error: error, metadata: ["lalo.session.id": "\(session.id)"])

@@ -11,7 +11,8 @@ struct Store: Sendable {
     let path: String
 
     /// Opens (creating if needed) `laloD.sqlite` in `directory` and migrates it.
-    static func open(directory: String, busyTimeoutMilliseconds: Int) throws -> Store {
+    static func open(directory: String, busyTimeoutMilliseconds: Int,
+                     durability: Configuration.Durability = .full) throws -> Store {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o750])
         let path = (directory as NSString).appendingPathComponent("laloD.sqlite")
@@ -19,11 +20,12 @@ struct Store: Sendable {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(Double(busyTimeoutMilliseconds) / 1000)
         configuration.label = "lalo.store"
+        let synchronous = durability == .full ? "FULL" : "NORMAL"
         configuration.prepareDatabase { db in
-            // FULL: every commit is fsynced, so an audit entry a caller was told about survives a
-            // power cut, not only a crash of laloD. The audit writer's group commit is what keeps
-            // this affordable (one fsync per batch, not per call).
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            // FULL (default): every commit is fsynced before the call is answered. Group commit
+            // shares one flush among concurrent calls. NORMAL keeps commits in the WAL without a
+            // flush: safe against a crash of laloD, not against a power cut.
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
         // The database holds the audit trail and grants: nobody but the daemon reads it.
