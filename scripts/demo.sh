@@ -6,16 +6,17 @@ dir=$(mktemp -d /tmp/lalo-demo.XXXXXX)
 trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 export LALO_SOCKET="$dir/laloD.sock"
 
-"$bin/laloD" --config etc/lalo/laloD.toml --state-dir "$dir/state" --log-level warning &
+"$bin/laloD" --config etc/lalo/laloD.toml --state-dir "$dir/state" --log-level error &
 pid=$!
 for _ in $(seq 1 100); do [ -S "$LALO_SOCKET" ] && break; sleep 0.05; done
 
-step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"; "$@"; }
 step "$bin/laloctl" status
 step "$bin/laloctl" whoami
 step "$bin/laloctl" role define auditor --permission audit.read --inherits viewer --description "Reads the audit log"
 step "$bin/laloctl" role list
-printf '\n\033[1m$ echo {"jsonrpc":"2.0","id":1,"method":"session.whoami"} | socat - UNIX-CONNECT:$LALO_SOCKET\033[0m\n'
+printf '\n%s$ echo {"jsonrpc":"2.0","id":1,"method":"session.whoami"} | socat - UNIX-CONNECT:$LALO_SOCKET%s\n' "$bold" "$plain"
 echo '{"jsonrpc":"2.0","id":1,"method":"session.whoami"}' | socat -t1 - "UNIX-CONNECT:$LALO_SOCKET"
 step "$bin/laloctl" audit query --limit 20
 step "$bin/laloctl" audit verify

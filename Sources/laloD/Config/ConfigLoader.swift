@@ -145,6 +145,17 @@ struct ConfigLoader {
         return i
     }
 
+    /// One of an enum's string values, with the allowed ones listed in the error.
+    private static func choice<E: RawRepresentable & CaseIterable>(_ value: any TOMLValueConvertible, _ type: E.Type)
+        throws(Problem) -> E where E.RawValue == String
+    {
+        let text = try string(value)
+        guard let chosen = E(rawValue: text) else {
+            throw Problem(message: "\"\(text)\" is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return chosen
+    }
+
     private static func names(_ value: any TOMLValueConvertible) throws(Problem) -> [String] {
         guard let array = value.array else { throw Problem(message: "expected an array of strings, got \(value.type)") }
         var result: [String] = []
@@ -187,31 +198,13 @@ struct ConfigLoader {
                 c.store.stateDirectory = path
             },
             "busyTimeoutMilliseconds": { c, v throws(Problem) in c.store.busyTimeoutMilliseconds = try integer(v, in: 0...600_000) },
-            "durability": { c, v throws(Problem) in
-                let text = try string(v)
-                guard let durability = Configuration.Durability(rawValue: text) else {
-                    throw Problem(message: "\"\(text)\" is not one of normal, full")
-                }
-                c.store.durability = durability
-            },
+            "durability": { c, v throws(Problem) in c.store.durability = try choice(v, Configuration.Durability.self) },
         ],
         "log": [
-            "level": { c, v throws(Problem) in
-                let text = try string(v)
-                guard let level = Logger.Level(rawValue: text) else {
-                    throw Problem(message: "\"\(text)\" is not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                c.logLevel = level
-            },
+            "level": { c, v throws(Problem) in c.logLevel = try choice(v, Logger.Level.self) },
         ],
         "audit": [
-            "journal": { c, v throws(Problem) in
-                let text = try string(v)
-                guard let mode = Configuration.JournalMode(rawValue: text) else {
-                    throw Problem(message: "\"\(text)\" is not one of auto, on, off")
-                }
-                c.audit.journal = mode
-            },
+            "journal": { c, v throws(Problem) in c.audit.journal = try choice(v, Configuration.JournalMode.self) },
         ],
         "roles": [
             "adminUsers": { c, v throws(Problem) in c.roles.adminUsers = try names(v) },

@@ -79,7 +79,9 @@ enum Daemon {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        Task { try? await audit.append(.system("daemon.start", detail: ["version": .string(LaloVersion.current)])) }
+        // Committed inline (no writer needed yet), so the start is the first thing in this run's trail.
+        try await audit.append(.system("daemon.start", detail: ["version": .string(LaloVersion.current),
+                                                               "socketActivated": .bool(!listen.isEmpty)]))
         try await group.run()
         logger.info("stopped")
     }
