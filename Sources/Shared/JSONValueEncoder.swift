@@ -56,6 +56,10 @@ private final class Node {
     func encode<T: Encodable>(_ value: T, path: [any CodingKey]) throws {
         if let json = value as? JSONValue {
             content = .value(json)
+        } else if let strings = value as? [String] {
+            // The most common nested value in results (names, roles, permissions): skip the
+            // generic container machinery.
+            content = .value(.array(strings.map(JSONValue.string)))
         } else {
             try value.encode(to: NodeEncoder(node: self, codingPath: path))
         }
