@@ -1,3 +1,5 @@
+import Foundation
+
 /// Serialises ``JSONValue`` deterministically: object keys sorted by their UTF-8 bytes, no
 /// insignificant whitespace, integers exact.
 ///
@@ -29,7 +31,7 @@ public enum JSONWriter {
             output.append(UInt8(ascii: "]"))
         case .object(let o):
             output.append(UInt8(ascii: "{"))
-            let keys = o.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            let keys = o.keys.sorted(by: utf8Precedes)
             for (i, key) in keys.enumerated() {
                 if i > 0 { output.append(UInt8(ascii: ",")) }
                 writeString(key, into: &output)
@@ -49,6 +51,22 @@ public enum JSONWriter {
 
     public static func string(_ value: JSONValue) -> String {
         String(decoding: bytes(value), as: UTF8.self)
+    }
+
+    /// Byte-wise order of the UTF-8 forms. Not `String.<`, which compares canonically equivalent
+    /// strings as equal and would leave their order (and so a hash) to dictionary iteration.
+    static func utf8Precedes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        return a.withUTF8 { pa in
+            b.withUTF8 { pb in
+                let common = min(pa.count, pb.count)
+                if common > 0, let x = pa.baseAddress, let y = pb.baseAddress {
+                    let c = memcmp(x, y, common)
+                    if c != 0 { return c < 0 }
+                }
+                return pa.count < pb.count
+            }
+        }
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
@@ -80,7 +98,7 @@ extension JSONWriter {
         case .array(let a) where !a.isEmpty:
             return "[\n" + a.map { pad + pretty($0, indent: indent + 1) }.joined(separator: ",\n") + "\n\(close)]"
         case .object(let o) where !o.isEmpty:
-            let keys = o.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            let keys = o.keys.sorted(by: utf8Precedes)
             return "{\n" + keys.map { key in
                 var k: [UInt8] = []
                 writeString(key, into: &k)

@@ -161,3 +161,18 @@ struct AuditTests {
         #expect(calls.entries.count == 800)
     }
 }
+
+@Suite("Audit canonical form")
+struct CanonicalFormTests {
+    @Test("the hand-written canonical bytes equal the JSONWriter form of the entry", arguments: [
+        nil, #"{"reason":"idle timeout","n":[1,2]}"#, #"{"text":"quote \" and é and \n"}"#,
+    ])
+    func canonical(detail: String?) {
+        let record = AuditRecord(
+            seq: 42, time: "2026-11-24T20:00:00.000001Z", timeMicros: 1_795_000_000_000_001, kind: "call", uid: 1001,
+            user: "bob \"the\" builder", pid: 4242, sessionId: 7, method: "role.grant", outcome: "error",
+            errorKind: detail == nil ? nil : "notFound", durationMicros: 123, paramsDigest: String(repeating: "a", count: 64),
+            detail: detail, prevHash: String(repeating: "b", count: 64), hash: "")
+        #expect(record.canonicalBytes == JSONWriter.bytes(record.canonicalObject))
+    }
+}

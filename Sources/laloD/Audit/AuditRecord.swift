@@ -50,15 +50,55 @@ struct AuditRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
     /// Every column but `hash`, as canonical JSON (sorted keys, no whitespace). Changing any
     /// stored field therefore changes the hash the entry should have.
     var canonicalBytes: [UInt8] {
+        // Written field by field in sorted key order: the same bytes JSONWriter produces for the
+        // equivalent object (a test checks that), without building and sorting a dictionary on
+        // every call's path.
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        func key(_ name: StaticString, first: Bool = false) {
+            if !first { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        }
+        func string(_ value: String) { JSONWriter.write(.string(value), into: &out) }
+        func int(_ value: Int64) { out.append(contentsOf: String(value).utf8) }
+        out.append(UInt8(ascii: "{"))
+        key("detail", first: true)
+        if let detail, let parsed = try? JSONParser.parse(detail) {
+            JSONWriter.write(parsed, into: &out)
+        } else {
+            out.append(contentsOf: "null".utf8)
+        }
+        key("durationMicros"); int(durationMicros)
+        key("errorKind")
+        if let errorKind { string(errorKind) } else { out.append(contentsOf: "null".utf8) }
+        key("kind"); string(kind)
+        key("method"); string(method)
+        key("outcome"); string(outcome)
+        key("paramsDigest"); string(paramsDigest)
+        key("pid"); int(Int64(pid))
+        key("prevHash"); string(prevHash)
+        key("seq"); int(seq)
+        key("sessionId"); int(sessionId)
+        key("time"); string(time)
+        key("timeMicros"); int(timeMicros)
+        key("uid"); int(uid)
+        key("user"); string(user)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// The canonical form defined as data: what ``canonicalBytes`` must equal (checked by a test).
+    var canonicalObject: JSONValue {
         let detailValue: JSONValue = detail.flatMap { try? JSONParser.parse($0) } ?? .null
-        let object: JSONValue = [
+        return [
             "seq": .int(seq), "time": .string(time), "timeMicros": .int(timeMicros), "kind": .string(kind),
             "uid": .int(uid), "user": .string(user), "pid": .int(Int64(pid)), "sessionId": .int(sessionId),
             "method": .string(method), "outcome": .string(outcome),
             "errorKind": errorKind.map(JSONValue.string) ?? .null, "durationMicros": .int(durationMicros),
             "paramsDigest": .string(paramsDigest), "detail": detailValue, "prevHash": .string(prevHash),
         ]
-        return JSONWriter.bytes(object)
     }
 
     var computedHash: String { SHA256.hash(data: canonicalBytes).hexString }
@@ -90,5 +130,9 @@ extension SHA256.Digest {
 
 /// The SHA-256 digest of canonical params, which is all the audit log keeps of them.
 func digestOfParams(_ params: JSONValue?) -> String {
-    SHA256.hash(data: JSONWriter.bytes(params ?? .null)).hexString
+    guard let params else { return digestOfNoParams }
+    return SHA256.hash(data: JSONWriter.bytes(params)).hexString
 }
+
+/// Most calls have no params; their digest (of `null`) is computed once.
+let digestOfNoParams = SHA256.hash(data: JSONWriter.bytes(.null)).hexString
