@@ -4,6 +4,7 @@ UNITDIR     ?= /usr/local/lib/systemd/system
 SYSCONFDIR  ?= /etc
 STATEDIR    ?= /var/lib/lalo
 SWIFT       ?= swift
+COMPLETIONS ?= /usr/share/bash-completion/completions
 
 .PHONY: all deps build release test demo bench install uninstall clean
 
@@ -36,15 +37,17 @@ install: release
 	install -m 0755 .build/release/laloD .build/release/laloctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 systemd/laloD.service systemd/laloD.socket systemd/lalo-sandbox.service systemd/lalo-sandbox.socket $(DESTDIR)$(UNITDIR)/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml ] || install -m 0644 etc/lalo/laloD.toml $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml
+	install -d $(DESTDIR)$(COMPLETIONS)
+	.build/release/laloctl --generate-completion-script bash > $(DESTDIR)$(COMPLETIONS)/laloctl
 	getent group lalo >/dev/null || groupadd --system lalo
 	getent group lalo-admin >/dev/null || groupadd --system lalo-admin
 	getent passwd lalod >/dev/null || useradd --system --user-group --home-dir $(STATEDIR) --no-create-home --shell /usr/sbin/nologin lalod
 	install -d -m 0750 -o lalod -g lalod $(DESTDIR)$(STATEDIR)
-	-systemctl daemon-reload 2>/dev/null
+	@systemctl daemon-reload 2>/dev/null || true
 	@echo "installed; start with: systemctl enable --now laloD.socket"
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/laloD $(DESTDIR)$(PREFIX)/bin/laloctl
+	rm -f $(DESTDIR)$(PREFIX)/bin/laloD $(DESTDIR)$(PREFIX)/bin/laloctl $(DESTDIR)$(COMPLETIONS)/laloctl
 	rm -f $(DESTDIR)$(UNITDIR)/laloD.service $(DESTDIR)$(UNITDIR)/laloD.socket $(DESTDIR)$(UNITDIR)/lalo-sandbox.service $(DESTDIR)$(UNITDIR)/lalo-sandbox.socket
 	@echo "kept $(SYSCONFDIR)/lalo and $(STATEDIR) (configuration and state)"
 

@@ -32,12 +32,12 @@ enum Systemd {
 
     /// Whether stderr goes to the journal (systemd sets `$JOURNAL_STREAM` for services).
     static var isJournalStream: Bool {
-        ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil
+        ProcessInfo.processInfo.environment["JOURNAL_STREAM"].map { !$0.isEmpty } ?? false
     }
 
     /// Whether we run as a systemd unit.
     static var underSystemd: Bool {
-        ProcessInfo.processInfo.environment["INVOCATION_ID"] != nil || isJournalStream
+        (ProcessInfo.processInfo.environment["INVOCATION_ID"].map { !$0.isEmpty } ?? false) || isJournalStream
     }
 
     /// Writes one structured journal entry from `FIELD=value` strings (sd_journal_sendv).
