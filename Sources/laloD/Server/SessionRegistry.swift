@@ -8,8 +8,15 @@ final class SessionRegistry: Sendable {
         case tooManySessions(limit: Int)
     }
 
+    private struct State {
+        var sessions: [Int64: Session] = [:]
+        /// Connections of each uid admitted but not yet recorded, so concurrent connects cannot
+        /// overshoot the cap between the check and the insert.
+        var admitting: [UInt32: Int] = [:]
+    }
+
     private let store: Store
-    private let sessions = Mutex<[Int64: Session]>([:])
+    private let state = Mutex(State())
     private let maxPerUser: Mutex<Int>
 
     init(store: Store, maxPerUser: Int) throws {
@@ -27,8 +34,14 @@ final class SessionRegistry: Sendable {
     /// Records a new session, or refuses it when the user is at the cap.
     func open(principal: Principal, make: (Int64) -> Session) async throws -> Session {
         let limit = maxPerUser.withLock { $0 }
-        let open = sessions.withLock { $0.values.filter { $0.principal.uid == principal.uid }.count }
-        if open >= limit { throw Refusal.tooManySessions(limit: limit) }
+        let admitted = state.withLock { state in
+            let open = state.sessions.values.filter { $0.principal.uid == principal.uid }.count
+            guard open + state.admitting[principal.uid, default: 0] < limit else { return false }
+            state.admitting[principal.uid, default: 0] += 1
+            return true
+        }
+        guard admitted else { throw Refusal.tooManySessions(limit: limit) }
+        defer { state.withLock { $0.admitting[principal.uid, default: 1] -= 1 } }
         let id = try await store.writer.write { db -> Int64 in
             try db.execute(
                 sql: "INSERT INTO session (uid, gid, pid, user, connectedAt) VALUES (?, ?, ?, ?, ?)",
@@ -36,20 +49,20 @@ final class SessionRegistry: Sendable {
             return db.lastInsertedRowID
         }
         let session = make(id)
-        sessions.withLock { $0[id] = session }
+        state.withLock { $0.sessions[id] = session }
         return session
     }
 
     func close(_ session: Session, reason: String) async {
-        sessions.withLock { _ = $0.removeValue(forKey: session.id) }
+        state.withLock { _ = $0.sessions.removeValue(forKey: session.id) }
         _ = try? await store.writer.write { db in
             try db.execute(sql: "UPDATE session SET endedAt = ?, endReason = ? WHERE id = ?",
                            arguments: [Timestamp.now(), reason, session.id])
         }
     }
 
-    var all: [Session] { sessions.withLock { Array($0.values).sorted { $0.id < $1.id } } }
-    var count: Int { sessions.withLock { $0.count } }
+    var all: [Session] { state.withLock { Array($0.sessions.values).sorted { $0.id < $1.id } } }
+    var count: Int { state.withLock { $0.sessions.count } }
 
-    func session(id: Int64) -> Session? { sessions.withLock { $0[id] } }
+    func session(id: Int64) -> Session? { state.withLock { $0.sessions[id] } }
 }
