@@ -98,12 +98,14 @@ let wireCases: [WireCase] = [
     WireCase("duplicate keys", #"{"jsonrpc":"2.0","id":26,"id":27,\#(whoami)}"#, parseError(#"duplicate key \"id\" at byte 32"#)),
     WireCase("trailing garbage", #"{"jsonrpc":"2.0","id":28,\#(whoami)} x"#, parseError("unexpected data after the JSON value at byte 52")),
     WireCase("lone surrogate", #"{"jsonrpc":"2.0","id":29,"method":"\ud800"}"#, parseError("lone surrogate in string at byte 41")),
+    WireCase("batch larger than the in-flight limit", "[" + Array(repeating: #"{"jsonrpc":"2.0","id":1,\#(whoami)}"#, count: 30).joined(separator: ",") + "]",
+             .exact(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32004,"message":"a batch of 30 requests with those in flight exceeds the limit of 16 on this connection","data":{"kind":"rateLimited"}}}"#)),
     WireCase("control character in string", "{\"jsonrpc\":\"2.0\",\"id\":30,\"method\":\"a\u{01}\"}", parseError("control character in string at byte 36")),
 ]
 
 @Suite("JSON-RPC wire protocol against the real daemon", .serialized, .timeLimit(.minutes(2)))
 struct ProtocolTests {
-    static let shared = Result { try DaemonProcess(config: DaemonProcess.config(extra: "maxLineBytes = 2048\nmaxInFlightPerConnection = 256")) }
+    static let shared = Result { try DaemonProcess(config: DaemonProcess.config(extra: "maxLineBytes = 2048\nmaxInFlightPerConnection = 16")) }
     var daemon: DaemonProcess { get throws { try Self.shared.get() } }
 
     @Test("malformed and edge inputs get exactly the specified answer", arguments: wireCases)
@@ -157,6 +159,7 @@ struct ProtocolTests {
 
     @Test("pipelined requests on one connection are all answered, each once")
     func pipelining() throws {
+        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: "maxInFlightPerConnection = 256"))
         let client = try daemon.client()
         var payload: [UInt8] = []
         for i in 0..<200 {

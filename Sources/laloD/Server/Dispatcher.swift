@@ -11,17 +11,16 @@ struct Dispatcher: Sendable {
     let logger: Logger
     let isDraining: @Sendable () -> Bool
 
-    /// Handles one line. Returns the bytes to send (without newline) or nil for no reply.
-    func handle(line: ByteBuffer, session: Session, sink: NotificationSink) async -> [UInt8]? {
-        let parsed: JSONValue
-        do {
-            parsed = try line.withUnsafeReadableBytes { raw in try JSONParser.parse(raw) }
-        } catch {
-            let rpcError = RPCError.parseError((error as? JSONParser.Failure)?.description ?? "invalid JSON")
+    /// Handles one parsed line. Returns the bytes to send (without newline) or nil for no reply.
+    func handle(parsed: Result<JSONValue, JSONParser.Failure>, session: Session, sink: NotificationSink) async -> [UInt8]? {
+        switch parsed {
+        case .success(let value):
+            return await handle(parsed: value, session: session, sink: sink)
+        case .failure(let failure):
+            let rpcError = RPCError.parseError(failure.description)
             await record(session: session, method: "", params: nil, outcome: .failure(rpcError), micros: 0)
             return JSONWriter.bytes(RPCResponse(id: .null, outcome: .failure(rpcError)).json)
         }
-        return await handle(parsed: parsed, session: session, sink: sink)
     }
 
     func handle(parsed: JSONValue, session: Session, sink: NotificationSink) async -> [UInt8]? {

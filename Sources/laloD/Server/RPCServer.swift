@@ -253,11 +253,29 @@ final class RPCServer: Service, Sendable {
         }
         // Blank lines are ignored: they are what a person typing into socat produces by accident.
         if line.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+        // Parsed here, in the connection's loop, so that a batch counts as the number of requests
+        // it holds against the in-flight cap.
+        let parsed = Result { () throws(JSONParser.Failure) -> JSONValue in
+            try line.withUnsafeReadableBytes { raw throws(JSONParser.Failure) in try JSONParser.parse(raw) }
+        }
+        var cost = 1
+        if case .success(.array(let batch)) = parsed { cost = max(batch.count, 1) }
         let limit = limits.withLock { $0.maxInFlightPerConnection }
-        guard session.beginCalls(1, limit: limit) else {
-            let error = RPCError.rateLimited("more than \(limit) requests in flight on this connection; wait for answers")
-            let id = (try? line.withUnsafeReadableBytes { try JSONParser.parse($0) })
-                .flatMap { value -> RPCID? in if case .success(let r) = RPCRequest.validate(value) { return r.id }; return .null }
+        guard session.beginCalls(cost, limit: limit) else {
+            let error: RPCError
+            let id: RPCID?
+            if cost > 1 {
+                error = .rateLimited("a batch of \(cost) requests with those in flight exceeds the limit of \(limit) on this connection")
+                id = .null
+            } else {
+                error = .rateLimited("more than \(limit) requests in flight on this connection; wait for answers")
+                switch parsed {
+                case .success(let value):
+                    if case .success(let request) = RPCRequest.validate(value) { id = request.id } else { id = .null }
+                case .failure:
+                    id = .null
+                }
+            }
             guard let id else { return }  // a notification over the limit is dropped, as it cannot be answered
             requests.addTask {
                 await dispatcher.record(session: session, method: "", params: nil, outcome: .failure(error), micros: 0)
@@ -266,11 +284,11 @@ final class RPCServer: Service, Sendable {
             return
         }
         requests.addTask {
-            let response = await dispatcher.handle(line: line, session: session, sink: sink)
+            let response = await dispatcher.handle(parsed: parsed, session: session, sink: sink)
             if let response {
                 try? await write(ByteBuffer(bytes: response + [0x0A]))
             }
-            session.endCalls(1)
+            session.endCalls(cost)
         }
     }
 
