@@ -100,6 +100,13 @@ struct AuditTests {
             let entry = try JSONDecoder().decode(AuditEntry.self, from: Data(line.utf8))
             #expect(entry.seq == Int64(index + 1))
             #expect(entry.prevHash == previous)
+            // Each exported line carries everything its hash covers: recompute it offline.
+            let record = AuditRecord(
+                seq: entry.seq, time: entry.time, timeMicros: entry.timeMicros, kind: entry.kind, uid: entry.uid,
+                user: entry.user, pid: entry.pid, sessionId: entry.sessionId, method: entry.method, outcome: entry.outcome,
+                errorKind: entry.errorKind, durationMicros: entry.durationMicros, paramsDigest: entry.paramsDigest,
+                detail: entry.detail.map(JSONWriter.string), prevHash: entry.prevHash, hash: entry.hash)
+            #expect(record.computedHash == entry.hash)
             previous = entry.hash
         }
     }
@@ -144,6 +151,33 @@ struct AuditTests {
         #expect(!verdict.ok)
         #expect(verdict.problem == "missing")
         #expect(verdict.firstBadSeq == last - 2)
+        // After a restart the chain continues from the recorded head, so the gap stays visible.
+        let restarted = try DaemonProcess.restart(from: daemon)
+        let after = try restarted.client().call(AuditVerify.self)
+        #expect(!after.ok)
+        #expect(after.problem == "missing")
+        #expect(after.firstBadSeq == last - 2)
+        #expect(restarted.log.contains("does not end at its recorded head"))
+    }
+
+    @Test("entries appended behind the head's back are reported")
+    func forgedTail() throws {
+        let daemon = try daemonWithHistory()
+        #expect(daemon.stop() == 0)
+        let database = try DatabaseQueue(path: databasePath(daemon))
+        let head = try database.write { db -> Int64 in
+            var record = try #require(try AuditRecord.order(AuditRecord.Columns.seq.desc).fetchOne(db))
+            record.prevHash = record.hash
+            record.seq += 1
+            record.hash = record.computedHash
+            try record.insert(db)
+            return record.seq - 1
+        }
+        let store = try Store.open(directory: daemon.directory.file("state"), busyTimeoutMilliseconds: 1000)
+        let verdict = try AuditLog.verify(store: store)
+        #expect(!verdict.ok)
+        #expect(verdict.firstBadSeq == head + 1)
+        #expect(verdict.problem == "changed")
     }
 
     @Test("concurrent calls are committed in groups and the chain stays intact")

@@ -165,6 +165,10 @@ struct LifecycleTests {
         #expect(missing?.kind == .notFound)
         let changes = try admin.call(AuditQuery.self, .init(filter: .init(method: "session.terminate", kind: "session"), limit: 10))
         #expect(changes.entries.count == 1)
+        // Terminating one's own session still delivers the answer, then closes.
+        let me = try admin.call(SessionWhoami.self).sessionId
+        #expect(try admin.call(SessionTerminate.self, .init(id: me)).terminated == [me])
+        #expect(try admin.readLine() == nil)
     }
 
     @Test("more requests in flight than the cap are answered rateLimited, never dropped")

@@ -86,6 +86,7 @@ struct SystemdTests {
         connected.setReceiveTimeout(seconds: 20)
         let status = try connected.call(SystemStatus.self)
         #expect(status.socketActivated)
+        #expect(status.socket == socketPath, "status names the socket systemd passed in")
         connected.close()
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()

@@ -2,6 +2,8 @@
 public struct AuditEntry: Codable, Sendable, Equatable {
     public var seq: Int64
     public var time: String
+    /// The same instant in microseconds since the epoch (hashed as such).
+    public var timeMicros: Int64
     /// `call`, `denial`, `session`, `role` or `system`.
     public var kind: String
     public var uid: Int64
@@ -19,10 +21,10 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var prevHash: String
     public var hash: String
 
-    public init(seq: Int64, time: String, kind: String, uid: Int64, user: String, pid: Int32, sessionId: Int64,
+    public init(seq: Int64, time: String, timeMicros: Int64, kind: String, uid: Int64, user: String, pid: Int32, sessionId: Int64,
                 method: String, outcome: String, errorKind: String?, durationMicros: Int64, paramsDigest: String,
                 detail: JSONValue?, prevHash: String, hash: String) {
-        self.seq = seq; self.time = time; self.kind = kind; self.uid = uid; self.user = user; self.pid = pid
+        self.seq = seq; self.time = time; self.timeMicros = timeMicros; self.kind = kind; self.uid = uid; self.user = user; self.pid = pid
         self.sessionId = sessionId; self.method = method; self.outcome = outcome; self.errorKind = errorKind
         self.durationMicros = durationMicros; self.paramsDigest = paramsDigest; self.detail = detail
         self.prevHash = prevHash; self.hash = hash
@@ -31,6 +33,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     static let schema = Schema.object("An audit entry", [
         .required("seq", .integer("Sequence number, gapless from 1")),
         .required("time", .string(format: "date-time")),
+        .required("timeMicros", .integer("The same instant, microseconds since the epoch")),
         .required("kind", .string(enum: ["call", "denial", "session", "role", "system"])),
         .required("uid", .integer()), .required("user", .string()), .required("pid", .integer()),
         .required("sessionId", .integer()), .required("method", .string()),

@@ -23,9 +23,11 @@ struct AuditEvent: Sendable {
     var paramsDigest: String
     var detail: JSONValue?
 
-    static func system(_ method: String, detail: JSONValue? = nil) -> AuditEvent {
+    static func system(_ method: String, outcome: Outcome = .ok, errorKind: ErrorKind? = nil,
+                       detail: JSONValue? = nil) -> AuditEvent {
         AuditEvent(kind: .system, uid: Int64(getuid()), user: "laloD", pid: getpid(), sessionId: 0, method: method,
-                   outcome: .ok, errorKind: nil, durationMicros: 0, paramsDigest: digestOfParams(nil), detail: detail)
+                   outcome: outcome, errorKind: errorKind, durationMicros: 0, paramsDigest: digestOfParams(nil),
+                   detail: detail)
     }
 }
 

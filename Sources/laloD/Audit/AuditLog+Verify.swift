@@ -60,6 +60,10 @@ extension AuditLog {
                 if headSeq == lastSeq, headHash != previousHash {
                     return failure(lastSeq, "changed", "entry \(lastSeq) does not match the recorded head")
                 }
+                if headSeq < lastSeq {
+                    return failure(headSeq + 1, "changed",
+                                   "entries \(headSeq + 1)…\(lastSeq) were added after the recorded head \(headSeq)")
+                }
             }
             return AuditVerify.Result(ok: true, entries: count, firstSeq: firstSeq, lastSeq: lastSeq)
         }

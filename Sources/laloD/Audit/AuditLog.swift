@@ -50,13 +50,21 @@ final class AuditLog: Service, Sendable {
         self.store = store
         self.journal = journal
         self.logger = logger
-        let head = try store.writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEntry ORDER BY seq DESC LIMIT 1")
+        // The recorded head, not the newest row, is where the chain continues: if rows were
+        // deleted while laloD was stopped, new entries then leave a visible gap for verify to
+        // report, instead of silently re-linking to whatever row is now last.
+        let (head, newest) = try store.writer.read { db in
+            (try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditHead WHERE id = 1"),
+             try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEntry ORDER BY seq DESC LIMIT 1"))
         }
-        if let head {
-            let seq: Int64 = head["seq"]
-            let hash: String = head["hash"]
+        if let start = head ?? newest {
+            let seq: Int64 = start["seq"]
+            let hash: String = start["hash"]
             state.withLock { $0.lastSeq = seq; $0.lastHash = hash }
+        }
+        if let head, let newest, head["seq"] as Int64 != newest["seq"] as Int64 || head["hash"] as String != newest["hash"] as String {
+            logger.critical("the audit log does not end at its recorded head; it was changed while laloD was stopped",
+                            metadata: ["lalo.audit.headSeq": "\(head["seq"] as Int64)", "lalo.audit.lastSeq": "\(newest["seq"] as Int64)"])
         }
     }
 

@@ -104,7 +104,7 @@ struct AuditRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
     var computedHash: String { SHA256.hash(data: canonicalBytes).hexString }
 
     var wire: AuditEntry {
-        AuditEntry(seq: seq, time: time, kind: kind, uid: uid, user: user, pid: pid, sessionId: sessionId,
+        AuditEntry(seq: seq, time: time, timeMicros: timeMicros, kind: kind, uid: uid, user: user, pid: pid, sessionId: sessionId,
                    method: method, outcome: outcome, errorKind: errorKind, durationMicros: durationMicros,
                    paramsDigest: paramsDigest, detail: detail.flatMap { try? JSONParser.parse($0) },
                    prevHash: prevHash, hash: hash)

@@ -50,15 +50,17 @@ enum Daemon {
         let access = try AccessControl(store: store, mapping: configuration.roles)
         let sessions = try SessionRegistry(store: store, maxPerUser: configuration.server.maxSessionsPerUser)
         let listen = Systemd.listenDescriptors()
+        var serverConfiguration = configuration.server
+        if let fd = listen.first, let path = RPCServer.boundPath(of: fd) { serverConfiguration.socket = path }
         let server = RPCServer(
-            server: configuration.server, listenDescriptor: listen.first, sessions: sessions, audit: audit,
+            server: serverConfiguration, listenDescriptor: listen.first, sessions: sessions, audit: audit,
             logger: Logger(label: "lalo.rpc")
         ) {
             Systemd.notify("READY=1\nSTATUS=listening")
         }
         let context = DaemonContext(store: store, audit: audit, access: access, sessions: sessions,
                                     logger: Logger(label: "lalo.methods"), startedAt: Date(),
-                                    socketPath: configuration.server.socket, socketActivated: !listen.isEmpty)
+                                    socketPath: serverConfiguration.socket, socketActivated: !listen.isEmpty)
         let registry = context.makeRegistry()
         guard registry.missing.isEmpty else {
             throw StartupError("methods without handlers: \(registry.missing.joined(separator: ", "))")

@@ -31,7 +31,8 @@ struct ReloadService: Service {
             } catch {
                 logger.error("configuration reload refused; keeping the running configuration",
                              metadata: ["lalo.config.error": "\(error)"])
-                _ = try? await audit.append(.system("config.reload", detail: ["ok": false, "error": .string("\(error)")]))
+                _ = try? await audit.append(.system("config.reload", outcome: .error, errorKind: .validationFailed,
+                                                    detail: ["ok": false, "error": .string("\(error)")]))
             }
             Systemd.notify("READY=1")
         }

@@ -53,10 +53,7 @@ extension DaemonContext {
                 session.terminate(reason: "terminated by \(context.session.principal.user)")
             }
             if let own = targets.first(where: { $0.id == context.session.id }) {
-                Task {
-                    try? await Task.sleep(for: .milliseconds(50))
-                    own.terminate(reason: "terminated by \(context.session.principal.user)")
-                }
+                own.closeAfterReply(reason: "terminated by \(context.session.principal.user)")
             }
             return SessionTerminate.Result(terminated: ids)
         }

@@ -276,10 +276,10 @@ final class RPCServer: Service, Sendable {
                     id = .null
                 }
             }
-            guard let id else { return }  // a notification over the limit is dropped, as it cannot be answered
             requests.addTask {
                 await dispatcher.record(session: session, method: "", params: nil, outcome: .failure(error), micros: 0)
-                try? await write(Self.line(RPCResponse(id: id, outcome: .failure(error)).json))
+                // A notification over the limit is audited but cannot be answered.
+                if let id { try? await write(Self.line(RPCResponse(id: id, outcome: .failure(error)).json)) }
             }
             return
         }
@@ -289,6 +289,7 @@ final class RPCServer: Service, Sendable {
                 try? await write(ByteBuffer(bytes: response + [0x0A]))
             }
             session.endCalls(cost)
+            if let reason = session.takeCloseAfterReply() { session.finish(reason: reason) }
         }
     }
 
@@ -329,6 +330,20 @@ final class RPCServer: Service, Sendable {
 
     private static func line(_ value: JSONValue) -> ByteBuffer {
         ByteBuffer(bytes: JSONWriter.bytes(value) + [0x0A])
+    }
+}
+
+extension RPCServer {
+    /// The path a listening Unix socket is bound to (for one systemd passed in).
+    static func boundPath(of fd: Int32) -> String? {
+        var address = sockaddr_un()
+        var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+        let rc = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard rc == 0 else { return nil }
+        let path = withUnsafeBytes(of: address.sun_path) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+        return path.isEmpty ? nil : path
     }
 }
 

@@ -18,6 +18,7 @@ final class Session: Sendable {
         var permissions: Set<Permission> = []
         var generation: UInt64 = 0
         var endReason: String?
+        var closeAfterReply: String?
     }
 
     init(id: Int64, principal: Principal, channel: any Channel) {
@@ -71,6 +72,19 @@ final class Session: Sendable {
             if state.endReason == nil { state.endReason = reason }
         }
         channel.close(mode: .all, promise: nil)
+    }
+
+    /// Asks for the connection to close once the answer being computed has been written (a
+    /// session terminating itself must still get its answer).
+    func closeAfterReply(reason: String) {
+        state.withLock { $0.closeAfterReply = reason }
+    }
+
+    func takeCloseAfterReply() -> String? {
+        state.withLock { state in
+            defer { state.closeAfterReply = nil }
+            return state.closeAfterReply
+        }
     }
 
     /// Stops reading from the connection; answers still being computed are written, then the
