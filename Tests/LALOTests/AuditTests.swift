@@ -158,6 +158,8 @@ struct AuditTests {
         #expect(after.problem == "missing")
         #expect(after.firstBadSeq == last - 2)
         #expect(restarted.log.contains("does not end at its recorded head"))
+        let recorded = try restarted.client().call(AuditQuery.self, .init(filter: .init(method: "audit.headMismatch"), limit: 5))
+        #expect(recorded.entries.first?.detail?["headSeq"] == .int(last))
     }
 
     @Test("entries appended behind the head's back are reported")
@@ -178,6 +180,14 @@ struct AuditTests {
         #expect(!verdict.ok)
         #expect(verdict.firstBadSeq == head + 1)
         #expect(verdict.problem == "changed")
+        // laloD still starts (numbering continues after the added row) and records the anomaly
+        // as the first entry of the run.
+        let restarted = try DaemonProcess.restart(from: daemon)
+        let recorded = try restarted.client().call(AuditQuery.self, .init(filter: .init(kind: "system"), limit: 1000))
+        let mismatch = try #require(recorded.entries.first { $0.method == "audit.headMismatch" })
+        #expect(mismatch.seq == head + 2)
+        #expect(mismatch.outcome == "error")
+        #expect(mismatch.detail?["lastSeq"] == .int(head + 1))
     }
 
     @Test("concurrent calls are committed in groups and the chain stays intact")

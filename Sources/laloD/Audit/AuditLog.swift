@@ -13,7 +13,9 @@ import Synchronization
 /// load one commit covers many calls, so auditing every call does not cap throughput at the
 /// store's commit rate.
 final class AuditLog: Service, Sendable {
-    struct Unavailable: Error {}
+    struct Unavailable: Error, CustomStringConvertible {
+        var description: String { "the audit log is unavailable; see the log for the cause" }
+    }
 
     private struct Pending {
         var event: AuditEvent
@@ -51,22 +53,35 @@ final class AuditLog: Service, Sendable {
         self.journal = journal
         self.logger = logger
         // The recorded head, not the newest row, is where the chain continues: if rows were
-        // deleted while laloD was stopped, new entries then leave a visible gap for verify to
-        // report, instead of silently re-linking to whatever row is now last.
+        // deleted while laloD was stopped, new entries leave a visible gap for verify to report,
+        // instead of silently re-linking to whatever row is now last. If rows were added beyond
+        // the head, numbering continues after them (a sequence number is never reused) and the
+        // anomaly is recorded as the first entry of this run (see ``startupAnomaly``).
         let (head, newest) = try store.writer.read { db in
             (try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditHead WHERE id = 1"),
              try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEntry ORDER BY seq DESC LIMIT 1"))
         }
-        if let start = head ?? newest {
-            let seq: Int64 = start["seq"]
-            let hash: String = start["hash"]
-            state.withLock { $0.lastSeq = seq; $0.lastHash = hash }
+        let headSeq: Int64? = head?["seq"]
+        let newestSeq: Int64? = newest?["seq"]
+        if let head, let headSeq, (newestSeq ?? 0) <= headSeq {
+            let hash: String = head["hash"]
+            state.withLock { $0.lastSeq = headSeq; $0.lastHash = hash }
+        } else if let newest, let newestSeq {
+            let hash: String = newest["hash"]
+            state.withLock { $0.lastSeq = newestSeq; $0.lastHash = hash }
         }
-        if let head, let newest, head["seq"] as Int64 != newest["seq"] as Int64 || head["hash"] as String != newest["hash"] as String {
+        if let headSeq, headSeq != (newestSeq ?? 0) || (head?["hash"] as String?) != (newest?["hash"] as String?) {
+            startupAnomaly = ["headSeq": .int(headSeq), "lastSeq": .int(newestSeq ?? 0)]
             logger.critical("the audit log does not end at its recorded head; it was changed while laloD was stopped",
-                            metadata: ["lalo.audit.headSeq": "\(head["seq"] as Int64)", "lalo.audit.lastSeq": "\(newest["seq"] as Int64)"])
+                            metadata: ["lalo.audit.headSeq": "\(headSeq)", "lalo.audit.lastSeq": "\(newestSeq ?? 0)"])
+        } else {
+            startupAnomaly = nil
         }
     }
+
+    /// Set when the log found at start does not end at its recorded head (rows removed or added
+    /// while laloD was stopped); the daemon records it as the first entry of the run.
+    let startupAnomaly: JSONValue?
 
     var lastSeq: Int64 { state.withLock { $0.lastSeq } }
     var isHealthy: Bool { state.withLock { $0.healthy && !$0.stopped } }

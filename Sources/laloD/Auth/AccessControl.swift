@@ -84,11 +84,6 @@ final class AccessControl: Sendable {
 
     // MARK: Resolution
 
-    /// The roles of `principal`, sorted.
-    func roles(of principal: Principal) -> [String] {
-        state.withLock { Self.roles(of: principal, in: $0) }
-    }
-
     /// Roles and the permissions they add up to, with the generation they were computed at.
     func resolve(_ principal: Principal) -> (roles: [String], permissions: Set<Permission>, generation: UInt64) {
         state.withLock { state in

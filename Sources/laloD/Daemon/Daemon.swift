@@ -81,7 +81,10 @@ enum Daemon {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        // Committed inline (no writer needed yet), so the start is the first thing in this run's trail.
+        // Committed inline (no writer needed yet), so these are the first things in this run's trail.
+        if let anomaly = audit.startupAnomaly {
+            try await audit.append(.system("audit.headMismatch", outcome: .error, errorKind: .conflict, detail: anomaly))
+        }
         try await audit.append(.system("daemon.start", detail: ["version": .string(LaloVersion.current),
                                                                "socketActivated": .bool(!listen.isEmpty)]))
         try await group.run()

@@ -49,10 +49,4 @@ struct Store: Sendable {
     func schemaVersion() throws -> String {
         try writer.read { db in try Migrations.migrator.appliedMigrations(db).last ?? "none" }
     }
-
-    /// Writes a consistent copy of the live database to `destination` (SQLite online backup).
-    func backup(to destination: String) throws {
-        let target = try DatabaseQueue(path: destination)
-        try writer.backup(to: target)
-    }
 }

@@ -54,9 +54,4 @@ enum Systemd {
             _ = sd_journal_sendv(&vectors, Int32(vectors.count))
         }
     }
-
-    static var libraryVersion: String {
-        // libsystemd has no version call; the pkg-config version is what we built against.
-        "systemd"
-    }
 }
