@@ -30,6 +30,7 @@ final class TemporaryDirectory {
         let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         path = String(cString: result!)
         chmod(path, 0o755)
+        ChildProcesses.register(directory: path)
     }
 
     func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
@@ -142,14 +143,17 @@ final class DaemonProcess: @unchecked Sendable {
 }
 
 /// Daemons shared by a suite live in statics, which are never deinitialised: kill whatever is
-/// still running when the test process exits so no laloD outlives `swift test`.
+/// still running and remove the temporary directories when the test process exits, so no laloD
+/// or state outlives `swift test`.
 enum ChildProcesses {
     nonisolated(unsafe) private static var pids: [Int32] = []
+    nonisolated(unsafe) private static var directories: [String] = []
     private static let lock = NSLock()
     private static let installed: Void = {
         atexit {
             ChildProcesses.lock.lock()
             for pid in ChildProcesses.pids { kill(pid, SIGKILL) }
+            for directory in ChildProcesses.directories { try? FileManager.default.removeItem(atPath: directory) }
             ChildProcesses.lock.unlock()
         }
     }()
@@ -157,6 +161,11 @@ enum ChildProcesses {
     static func register(_ pid: Int32) {
         _ = installed
         lock.withLock { pids.append(pid) }
+    }
+
+    static func register(directory: String) {
+        _ = installed
+        lock.withLock { directories.append(directory) }
     }
 }
 

@@ -62,6 +62,7 @@ enum TestUsers {
                                                     attributes: [.posixPermissions: 0o755])
             try FileManager.default.copyItem(atPath: Binaries.laloctl, toPath: target)
             chmod(target, 0o755)
+            ChildProcesses.register(directory: directory)
             return .success(target)
         } catch {
             return .failure(HarnessError("cannot copy laloctl: \(error)"))
