@@ -193,6 +193,18 @@ struct LifecycleTests {
         #expect(kinds["ok", default: 0] > 0)
     }
 
+    @Test("a second daemon on the same state directory refuses to start and leaves the first intact")
+    func stateDirectoryLock() throws {
+        let daemon = try DaemonProcess()
+        let second = try run(Binaries.laloD, ["--config", daemon.configPath, "--socket", daemon.directory.file("other.sock"),
+                                              "--state-dir", daemon.directory.file("state")])
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("another laloD is using the state directory"))
+        let client = try daemon.client()
+        _ = try client.call(SessionWhoami.self)
+        #expect(try client.call(AuditVerify.self).ok)
+    }
+
     @Test("laloctl: exit 3 and a clear message when the daemon is not running")
     func notRunning() throws {
         let directory = TemporaryDirectory()

@@ -32,6 +32,7 @@ enum Daemon {
     }
 
     private static func start(_ configuration: Configuration, loader: ConfigLoader, logger: Logger) async throws {
+        try Store.lockStateDirectory(configuration.store.stateDirectory)
         let store: Store
         do {
             store = try Store.open(directory: configuration.store.stateDirectory,

@@ -10,6 +10,30 @@ struct Store: Sendable {
     let writer: DatabasePool
     let path: String
 
+    /// Takes an exclusive lock on `directory/laloD.lock` for the life of the process.
+    ///
+    /// Two daemons on one state directory would both extend the audit chain from their own idea
+    /// of its head; the second would break the first's appends. The lock makes the second refuse
+    /// to start instead. The descriptor is deliberately never closed: the kernel drops the lock
+    /// when the process exits, however it exits.
+    static func lockStateDirectory(_ directory: String) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o750])
+        let path = (directory as NSString).appendingPathComponent("laloD.lock")
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw StartupError("cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            close(fd)
+            if code == EWOULDBLOCK {
+                throw StartupError("another laloD is using the state directory \(directory)")
+            }
+            throw StartupError("cannot lock \(path): \(String(cString: strerror(code)))")
+        }
+    }
+
     /// Opens (creating if needed) `laloD.sqlite` in `directory` and migrates it.
     static func open(directory: String, busyTimeoutMilliseconds: Int,
                      durability: Configuration.Durability = .full) throws -> Store {
