@@ -14,11 +14,7 @@ struct LifecycleTests {
         for client in clients { _ = try client.call(SessionWhoami.self) }
         let perClient = 300
         for client in clients {
-            var payload: [UInt8] = []
-            for i in 0..<perClient {
-                payload += Array(#"{"jsonrpc":"2.0","id":\#(i),"method":"session.whoami"}"#.utf8) + [0x0A]
-            }
-            try client.sendRaw(payload)
+            try client.sendRaw(pipelinedWhoami(count: perClient))
         }
         var early: [JSONValue] = []
         for _ in 0..<20 { early.append(try #require(try clients[0].readJSON())) }
@@ -175,11 +171,7 @@ struct LifecycleTests {
     func inFlightCap() throws {
         let daemon = try DaemonProcess(config: DaemonProcess.config(extra: "maxInFlightPerConnection = 1"))
         let client = try daemon.client()
-        var payload: [UInt8] = []
-        for i in 0..<50 {
-            payload += Array(#"{"jsonrpc":"2.0","id":\#(i),"method":"session.whoami"}"#.utf8) + [0x0A]
-        }
-        try client.sendRaw(payload)
+        try client.sendRaw(pipelinedWhoami(count: 50))
         var kinds: [String: Int] = [:]
         var ids = Set<Int64>()
         for _ in 0..<50 {

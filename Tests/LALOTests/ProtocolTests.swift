@@ -161,11 +161,7 @@ struct ProtocolTests {
     func pipelining() throws {
         let daemon = try DaemonProcess(config: DaemonProcess.config(extra: "maxInFlightPerConnection = 256"))
         let client = try daemon.client()
-        var payload: [UInt8] = []
-        for i in 0..<200 {
-            payload += Array(#"{"jsonrpc":"2.0","id":\#(i),"method":"session.whoami"}"#.utf8) + [0x0A]
-        }
-        try client.sendRaw(payload)
+        try client.sendRaw(pipelinedWhoami(count: 200))
         var seen = Set<Int64>()
         for _ in 0..<200 {
             let answer = try #require(try client.readJSON())

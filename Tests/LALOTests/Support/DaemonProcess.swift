@@ -221,6 +221,15 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
+/// `count` session.whoami requests with ids 0..<count, one per line, to send in one write.
+func pipelinedWhoami(count: Int) -> [UInt8] {
+    var payload: [UInt8] = []
+    for i in 0..<count {
+        payload += Array(#"{"jsonrpc":"2.0","id":\#(i),"method":"session.whoami"}"#.utf8) + [0x0A]
+    }
+    return payload
+}
+
 /// Parses one JSON response line for assertions.
 func json(_ text: String) throws -> JSONValue {
     try JSONParser.parse(text)
