@@ -18,7 +18,7 @@ struct LaloDCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Configuration file.", valueName: "path"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Socket to listen on (overrides server.socket and $LALO_SOCKET).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Socket to listen on when systemd does not pass one in (default: $LALO_SOCKET, else server.socket).", valueName: "path"))
     var socket: String?
 
     @Option(name: .long, help: ArgumentHelp("State directory holding the database (overrides store.stateDirectory).", valueName: "path"))

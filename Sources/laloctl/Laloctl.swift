@@ -9,6 +9,8 @@ struct Laloctl: ParsableCommand {
         commandName: "laloctl",
         abstract: "Talk to the LALO daemon (laloD) over its Unix socket.",
         discussion: """
+            Every command takes --socket PATH (default: $LALO_SOCKET, else /run/lalo/laloD.sock) and \
+            -o table|json, after the command name: laloctl status -o json.
             Exit status: 0 ok, 1 error, 2 usage, 3 daemon not reachable, 4 permission denied.
             Shell completions: laloctl --generate-completion-script bash|zsh|fish.
             """,
