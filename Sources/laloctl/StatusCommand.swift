@@ -17,7 +17,7 @@ struct StatusCommand: ParsableCommand {
                 ("uptime", "\(Terminal.text(r["uptimeSeconds"]))s"),
                 ("socket", Terminal.text(r["socket"]) + (r["socketActivated"] == .bool(true) ? " (socket-activated)" : "")),
                 ("sessions", Terminal.text(r["sessions"])),
-                ("store", "\(store?["ok"] == .bool(true) ? Terminal.good("ok") : Terminal.bad("FAILED")) \(Terminal.text(store?["path"])) (\(Terminal.text(store?["sizeBytes"])) bytes, schema \(Terminal.text(store?["schemaVersion"])))"),
+                ("store", "\(store?["ok"] == .bool(true) ? Terminal.good("ok") : Terminal.bad("FAILED")) \(Terminal.text(store?["path"])) (\(Terminal.text(store?["sizeBytes"])) bytes, schema \(Terminal.text(store?["schemaVersion"])), durability \(Terminal.text(store?["durability"])))"),
                 ("audit", "\(audit?["ok"] == .bool(true) ? Terminal.good("ok") : Terminal.bad("FAILED")) \(Terminal.text(audit?["entries"])) entries, last seq \(Terminal.text(audit?["lastSeq"]))\(audit?["journal"] == .bool(true) ? ", mirrored to journald" : "")"),
                 ("libraries", (r["libraries"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \(Terminal.text($0.value))" }.joined(separator: ", ")),
             ])

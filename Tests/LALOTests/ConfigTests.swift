@@ -1,5 +1,6 @@
 import Foundation
 @testable import laloD
+import Shared
 import Testing
 
 struct ConfigCase: Sendable, CustomTestStringConvertible {
@@ -76,6 +77,14 @@ struct ConfigTests {
         var loaded = try ConfigLoader(path: path, required: true, overrides: .init()).load()
         loaded.sources = []
         #expect(loaded == Configuration())
+    }
+
+    @Test("store.durability reaches the writer connection (GRDB resets it to NORMAL on open)",
+          arguments: [("full", "full"), ("normal", "normal")])
+    func durability(setting: String, expected: String) throws {
+        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: "[store]\ndurability = \"\(setting)\""))
+        let status = try daemon.client().call(SystemStatus.self)
+        #expect(status.store.durability == expected)
     }
 
     @Test("the daemon refuses to start on a bad file: exit 78, nothing listening")

@@ -120,8 +120,15 @@ struct LifecycleTests {
         let started = Date()
         #expect(try client.readLine() == nil, "the daemon closes the idle connection")
         #expect(Date().timeIntervalSince(started) >= 0.9)
-        let closes = try daemon.client().call(AuditQuery.self, .init(filter: .init(method: "session.close"), limit: 100))
-        #expect(closes.entries.contains { $0.detail?["reason"] == "idle timeout" })
+        // session.close is recorded just after the socket closes: poll briefly for it.
+        let auditor = try daemon.client()
+        var recorded = false
+        for _ in 0..<100 where !recorded {
+            let closes = try auditor.call(AuditQuery.self, .init(filter: .init(method: "session.close"), limit: 100))
+            recorded = closes.entries.contains { $0.detail?["reason"] == "idle timeout" }
+            if !recorded { usleep(20_000) }
+        }
+        #expect(recorded)
     }
 
     @Test("the per-user session cap refuses extra connections with rateLimited")
@@ -157,6 +164,10 @@ struct LifecycleTests {
         let result = try admin.call(SessionTerminate.self, .init(id: victimID))
         #expect(result.terminated == [victimID])
         #expect(try victim.readLine() == nil, "the terminated connection is closed")
+        // The registry forgets the session just after the socket closes: wait for that.
+        for _ in 0..<100 where try admin.call(SessionList.self, .init()).sessions.contains(where: { $0.id == victimID }) {
+            usleep(20_000)
+        }
         let missing = #expect(throws: RPCError.self) { try admin.call(SessionTerminate.self, .init(id: victimID)) }
         #expect(missing?.kind == .notFound)
         let changes = try admin.call(AuditQuery.self, .init(filter: .init(method: "session.terminate", kind: "session"), limit: 10))

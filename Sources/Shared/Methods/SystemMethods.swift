@@ -23,8 +23,11 @@ public enum SystemStatus: RPCMethod {
             public var ok: Bool
             public var sizeBytes: Int64
             public var schemaVersion: String
-            public init(path: String, ok: Bool, sizeBytes: Int64, schemaVersion: String) {
+            /// `full` or `normal`: the SQLite synchronous setting the writer really uses.
+            public var durability: String
+            public init(path: String, ok: Bool, sizeBytes: Int64, schemaVersion: String, durability: String) {
                 self.path = path; self.ok = ok; self.sizeBytes = sizeBytes; self.schemaVersion = schemaVersion
+                self.durability = durability
             }
         }
 
@@ -57,6 +60,7 @@ public enum SystemStatus: RPCMethod {
         .required("store", .object("SQLite store", [
             .required("path", .string()), .required("ok", .boolean()), .required("sizeBytes", .integer()),
             .required("schemaVersion", .string("Last applied migration")),
+            .required("durability", .string("SQLite synchronous setting of the writer", enum: ["full", "normal", "off", "extra"])),
         ])),
         .required("audit", .object("Audit log", [
             .required("entries", .integer()), .required("lastSeq", .integer()),

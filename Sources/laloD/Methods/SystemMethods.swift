@@ -7,20 +7,15 @@ import Shared
 extension DaemonContext {
     func registerSystemMethods(_ registry: inout MethodRegistry) {
         registry.register(SystemStatus.self) { _, _ in
-            let storeOK: Bool
-            let schema: String
-            do {
-                schema = try store.schemaVersion()
-                storeOK = true
-            } catch {
-                schema = "unknown"
-                storeOK = false
-            }
+            let schema = try? store.schemaVersion()
+            let durability = try? store.durability()
+            let storeOK = schema != nil && durability != nil
             return SystemStatus.Result(
                 version: LaloVersion.current, pid: getpid(), startedAt: Timestamp.format(startedAt),
                 uptimeSeconds: (Date().timeIntervalSince(startedAt) * 1000).rounded() / 1000,
                 socket: socketPath, socketActivated: socketActivated, sessions: sessions.count,
-                store: .init(path: store.path, ok: storeOK, sizeBytes: store.sizeBytes, schemaVersion: schema),
+                store: .init(path: store.path, ok: storeOK, sizeBytes: store.sizeBytes, schemaVersion: schema ?? "unknown",
+                             durability: durability ?? "unknown"),
                 audit: .init(entries: (try? AuditLog.count(store: store)) ?? -1, lastSeq: audit.lastSeq,
                              journal: audit.mirrorsToJournal, ok: audit.isHealthy),
                 libraries: libraryVersions())

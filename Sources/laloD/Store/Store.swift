@@ -52,6 +52,9 @@ struct Store: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
+        // DatabasePool sets synchronous=NORMAL on its writer after prepareDatabase has run (GRDB's
+        // setUpWALMode), so the writer's setting is applied again here, where it sticks.
+        try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         // The database holds the audit trail and grants: nobody but the daemon reads it.
         chmod(path, 0o600)
         let store = Store(writer: pool, path: path)
@@ -68,6 +71,12 @@ struct Store: Sendable {
             }
         }
         return total
+    }
+
+    /// The writer connection's actual `synchronous` setting, read back from SQLite.
+    func durability() throws -> String {
+        let level = try writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } ?? -1
+        return ["off", "normal", "full", "extra"].indices.contains(level) ? ["off", "normal", "full", "extra"][level] : "unknown"
     }
 
     func schemaVersion() throws -> String {
