@@ -194,12 +194,20 @@ final class AuditLog: Service, Sendable {
         let finalHash = previous
         let rows = records
         do {
-            try store.writer.write { db in
-                // Cached statements: a commit is on every call's path, so no SQL is parsed here.
-                let insert = try db.cachedStatement(sql: AuditRecord.insertSQL)
-                for record in rows { try insert.execute(arguments: record.insertArguments) }
-                try db.cachedStatement(sql: "INSERT INTO auditHead (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
-                    .execute(arguments: [finalSeq, finalHash])
+            try store.writer.writeWithoutTransaction { db in
+                // Cached statements and a hand-driven transaction: a commit is on every call's
+                // path, so no SQL is parsed here and GRDB's transaction bookkeeping is skipped.
+                try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+                do {
+                    let insert = try db.cachedStatement(sql: AuditRecord.insertSQL)
+                    for record in rows { try insert.execute(arguments: record.insertArguments) }
+                    try db.cachedStatement(sql: "INSERT INTO auditHead (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
+                        .execute(arguments: [finalSeq, finalHash])
+                    try db.cachedStatement(sql: "COMMIT").execute()
+                } catch {
+                    try? db.execute(sql: "ROLLBACK")
+                    throw error
+                }
             }
             state.withLock { $0.lastSeq = finalSeq; $0.lastHash = finalHash; $0.healthy = true }
             if let journal { for record in records { journal.send(record) } }
