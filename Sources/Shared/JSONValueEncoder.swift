@@ -14,6 +14,11 @@ public struct JSONValueEncoder {
     }
 }
 
+/// UInt64 values above Int64.max become doubles instead of trapping.
+private func unsigned(_ value: UInt64) -> JSONValue {
+    Int64(exactly: value).map(JSONValue.int) ?? .double(Double(value))
+}
+
 private final class Node {
     enum Content {
         case value(JSONValue)
@@ -102,11 +107,11 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: Int16, forKey key: Key) throws { set(key, .int(Int64(value))) }
     mutating func encode(_ value: Int32, forKey key: Key) throws { set(key, .int(Int64(value))) }
     mutating func encode(_ value: Int64, forKey key: Key) throws { set(key, .int(value)) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { set(key, .int(Int64(value))) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { set(key, unsigned(UInt64(value))) }
     mutating func encode(_ value: UInt8, forKey key: Key) throws { set(key, .int(Int64(value))) }
     mutating func encode(_ value: UInt16, forKey key: Key) throws { set(key, .int(Int64(value))) }
     mutating func encode(_ value: UInt32, forKey key: Key) throws { set(key, .int(Int64(value))) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { set(key, .int(Int64(value))) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { set(key, unsigned(value)) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try node.member(key.stringValue).encode(value, path: codingPath + [key])
@@ -150,7 +155,7 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     mutating func encode(_ value: Int32) throws { append(.int(Int64(value))) }
     mutating func encode(_ value: Int64) throws { append(.int(value)) }
     mutating func encode(_ value: UInt32) throws { append(.int(Int64(value))) }
-    mutating func encode(_ value: UInt64) throws { append(.int(Int64(value))) }
+    mutating func encode(_ value: UInt64) throws { append(unsigned(value)) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         try node.appended().encode(value, path: codingPath)
@@ -180,6 +185,6 @@ private struct SingleContainer: SingleValueEncodingContainer {
     mutating func encode(_ value: Int32) throws { node.content = .value(.int(Int64(value))) }
     mutating func encode(_ value: Int64) throws { node.content = .value(.int(value)) }
     mutating func encode(_ value: UInt32) throws { node.content = .value(.int(Int64(value))) }
-    mutating func encode(_ value: UInt64) throws { node.content = .value(.int(Int64(value))) }
+    mutating func encode(_ value: UInt64) throws { node.content = .value(unsigned(value)) }
     mutating func encode<T: Encodable>(_ value: T) throws { try node.encode(value, path: codingPath) }
 }

@@ -64,4 +64,14 @@ struct JSONValueEncoderTests {
         let status = PrincipalInfo(uid: 1, gid: 2, pid: 3, user: "u", groups: [], roles: ["viewer"], permissions: [], sessionId: 9)
         #expect(try JSONValueEncoder().encode(status) == (try JSONParser.parse(try JSONEncoder().encode(status))))
     }
+
+    @Test("unsigned values beyond Int64 do not trap", arguments: [UInt64(5), UInt64(Int64.max), UInt64.max])
+    func unsignedRange(value: UInt64) throws {
+        let encoded = try JSONValueEncoder().encode(["v": value])
+        if let exact = Int64(exactly: value) {
+            #expect(encoded["v"] == .int(exact))
+        } else {
+            #expect(encoded["v"] == .double(Double(value)))
+        }
+    }
 }

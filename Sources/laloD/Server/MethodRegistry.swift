@@ -12,8 +12,6 @@ struct MethodContext: Sendable {
 /// Sends notifications to the caller's connection, waiting while the client is slow to read.
 struct NotificationSink: Sendable {
     let send: @Sendable (RPCNotification) async throws -> Void
-
-    static let discard = NotificationSink(send: { _ in })
 }
 
 /// Method name → descriptor and handler. Built once at start-up from the catalogue.
