@@ -16,6 +16,8 @@ public struct Permission: RawRepresentable, Hashable, Codable, Sendable, Compara
     public static let workflowRun = Permission("workflow.run")
     public static let workflowApprove = Permission("workflow.approve")
     public static let modelUse = Permission("model.use")
+    public static let modelRead = Permission("model.read")
+    public static let modelManage = Permission("model.manage")
     public static let agentManage = Permission("agent.manage")
     public static let toolConfigure = Permission("tool.configure")
     public static let secretManage = Permission("secret.manage")
@@ -33,7 +35,9 @@ public struct Permission: RawRepresentable, Hashable, Codable, Sendable, Compara
         (.workflowRead, "See one's own workflows"),
         (.workflowRun, "Start and drive workflows"),
         (.workflowApprove, "Approve plans of other users' workflows"),
+        (.modelRead, "See model roles, provider health and one's own token usage"),
         (.modelUse, "Call models directly"),
+        (.modelManage, "See every user's token usage"),
         (.agentManage, "Create and change agents"),
         (.toolConfigure, "Enable, disable and configure tools"),
         (.secretManage, "Create, rotate and delete secrets"),
@@ -51,7 +55,7 @@ public enum BuiltInRole: String, CaseIterable, Sendable {
     public var permissions: Set<Permission> {
         switch self {
         case .viewer:
-            return [.systemRead, .sessionRead, .roleRead, .workflowRead]
+            return [.systemRead, .sessionRead, .roleRead, .workflowRead, .modelRead]
         case .user:
             return BuiltInRole.viewer.permissions.union([.workflowRun, .modelUse])
         case .admin:

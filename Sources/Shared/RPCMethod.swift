@@ -11,13 +11,18 @@ public protocol RPCMethod: Sendable {
     static var resultSchema: Schema { get }
     /// The notification method the call streams on the same connection before its result, if any.
     static var notification: String? { get }
+    /// Top-level params whose values are secret: replaced by a placeholder before the params are
+    /// digested for the audit log, so even a hash of a low-entropy secret never lands there.
+    static var secretParams: [String] { get }
 }
 
 extension RPCMethod {
     public static var notification: String? { nil }
+    public static var secretParams: [String] { [] }
     public static var descriptor: MethodDescriptor {
         MethodDescriptor(name: name, summary: summary, permission: permission, paramsSchema: paramsSchema,
-                         resultSchema: resultSchema, notification: notification)
+                         resultSchema: resultSchema, notification: notification,
+                         secretParams: secretParams)
     }
 }
 
@@ -34,4 +39,5 @@ public struct MethodDescriptor: Sendable {
     public var paramsSchema: Schema
     public var resultSchema: Schema
     public var notification: String?
+    public var secretParams: [String]
 }

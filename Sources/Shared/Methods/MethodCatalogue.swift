@@ -6,6 +6,8 @@ public enum MethodCatalogue {
         SessionWhoami.descriptor, SessionList.descriptor, SessionTerminate.descriptor,
         RoleList.descriptor, RoleGrant.descriptor, RoleRevoke.descriptor, RoleDefine.descriptor,
         AuditQuery.descriptor, AuditVerify.descriptor, AuditExport.descriptor,
+        SecretSet.descriptor, SecretList.descriptor, SecretDelete.descriptor, SecretRotate.descriptor,
+        ModelList.descriptor, ModelTest.descriptor, ModelComplete.descriptor, ModelUsage.descriptor,
     ]
 
     public static func descriptor(named name: String) -> MethodDescriptor? {

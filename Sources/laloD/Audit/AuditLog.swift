@@ -91,6 +91,9 @@ final class AuditLog: Service, Sendable {
     ///
     /// - Throws: ``Unavailable`` if the log has stopped or the commit failed.
     func append(_ event: AuditEvent) async throws {
+        var event = event
+        // Details carry names, paths and provider messages; never a secret value.
+        if let detail = event.detail { event.detail = Redactor.shared.redact(detail) }
         let time = Timestamp.nowMicroseconds()
         let inline: Bool = try state.withLock { state in
             if state.stopped { throw Unavailable() }

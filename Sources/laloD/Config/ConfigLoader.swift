@@ -55,6 +55,18 @@ struct ConfigLoader {
             try apply(file: file, to: &configuration)
         }
         configuration.sources = files
+        for (role, binding) in configuration.models.sorted(by: { $0.key < $1.key }) {
+            if binding.provider != Configuration.LocalModelConfiguration.providerName && configuration.providers[binding.provider] == nil {
+                throw ConfigError(file: files.last ?? path, key: "models.\(role).provider",
+                                  problem: "no provider \"\(binding.provider)\" (configured: \((["local"] + configuration.providers.keys.sorted()).joined(separator: ", ")))")
+            }
+            if binding.provider != Configuration.LocalModelConfiguration.providerName && binding.model.isEmpty {
+                throw ConfigError(file: files.last ?? path, key: "models.\(role).model", problem: "required for provider \(binding.provider)")
+            }
+        }
+        for (name, provider) in configuration.providers where provider.baseURL.isEmpty {
+            throw ConfigError(file: files.last ?? path, key: "providers.\(name).baseURL", problem: "required")
+        }
         if let socket = overrides.socket { configuration.server.socket = socket }
         if let state = overrides.stateDirectory { configuration.store.stateDirectory = state }
         if let level = overrides.logLevel { configuration.logLevel = level }
@@ -81,8 +93,13 @@ struct ConfigLoader {
             throw ConfigError(file: file, key: nil, problem: "invalid TOML: \(error)")
         }
         for section in table.keys.sorted() {
+            if let entryKeys = Self.namedTableSections[section] {
+                try applyNamedTables(section: section, entryKeys: entryKeys, table: table[section], file: file, to: &configuration)
+                continue
+            }
             guard let sectionKeys = Self.keys[section] else {
-                throw ConfigError(file: file, key: section, problem: "unknown section (known: \(Self.keys.keys.sorted().joined(separator: ", ")))")
+                let known = (Array(Self.keys.keys) + Array(Self.namedTableSections.keys)).sorted()
+                throw ConfigError(file: file, key: section, problem: "unknown section (known: \(known.joined(separator: ", ")))")
             }
             guard let sectionTable = table[section]?.table else {
                 throw ConfigError(file: file, key: section, problem: "must be a table ([\(section)])")
@@ -96,6 +113,37 @@ struct ConfigLoader {
                     try setter(&configuration, sectionTable[key]!)
                 } catch let problem {
                     throw ConfigError(file: file, key: name, problem: problem.message)
+                }
+            }
+        }
+    }
+
+    /// `[providers.NAME]` and `[models.ROLE]`: a table of tables, each entry with its own keys.
+    private func applyNamedTables(section: String, entryKeys: NamedTableSection, table: (any TOMLValueConvertible)?,
+                                  file: String, to configuration: inout Configuration) throws(ConfigError) {
+        guard let sectionTable = table?.table else {
+            throw ConfigError(file: file, key: section, problem: "must be a table of tables ([\(section).NAME])")
+        }
+        for name in sectionTable.keys.sorted() {
+            let prefix = "\(section).\(name)"
+            do {
+                try entryKeys.checkName(name)
+            } catch let problem {
+                throw ConfigError(file: file, key: prefix, problem: problem.message)
+            }
+            guard let entry = sectionTable[name]?.table else {
+                throw ConfigError(file: file, key: prefix, problem: "must be a table ([\(prefix)])")
+            }
+            entryKeys.create(&configuration, name)
+            for key in entry.keys.sorted() {
+                guard let setter = entryKeys.keys[key] else {
+                    throw ConfigError(file: file, key: "\(prefix).\(key)",
+                                      problem: "unknown key (known in [\(section).NAME]: \(entryKeys.keys.keys.sorted().joined(separator: ", ")))")
+                }
+                do {
+                    try setter(&configuration, name, entry[key]!)
+                } catch let problem {
+                    throw ConfigError(file: file, key: "\(prefix).\(key)", problem: problem.message)
                 }
             }
         }
@@ -166,6 +214,76 @@ struct ConfigLoader {
         return result
     }
 
+    private static func number(_ value: any TOMLValueConvertible, in range: ClosedRange<Double>) throws(Problem) -> Double {
+        let number: Double
+        if value.type == .int, let i = value.int { number = Double(i) }
+        else if value.type == .double, let d = value.double { number = d }
+        else { throw Problem(message: "expected a number, got \(value.type)") }
+        guard range.contains(number) else { throw Problem(message: "\(number) is out of range \(range.lowerBound)...\(range.upperBound)") }
+        return number
+    }
+
+    private static func absolutePath(_ value: any TOMLValueConvertible, allowEmpty: Bool) throws(Problem) -> String {
+        let path = try string(value)
+        if path.isEmpty && allowEmpty { return path }
+        guard path.hasPrefix("/") else { throw Problem(message: "must be an absolute path") }
+        return path
+    }
+
+    struct NamedTableSection: Sendable {
+        typealias EntrySetter = @Sendable (inout Configuration, String, any TOMLValueConvertible) throws(Problem) -> Void
+        var checkName: @Sendable (String) throws(Problem) -> Void
+        var create: @Sendable (inout Configuration, String) -> Void
+        var keys: [String: EntrySetter]
+    }
+
+    static let namedTableSections: [String: NamedTableSection] = [
+        "providers": NamedTableSection(
+            checkName: { name throws(Problem) in
+                guard isValidSecretName(name) else { throw Problem(message: "provider names use letters, digits, '.', '_' and '-'") }
+                guard name != Configuration.LocalModelConfiguration.providerName else {
+                    throw Problem(message: "\"local\" is the embedded model; configure it under [localModel]")
+                }
+            },
+            create: { c, name in if c.providers[name] == nil { c.providers[name] = Configuration.Provider() } },
+            keys: [
+                "kind": { c, n, v throws(Problem) in c.providers[n]!.kind = try choice(v, Configuration.Provider.Kind.self) },
+                "baseURL": { c, n, v throws(Problem) in
+                    var url = try nonEmptyString(v)
+                    guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+                        throw Problem(message: "must start with http:// or https://")
+                    }
+                    while url.hasSuffix("/") { url.removeLast() }
+                    c.providers[n]!.baseURL = url
+                },
+                "apiKey": { c, n, v throws(Problem) in
+                    let text = try string(v)
+                    guard text.hasPrefix("secret:"), isValidSecretName(String(text.dropFirst(7))) else {
+                        throw Problem(message: "must be a secret reference such as \"secret:\(n)\" (API keys live in the secret store: laloctl secret set \(n))")
+                    }
+                    c.providers[n]!.apiKey = text
+                },
+                "schemaStyle": { c, n, v throws(Problem) in c.providers[n]!.schemaStyle = try choice(v, OpenAIClient.SchemaStyle.self) },
+                "connectTimeoutSeconds": { c, n, v throws(Problem) in c.providers[n]!.connectTimeoutSeconds = try integer(v, in: 1...600) },
+                "timeoutSeconds": { c, n, v throws(Problem) in c.providers[n]!.timeoutSeconds = try integer(v, in: 1...86_400) },
+                "maxRetries": { c, n, v throws(Problem) in c.providers[n]!.maxRetries = try integer(v, in: 0...20) },
+                "retryBaseMilliseconds": { c, n, v throws(Problem) in c.providers[n]!.retryBaseMilliseconds = try integer(v, in: 1...60_000) },
+            ]),
+        "models": NamedTableSection(
+            checkName: { name throws(Problem) in
+                guard ModelRole(rawValue: name) != nil else {
+                    throw Problem(message: "unknown role (roles: \(ModelRole.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+            },
+            create: { c, name in if c.models[name] == nil { c.models[name] = Configuration.ModelBinding() } },
+            keys: [
+                "provider": { c, n, v throws(Problem) in c.models[n]!.provider = try nonEmptyString(v) },
+                "model": { c, n, v throws(Problem) in c.models[n]!.model = try nonEmptyString(v) },
+                "maxTokens": { c, n, v throws(Problem) in c.models[n]!.maxTokens = try integer(v, in: 1...131_072) },
+                "temperature": { c, n, v throws(Problem) in c.models[n]!.temperature = try number(v, in: 0...2) },
+            ]),
+    ]
+
     static let keys: [String: [String: Setter]] = [
         "server": [
             "socket": { c, v throws(Problem) in
@@ -205,6 +323,26 @@ struct ConfigLoader {
         ],
         "audit": [
             "journal": { c, v throws(Problem) in c.audit.journal = try choice(v, Configuration.JournalMode.self) },
+        ],
+        "localModel": [
+            "mode": { c, v throws(Problem) in c.localModel.mode = try choice(v, Configuration.LocalMode.self) },
+            "python": { c, v throws(Problem) in c.localModel.python = try absolutePath(v, allowEmpty: true) },
+            "modelFile": { c, v throws(Problem) in c.localModel.modelFile = try absolutePath(v, allowEmpty: true) },
+            "modelName": { c, v throws(Problem) in c.localModel.modelName = try nonEmptyString(v) },
+            "port": { c, v throws(Problem) in c.localModel.port = try integer(v, in: 0...65535) },
+            "contextSize": { c, v throws(Problem) in c.localModel.contextSize = try integer(v, in: 256...131_072) },
+            "threads": { c, v throws(Problem) in c.localModel.threads = try integer(v, in: 0...256) },
+            "startTimeoutSeconds": { c, v throws(Problem) in c.localModel.startTimeoutSeconds = try integer(v, in: 1...3600) },
+            "requestTimeoutSeconds": { c, v throws(Problem) in c.localModel.requestTimeoutSeconds = try integer(v, in: 1...86_400) },
+        ],
+        "secrets": [
+            "credentialName": { c, v throws(Problem) in
+                let name = try nonEmptyString(v)
+                guard isValidSecretName(name) else { throw Problem(message: "not a valid credential name") }
+                c.secrets.credentialName = name
+            },
+            "keyFile": { c, v throws(Problem) in c.secrets.keyFile = try absolutePath(v, allowEmpty: true) },
+            "rotationBatchSize": { c, v throws(Problem) in c.secrets.rotationBatchSize = try integer(v, in: 1...100_000) },
         ],
         "roles": [
             "adminUsers": { c, v throws(Problem) in c.roles.adminUsers = try names(v) },

