@@ -26,6 +26,16 @@ let matrix: [MatrixMethod] = [
     MatrixMethod(name: "audit.query", params: #"{"limit":1}"#, allowed: ["admin"]),
     MatrixMethod(name: "audit.verify", params: "{}", allowed: ["admin"]),
     MatrixMethod(name: "audit.export", params: #"{"method":"no.such.method"}"#, allowed: ["admin"]),
+    MatrixMethod(name: "secret.set", params: #"{"name":"matrix","value":"matrix-secret-value"}"#, allowed: ["admin"]),
+    MatrixMethod(name: "secret.list", params: "{}", allowed: ["admin"]),
+    MatrixMethod(name: "secret.delete", params: #"{"name":"no-such-secret"}"#, allowed: ["admin"]),
+    MatrixMethod(name: "secret.rotate", params: "{}", allowed: ["admin"]),
+    MatrixMethod(name: "model.list", params: "{}", allowed: everyoneWithARole),
+    MatrixMethod(name: "model.test", params: "{}", allowed: ["admin", "user"]),
+    MatrixMethod(name: "model.complete", params: #"{"messages":[{"role":"user","content":"hi"}]}"#, allowed: ["admin", "user"]),
+    MatrixMethod(name: "model.usage", params: "{}", allowed: everyoneWithARole),
+    // Other users' usage needs model.manage on top of model.read.
+    MatrixMethod(name: "model.usage", params: #"{"all":true}"#, allowed: ["admin"]),
 ]
 
 let roleAccounts: [(role: String, user: String)] = [

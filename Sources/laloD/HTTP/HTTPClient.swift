@@ -115,6 +115,7 @@ final class HTTPClient: Sendable {
                 throw HTTPError(kind: .tooLarge, message: "response larger than \(maxBytes) bytes")
             }
         }
+        if Task.isCancelled { throw HTTPError(kind: .cancelled, message: "cancelled") }
         return (response.head, bytes)
     }
 

@@ -202,6 +202,8 @@ struct AnthropicClient: ModelProvider {
             }
             throw classified
         }
+        // An ended iteration may mean the task was cancelled (the stream stops yielding then).
+        try Task.checkCancellation()
         guard finished else {
             throw ProviderTransport.AttemptFailure(
                 error: ProviderError(kind: .unavailable, message: "provider \(name): the stream ended before message_stop"),

@@ -165,6 +165,8 @@ struct OpenAIClient: ModelProvider {
             }
             throw classified
         }
+        // An ended iteration may mean the task was cancelled (the stream stops yielding then).
+        try Task.checkCancellation()
         guard done || finish != nil else {
             throw ProviderTransport.AttemptFailure(
                 error: ProviderError(kind: .unavailable, message: "provider \(name): the stream ended before the answer was complete"),

@@ -83,6 +83,7 @@ struct ProviderTransport: Sendable {
         } catch let error as HTTPError {
             throw classify(error)
         }
+        try Task.checkCancellation()
         do {
             return try JSONParser.parse(bytes)
         } catch {

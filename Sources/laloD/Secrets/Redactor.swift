@@ -81,7 +81,10 @@ final class Redactor: Sendable {
         forms.insert(percentEncoded(bytes, spaceAsPlus: true))
         forms.insert(percentEncoded(bytes, spaceAsPlus: false, lowercase: true))
         let escaped = JSONWriter.string(.string(value))
-        forms.insert(String(escaped.dropFirst().dropLast()))
+        let jsonForm = String(escaped.dropFirst().dropLast())
+        forms.insert(jsonForm)
+        // Some encoders (PHP, older Java libraries) also escape the solidus.
+        forms.insert(jsonForm.replacingOccurrences(of: "/", with: "\\/"))
         return Array(forms)
     }
 

@@ -54,12 +54,14 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// The test configuration: a world-connectable socket so that the permission layer, not the
     /// file mode, decides (tests exercise the mode separately), and short limits where asked.
-    static func config(socketMode: String = "0666", extra: String = "") -> String {
+    static func config(socketMode: String = "0666", extra: String = "", localModel: Bool = false) -> String {
         """
         [server]
         socketMode = "\(socketMode)"
         shutdownTimeoutSeconds = 5
         \(extra)
+        [localModel]
+        \(localModel ? "python = \"\(LocalModelInstall.python)\"" : "mode = \"off\"")
         """
     }
 
@@ -233,4 +235,12 @@ func pipelinedWhoami(count: Int) -> [UInt8] {
 /// Parses one JSON response line for assertions.
 func json(_ text: String) throws -> JSONValue {
     try JSONParser.parse(text)
+}
+
+/// The embedded model installed by `make local-model` (scripts/setup-local-model.sh).
+enum LocalModelInstall {
+    static var directory: String {
+        ProcessInfo.processInfo.environment["LALO_LOCAL_MODEL"] ?? "/var/lib/lalo/local-model"
+    }
+    static var python: String { directory + "/venv/bin/python" }
 }
