@@ -25,6 +25,19 @@ let badConfigs: [ConfigCase] = [
     ConfigCase(name: "group list of numbers", toml: "[roles]\nadminGroups = [1, 2]", expected: ["roles.adminGroups", "strings"]),
     ConfigCase(name: "section that is a value", toml: "server = 1", expected: ["server", "must be a table"]),
     ConfigCase(name: "invalid TOML", toml: "[server\nsocket = ", expected: ["line 1"]),
+    ConfigCase(name: "plain API key", toml: "[providers.openai]\nbaseURL = \"https://x/v1\"\napiKey = \"sk-123\"",
+               expected: ["providers.openai.apiKey", "secret reference"]),
+    ConfigCase(name: "provider without URL", toml: "[providers.openai]\nkind = \"openai\"", expected: ["providers.openai.baseURL", "required"]),
+    ConfigCase(name: "provider URL scheme", toml: "[providers.openai]\nbaseURL = \"ftp://x\"", expected: ["providers.openai.baseURL", "http"]),
+    ConfigCase(name: "provider kind", toml: "[providers.x]\nbaseURL = \"http://x\"\nkind = \"gemini\"", expected: ["providers.x.kind", "openai, anthropic"]),
+    ConfigCase(name: "provider named local", toml: "[providers.local]\nbaseURL = \"http://x\"", expected: ["providers.local", "[localModel]"]),
+    ConfigCase(name: "provider unknown key", toml: "[providers.x]\nbaseURL = \"http://x\"\nkey = \"k\"", expected: ["providers.x.key", "unknown key"]),
+    ConfigCase(name: "unknown model role", toml: "[models.writer]\nprovider = \"local\"", expected: ["models.writer", "unknown role"]),
+    ConfigCase(name: "role on missing provider", toml: "[models.chat]\nprovider = \"openai\"\nmodel = \"m\"", expected: ["models.chat.provider", "no provider"]),
+    ConfigCase(name: "role without model", toml: "[providers.p]\nbaseURL = \"http://x\"\n[models.chat]\nprovider = \"p\"", expected: ["models.chat.model", "required"]),
+    ConfigCase(name: "temperature range", toml: "[models.chat]\ntemperature = 3", expected: ["models.chat.temperature", "out of range"]),
+    ConfigCase(name: "local model mode", toml: "[localModel]\nmode = \"maybe\"", expected: ["localModel.mode"]),
+    ConfigCase(name: "relative key file", toml: "[secrets]\nkeyFile = \"master.key\"", expected: ["secrets.keyFile", "absolute"]),
 ]
 
 @Suite("Configuration", .timeLimit(.minutes(2)))

@@ -36,12 +36,24 @@ final class Redactor: Sendable {
         patterns.withLock { $0 = built }
     }
 
-    /// The longest form of any value in bytes; a streaming redactor holds back this much minus one.
-    var longestForm: Int {
-        patterns.withLock { $0.first?.text.utf8.count ?? 0 }
-    }
-
     var isEmpty: Bool { patterns.withLock { $0.isEmpty } }
+
+    /// The length in bytes of the longest end of `text` that is the beginning of some form: the
+    /// part a stream must hold back, because the next chunk may complete a value.
+    func pendingPrefixLength(_ text: String) -> Int {
+        let current = patterns.withLock { $0 }
+        let tail = Array(text.utf8.suffix(current.first?.text.utf8.count ?? 0))
+        var longest = 0
+        for pattern in current {
+            let bytes = Array(pattern.text.utf8)
+            var k = min(bytes.count - 1, tail.count)
+            while k > longest {
+                if tail[(tail.count - k)...].elementsEqual(bytes[..<k]) { longest = k; break }
+                k -= 1
+            }
+        }
+        return longest
+    }
 
     func redact(_ text: String) -> String {
         let current = patterns.withLock { $0 }
@@ -127,8 +139,8 @@ final class Redactor: Sendable {
     }
 }
 
-/// Redacts a stream of text chunks (model deltas): holds back just enough of the tail that a value
-/// split across two chunks is still caught, and passes everything else on at once.
+/// Redacts a stream of text chunks (model deltas). Text passes on at once unless its end could
+/// be the beginning of a secret; only that end is held back until the next chunk decides.
 struct StreamRedactor {
     let redactor: Redactor
     private var pending = ""
@@ -137,11 +149,10 @@ struct StreamRedactor {
 
     /// Takes the next chunk; returns the text that is now safe to pass on (maybe empty).
     mutating func feed(_ chunk: String) -> String {
-        let hold = redactor.longestForm - 1
-        guard hold > 0 else { return chunk }
+        guard !redactor.isEmpty else { return chunk }
         pending = redactor.redact(pending + chunk)
+        let hold = redactor.pendingPrefixLength(pending)
         let utf8 = pending.utf8
-        guard utf8.count > hold else { return "" }
         // Cut on a character boundary at or before count - hold.
         var cut = utf8.index(utf8.startIndex, offsetBy: utf8.count - hold)
         while cut > utf8.startIndex, cut.samePosition(in: pending) == nil {

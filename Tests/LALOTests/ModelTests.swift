@@ -1,0 +1,154 @@
+import Foundation
+@testable import laloD
+import Shared
+import Testing
+
+/// Models through the daemon: role routing, streaming over the socket, usage accounting, and the
+/// embedded llama.cpp server with the real SmolLM2 model.
+@Suite("Models through laloD", .serialized, .timeLimit(.minutes(10)))
+struct ModelTests {
+    @Test func rolesRouteToProvidersAndUsageIsRecorded() throws {
+        let server = try ScriptedServer()
+        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: """
+            [providers.remote]
+            kind = "anthropic"
+            baseURL = "\(server.baseURL)/v1"
+            apiKey = "secret:anthropic"
+            maxRetries = 1
+            retryBaseMilliseconds = 10
+            [models.chat]
+            provider = "remote"
+            model = "claude-test"
+            maxTokens = 99
+            """))
+        let client = try daemon.client()
+        try client.call(SecretSet.self, SecretSet.Params(name: "anthropic", value: "ak-routing-test-key"))
+        try server.load([
+            ["expect": ["method": "GET", "path": "/v1/models", "headers": ["x-api-key": "ak-routing-test-key"]],
+             "reply": Reply.json(["data": [["id": "claude-test"]]])],
+            ["expect": ["path": "/v1/messages", "json": ["model": "claude-test", "max_tokens": 99, "stream": true]],
+             "reply": Reply.sse(Reply.anthropicStream(text: ["Hi", " there", "!"]))],
+            ["reply": Reply.error(529, "overloaded")],
+            ["reply": Reply.error(529, "overloaded")],
+        ])
+        let list = try client.call(ModelList.self)
+        #expect(list.roles.first { $0.role == "chat" } == ModelList.RoleInfo(role: "chat", provider: "remote", model: "claude-test"))
+        #expect(list.roles.first { $0.role == "planner" }?.provider == "local")
+        let remote = list.providers.first { $0.name == "remote" }
+        #expect(remote?.health == "ok")
+        #expect(remote?.apiKey == "secret:anthropic")
+        #expect(remote?.latencyMicros != nil)
+        #expect(list.localModel.state == "disabled")
+
+        var deltas: [String] = []
+        let result = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "hi")])) { method, params in
+            if method == "model.delta" { deltas.append(params["delta"]?.stringValue ?? "") }
+        }
+        #expect(deltas == ["Hi", " there", "!"])
+        #expect(result.content == "Hi there!")
+        #expect(result.provider == "remote")
+        #expect(result.usage == TokenUsage(promptTokens: 21, completionTokens: 15))
+
+        // 529 twice with one retry allowed: unavailable, retries reported.
+        do {
+            _ = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "hi")]))
+            Issue.record("expected unavailable")
+        } catch let error as RPCError {
+            #expect(error.kind == .unavailable)
+            #expect(error.detail["retries"] == 1)
+            #expect(error.detail["providerStatus"] == 529)
+        }
+        // A role on the disabled local model fails clearly.
+        do {
+            _ = try client.call(ModelComplete.self, ModelComplete.Params(role: "planner", messages: [ChatMessage(role: "user", content: "x")]))
+            Issue.record("expected unavailable")
+        } catch let error as RPCError {
+            #expect(error.kind == .unavailable)
+            #expect(error.message.contains("local model"))
+        }
+
+        let usage = try client.call(ModelUsage.self, ModelUsage.Params())
+        #expect(usage.rows.count == 1)
+        #expect(usage.rows.first?.calls == 2)  // the success and the failure
+        #expect(usage.total == TokenUsage(promptTokens: 21, completionTokens: 15))
+        let none = try client.call(ModelUsage.self, ModelUsage.Params(since: "2999-01-01"))
+        #expect(none.rows.isEmpty)
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func invalidParamsNameTheField() throws {
+        let daemon = try DaemonProcess()
+        let client = try daemon.client()
+        let cases: [(JSONValue, String)] = [
+            ([:], "params.messages"),
+            (["messages": []], "params.messages"),
+            (["messages": [["role": "robot", "content": "x"]]], "params.messages[0].role"),
+            (["messages": [["role": "user"]]], "params.messages[0].content"),
+            (["messages": [["role": "user", "content": "x"]], "role": "boss"], "params.role"),
+            (["messages": [["role": "user", "content": "x"]], "temperature": 7], "params.temperature"),
+            (["messages": [["role": "user", "content": "x"]], "maxTokens": 0], "params.maxTokens"),
+            (["messages": [["role": "user", "content": "x"]], "responseSchema": "json please"], "params.responseSchema"),
+            (["messages": [["role": "user", "content": "x"]], "tools": [["name": "bad name!", "description": "", "parameters": [:]]]],
+             "params.tools[0].name"),
+        ]
+        for (params, field) in cases {
+            do {
+                _ = try client.call("model.complete", params: params)
+                Issue.record("accepted \(params)")
+            } catch let error as RPCError {
+                #expect(error.kind == .invalidParams, "\(params): \(error)")
+                #expect(error.field == field, "\(params): \(error)")
+            }
+        }
+        #expect(daemon.stop() == 0)
+    }
+
+    /// The real embedded model: llama.cpp's server from llama-cpp-python with SmolLM2-135M.
+    @Test func localModelEndToEnd() throws {
+        #expect(FileManager.default.isExecutableFile(atPath: LocalModelInstall.python),
+                "the local model is not installed at \(LocalModelInstall.directory): run `make local-model`")
+        let daemon = try DaemonProcess(config: DaemonProcess.config(localModel: true))
+        let client = try daemon.client()
+        client.setReceiveTimeout(seconds: 240)
+
+        let schema: JSONValue = ["type": "object", "properties": ["color": ["type": "string"], "count": ["type": "integer"]],
+                                 "required": ["color", "count"]]
+        var deltas: [String] = []
+        let result = try client.call(ModelComplete.self, ModelComplete.Params(
+            messages: [ChatMessage(role: "user", content: "Name a color and a number of apples.")],
+            responseSchema: schema, maxTokens: 60, temperature: 0)) { method, params in
+            if method == "model.delta" { deltas.append(params["delta"]?.stringValue ?? "") }
+        }
+        #expect(result.provider == "local")
+        #expect(deltas.count > 1, "streaming must deliver more than one delta")
+        #expect(deltas.joined() == result.content)
+        let answer = try JSONParser.parse(result.content)
+        #expect(answer["color"]?.stringValue != nil, "\(result.content)")
+        #expect(answer["count"]?.intValue != nil, "\(result.content)")
+        #expect(result.timeToFirstTokenMicros != nil)
+        #expect(result.usage.completionTokens > 0)
+
+        // Supervision: kill the server; laloD restarts it and answers again.
+        let before = try client.call(ModelList.self).localModel
+        #expect(before.state == "running")
+        let pid = try #require(before.pid)
+        kill(pid, SIGKILL)
+        var after = before
+        for _ in 0..<300 {
+            after = try client.call(ModelList.self).localModel
+            if after.restarts >= 1 && after.state == "running" { break }
+            usleep(100_000)
+        }
+        #expect(after.restarts >= 1)
+        #expect(after.state == "running")
+        #expect(after.pid != pid)
+        let test = try client.call(ModelTest.self, ModelTest.Params(role: "chat"))
+        #expect(!test.reply.isEmpty)
+        #expect(daemon.log.contains("llama.cpp"), "the server's output belongs in laloD's log")
+
+        // Stopping laloD stops the server.
+        let last = try #require(after.pid)
+        #expect(daemon.stop() == 0)
+        #expect(kill(last, 0) != 0, "the local model server outlived laloD")
+    }
+}
