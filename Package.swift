@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "laloD", targets: ["laloD"]),
         .executable(name: "laloctl", targets: ["laloctl"]),
         .executable(name: "lalo-bench", targets: ["LaloBench"]),
+        .executable(name: "lalo-model-bench", targets: ["ModelBench"]),
         .library(name: "Shared", targets: ["Shared"]),
     ],
     dependencies: [
@@ -69,6 +70,11 @@ let package = Package(
             name: "LaloBench",
             dependencies: ["Shared"],
             path: "Benchmarks/LaloBench"
+        ),
+        .executableTarget(
+            name: "ModelBench",
+            dependencies: ["Shared"],
+            path: "Benchmarks/ModelBench"
         ),
         .testTarget(
             name: "LALOTests",

@@ -148,7 +148,10 @@ final class LocalModelServer: Service, Sendable {
         let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         process.arguments = ["-m", "llama_cpp.server", "--model", modelFile, "--model_alias", configuration.modelName,
                              "--host", "127.0.0.1", "--port", String(port), "--n_ctx", String(configuration.contextSize),
-                             "--n_threads", String(threads)]
+                             "--n_threads", String(threads),
+                             // By default a new request makes the server end the stream in progress
+                             // (a health check would cut a user's answer short); queue instead.
+                             "--interrupt_requests", "False"]
         // A clean environment: nothing of laloD's (credentials directory, sockets) reaches the child.
         process.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "HOME": "/nonexistent",
                                "LANG": "C.UTF-8"]
@@ -196,7 +199,7 @@ final class LocalModelServer: Service, Sendable {
                 var failures = 0
                 while true {
                     try await Task.sleep(for: .seconds(5))
-                    if await healthy() {
+                    if await alive() {
                         failures = 0
                     } else {
                         failures += 1
@@ -217,6 +220,15 @@ final class LocalModelServer: Service, Sendable {
         }
     }
 
+    /// Liveness while serving: the OpenAPI document is served without the model lock, so it
+    /// answers even while a long generation holds the model (the model routes would queue).
+    func alive() async -> Bool {
+        let request = HTTPRequest(url: "http://127.0.0.1:\(port)/openapi.json", connectTimeout: .seconds(1), timeout: .seconds(3))
+        guard let (head, _) = try? await http.fetch(request, maxBytes: 4 << 20) else { return false }
+        return head.status == 200
+    }
+
+    /// Readiness at start: the model routes answer once the model is loaded.
     func healthy() async -> Bool {
         let request = HTTPRequest(url: baseURL + "/models", connectTimeout: .seconds(1), timeout: .seconds(3))
         guard let (head, _) = try? await http.fetch(request, maxBytes: 1 << 20) else { return false }
@@ -235,14 +247,28 @@ final class LocalModelServer: Service, Sendable {
                     let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
                     buffer.removeSubrange(buffer.startIndex...newline)
                     guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
-                    // uvicorn's access log (one line per health check and request) is debug detail.
-                    let access = line.contains("\" 200") && line.contains("127.0.0.1:")
-                    logger.log(level: access ? .debug : .info, "\(line)", metadata: ["lalo.source": "llama.cpp"])
+                    logger.log(level: Self.level(of: line), "\(line)", metadata: ["lalo.source": "llama.cpp"])
                 }
             }
         }
         thread.name = "lalo.localmodel.log"
         thread.start()
+    }
+
+    /// How loud a line of the server's output is in laloD's log: uvicorn's access log and
+    /// llama.cpp's model-loading and timing chatter (`llama_model_loader: ...`) are debug detail;
+    /// uvicorn errors and anything else (Python tracebacks) are not.
+    static func level(of line: String) -> Logger.Level {
+        if line.hasPrefix("ERROR:") { return .error }
+        if line.hasPrefix("WARNING:") { return .warning }
+        if line.hasPrefix("INFO:") {
+            return line.contains("127.0.0.1:") && line.contains("HTTP/1.1\"") ? .debug : .info
+        }
+        if let colon = line.firstIndex(of: ":"), line[..<colon].allSatisfy({ $0.isLetter || $0 == "_" || $0 == "." }),
+           !line.hasPrefix("Traceback") {
+            return .debug  // llama_model_loader:, print_info:, llama_perf_context_print:, Llama.generate: ...
+        }
+        return line.first == "." ? .debug : .info
     }
 
     /// SIGTERM, then SIGKILL after five seconds.
