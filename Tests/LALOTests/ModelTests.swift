@@ -76,6 +76,35 @@ struct ModelTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test func clientGoingAwayStopsTheProviderStream() throws {
+        let server = try ScriptedServer()
+        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: """
+            [providers.slow]
+            baseURL = "\(server.baseURL)/v1"
+            [models.chat]
+            provider = "slow"
+            model = "gpt-test"
+            """))
+        let pieces = (0..<40).map { "w\($0) " }
+        try server.load([["reply": Reply.sse(Reply.openAIStream(pieces), delayMs: 100)]])
+        let client = try daemon.client()
+        try client.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"model.complete","params":{"messages":[{"role":"user","content":"go"}]}}"#)
+        for _ in 0..<2 {
+            let line = try #require(try client.readJSON())
+            #expect(line["method"] == "model.delta")
+        }
+        client.close()
+        var log: JSONValue = .null
+        for _ in 0..<60 {
+            log = try server.requests().first ?? .null
+            if log["clientDisconnected"] == .bool(true) { break }
+            usleep(100_000)
+        }
+        #expect(log["clientDisconnected"] == .bool(true), "laloD kept the provider stream open for a client that left")
+        #expect((log["eventsSent"]?.intValue ?? 999) < Int64(pieces.count))
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func invalidParamsNameTheField() throws {
         let daemon = try DaemonProcess()
         let client = try daemon.client()

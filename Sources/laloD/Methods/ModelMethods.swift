@@ -72,10 +72,21 @@ extension DaemonContext {
             let requestID = context.requestID?.json ?? .null
             let sink = context.notifications
             let start = ContinuousClock.now
-            let result = try await models.complete(role: role, request: request, stream: params.stream ?? true,
+            let result: ChatResult
+            do {
+                result = try await models.complete(role: role, request: request, stream: params.stream ?? true,
                                                    actor: AuditActor(session: context.session)) { delta in
-                try? await sink.send(RPCNotification(method: ModelComplete.notification!,
-                                                     params: ["requestId": requestID, "delta": .string(delta)]))
+                    // A failed send means the client is gone: throwing stops the provider transfer
+                    // instead of generating an answer nobody reads.
+                    try await sink.send(RPCNotification(method: ModelComplete.notification!,
+                                                        params: ["requestId": requestID, "delta": .string(delta)]))
+                }
+            } catch let error as RPCError {
+                throw error
+            } catch is CancellationError {
+                throw RPCError(.unavailable, "the completion was cancelled")
+            } catch {
+                throw RPCError(.unavailable, "the connection closed while the answer was streaming; the model call was stopped")
             }
             return ModelComplete.Result(content: result.content, toolCalls: result.toolCalls, finishReason: result.finishReason,
                                         usage: result.usage, provider: try models.resolve(role).providerName,

@@ -97,7 +97,7 @@ struct AnthropicClient: ModelProvider {
         return ChatResult(content: content, toolCalls: toolCalls, finishReason: finish, usage: usage, model: model)
     }
 
-    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async -> Void) async throws -> ChatResult {
+    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
         let body = body(request, stream: stream)
         return try await transport.withRetries { attempt in
             var result = stream ? try await streamed(body, request: request, onDelta: onDelta)
@@ -128,7 +128,7 @@ struct AnthropicClient: ModelProvider {
     }
 
     private func streamed(_ body: JSONValue, request: ChatRequest,
-                          onDelta: @escaping @Sendable (String) async -> Void) async throws -> ChatResult {
+                          onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
         let start = ContinuousClock.now
         let response = try await transport.open("POST", "/messages", body: body, accept: "text/event-stream")
         var parser = SSEParser()
@@ -173,7 +173,7 @@ struct AnthropicClient: ModelProvider {
                         if let piece, !piece.isEmpty {
                             if firstToken == nil { firstToken = ContinuousClock.now - start }
                             deltas += 1
-                            await onDelta(piece)
+                            try await onDelta(piece)
                         }
                     case "message_delta":
                         if let reason = json["delta"]?["stop_reason"]?.stringValue { stop = reason }

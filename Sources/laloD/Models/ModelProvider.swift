@@ -39,7 +39,7 @@ protocol ModelProvider: Sendable {
     var baseURL: String { get }
 
     /// A chat completion. With `stream`, content deltas are passed to `onDelta` as they arrive.
-    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async -> Void)
+    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async throws -> Void)
         async throws -> ChatResult
     func embed(_ inputs: [String], model: String) async throws -> EmbeddingResult
     func models() async throws -> [String]

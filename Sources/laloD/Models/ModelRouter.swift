@@ -87,7 +87,7 @@ final class ModelRouter: Sendable {
     /// One chat completion for `actor`. Deltas are redacted before `onDelta` sees them; the usage
     /// row is written whether the call succeeded or not.
     func complete(role: ModelRole, request: ChatRequest, stream: Bool, actor: AuditActor, workflowId: String? = nil,
-                  onDelta: @escaping @Sendable (String) async -> Void = { _ in }) async throws -> ChatResult {
+                  onDelta: @escaping @Sendable (String) async throws -> Void = { _ in }) async throws -> ChatResult {
         let resolved = try resolve(role)
         var request = request
         request.model = resolved.model
@@ -107,11 +107,11 @@ final class ModelRouter: Sendable {
             var result = try await ModelRouter.$actor.withValue(actor) {
                 try await resolved.provider.chat(request, stream: stream) { delta in
                     let safe = pending.feed(delta)
-                    if !safe.isEmpty { await onDelta(safe) }
+                    if !safe.isEmpty { try await onDelta(safe) }
                 }
             }
             let rest = pending.finish()
-            if !rest.isEmpty { await onDelta(rest) }
+            if !rest.isEmpty { try await onDelta(rest) }
             result.content = redactor.redact(result.content)
             result.toolCalls = result.toolCalls.map { call in
                 ToolCall(id: call.id, name: call.name, arguments: redactor.redact(call.arguments))
@@ -123,6 +123,11 @@ final class ModelRouter: Sendable {
             await recordUsage(resolved, actor: actor, workflowId: workflowId, usage: TokenUsage(),
                               duration: ContinuousClock.now - start, outcome: error.kind.rawValue)
             throw error.rpcError
+        } catch {
+            // Cancelled, or the caller's delta handler gave up (its client went away).
+            await recordUsage(resolved, actor: actor, workflowId: workflowId, usage: TokenUsage(),
+                              duration: ContinuousClock.now - start, outcome: "cancelled")
+            throw error
         }
     }
 

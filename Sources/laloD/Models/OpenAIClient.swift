@@ -75,7 +75,7 @@ struct OpenAIClient: ModelProvider {
         return (try? JSONParser.parse(text)) ?? .string(text)
     }
 
-    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async -> Void) async throws -> ChatResult {
+    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
         let body = body(request, stream: stream)
         return try await transport.withRetries { attempt in
             var result = stream ? try await streamed(body, request: request, onDelta: onDelta)
@@ -109,7 +109,7 @@ struct OpenAIClient: ModelProvider {
     }
 
     private func streamed(_ body: JSONValue, request: ChatRequest,
-                          onDelta: @escaping @Sendable (String) async -> Void) async throws -> ChatResult {
+                          onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
         let start = ContinuousClock.now
         let response = try await transport.open("POST", "/chat/completions", body: body, accept: "text/event-stream")
         var parser = SSEParser()
@@ -144,7 +144,7 @@ struct OpenAIClient: ModelProvider {
                         if firstToken == nil { firstToken = ContinuousClock.now - start }
                         content += text
                         deltas += 1
-                        await onDelta(text)
+                        try await onDelta(text)
                     }
                     for fragment in delta?["tool_calls"]?.arrayValue ?? [] {
                         let index = Int(fragment["index"]?.intValue ?? 0)

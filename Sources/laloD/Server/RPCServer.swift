@@ -203,6 +203,9 @@ final class RPCServer: Service, Sendable {
         // every answer has left laloD and closing cannot drop one.
         let channel = connection.channel.channel
         let write: Writer = { bytes in
+            // A closed connection must fail the write, so a streaming handler learns that its
+            // client is gone (NIO's isWritable alone stays true after close).
+            guard channel.isActive else { throw ChannelError.ioOnClosedChannel }
             let written: EventLoopFuture<Void> = channel.writeAndFlush(bytes)
             if !channel.isWritable { try await written.get() }
         }
