@@ -6,7 +6,7 @@ STATEDIR    ?= /var/lib/lalo
 SWIFT       ?= swift
 COMPLETIONS ?= /usr/share/bash-completion/completions
 
-.PHONY: all deps local-model build release test demo bench install uninstall clean
+.PHONY: all deps local-model build release test demo bench bench-model install uninstall clean
 
 all: build
 
@@ -36,6 +36,12 @@ demo: build local-model
 # RPC latency and throughput over the real socket (release build), audit on.
 bench: release
 	./scripts/bench.sh
+
+# The local model's time to first token and tokens/s, and what laloD adds to a streamed
+# completion (against the real model, then against an in-process stub that answers at once).
+bench-model: release local-model
+	.build/release/lalo-model-bench --runs $${RUNS:-100} --local-model $(STATEDIR)/local-model
+	.build/release/lalo-model-bench --stub --runs 300
 
 install: release local-model
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml.d

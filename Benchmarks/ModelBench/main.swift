@@ -90,12 +90,24 @@ for _ in 0..<200 where client == nil {
 }
 guard let client else { fail("laloD did not start") }
 var port: Int64? = options.stub ? Int64(stubPort) : nil
+var serverKey = ""
 for _ in 0..<1200 where port == nil {
     let list = try client.call("model.list")
-    if list["localModel"]?["state"] == "running" { port = list["localModel"]?["port"]?.intValue; break }
+    if list["localModel"]?["state"] == "running" {
+        port = list["localModel"]?["port"]?.intValue
+        // laloD gives its server a random API key in the environment; the direct path needs it
+        // too (this benchmark runs as root or as laloD's user, so it may read the environment).
+        let pid = list["localModel"]?["pid"]?.intValue ?? 0
+        let environ = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/environ"))) ?? Data()
+        for entry in environ.split(separator: 0) where entry.starts(with: Array("API_KEY=".utf8)) {
+            serverKey = String(decoding: entry.dropFirst(8), as: UTF8.self)
+        }
+        break
+    }
     usleep(100_000)
 }
 guard let port else { fail("the local model did not start") }
+let localKey = serverKey
 
 func now() -> Double {
     var ts = timespec()
@@ -109,7 +121,7 @@ func direct() -> Sample {
         "model": "smollm2-135m-instruct", "stream": true, "max_tokens": .int(Int64(options.maxTokens)), "temperature": 0,
         "messages": [["role": "user", "content": .string(options.prompt)]],
     ])
-    let request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+    let request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(localKey)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
     let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)

@@ -105,6 +105,31 @@ struct ModelTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test func missingInstallationIsReportedAsFailed() throws {
+        let process = try DaemonProcess(config: """
+            [server]
+            socketMode = "0666"
+            [localModel]
+            python = "/nonexistent/venv/bin/python"
+            """)
+        let client = try process.client()
+        var local = try client.call(ModelList.self).localModel
+        for _ in 0..<50 where local.state != "failed" {
+            usleep(100_000)
+            local = try client.call(ModelList.self).localModel
+        }
+        #expect(local.state == "failed")
+        #expect(local.lastError?.contains("make local-model") == true, "\(local)")
+        do {
+            _ = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "x")]))
+            Issue.record("expected unavailable")
+        } catch let error as RPCError {
+            #expect(error.kind == .unavailable)
+            #expect(error.message.contains("failed"))
+        }
+        #expect(process.stop() == 0)
+    }
+
     @Test func invalidParamsNameTheField() throws {
         let daemon = try DaemonProcess()
         let client = try daemon.client()
@@ -160,6 +185,10 @@ struct ModelTests {
         // Supervision: kill the server; laloD restarts it and answers again.
         let before = try client.call(ModelList.self).localModel
         #expect(before.state == "running")
+        // The server is on loopback, which every local user reaches: it must want laloD's key.
+        let port = try #require(before.port)
+        let anonymous = try HTTPProbe().request("GET", "http://127.0.0.1:\(port)/v1/models")
+        #expect(anonymous.0 == 401, "the local model answered without its key")
         let pid = try #require(before.pid)
         kill(pid, SIGKILL)
         var after = before

@@ -58,7 +58,7 @@ struct ConfigLoader {
         for (role, binding) in configuration.models.sorted(by: { $0.key < $1.key }) {
             if binding.provider != Configuration.LocalModelConfiguration.providerName && configuration.providers[binding.provider] == nil {
                 throw ConfigError(file: files.last ?? path, key: "models.\(role).provider",
-                                  problem: "no provider \"\(binding.provider)\" (configured: \((["local"] + configuration.providers.keys.sorted()).joined(separator: ", ")))")
+                                  problem: "no provider \"\(binding.provider)\" (configured: \((["local"] + configuration.providers.keys.sorted()).joined(separator: ", "))); checked after merging \(files.joined(separator: ", "))")
             }
             if binding.provider != Configuration.LocalModelConfiguration.providerName && binding.model.isEmpty {
                 throw ConfigError(file: files.last ?? path, key: "models.\(role).model", problem: "required for provider \(binding.provider)")

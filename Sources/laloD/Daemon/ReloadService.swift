@@ -23,10 +23,12 @@ struct ReloadService: Service {
             do {
                 let next = try loader.load()
                 apply(next, over: current)
+                let pending = Self.restartRequired(next, over: current)
                 current = next
                 logger.info("configuration reloaded", metadata: ["lalo.config.files": "\(next.sources)"])
                 _ = try? await audit.append(.system("config.reload", detail: [
                     "ok": true, "files": .array(next.sources.map(JSONValue.string)),
+                    "restartRequired": .array(pending.map(JSONValue.string)),
                 ]))
             } catch {
                 logger.error("configuration reload refused; keeping the running configuration",
@@ -43,10 +45,25 @@ struct ReloadService: Service {
         access.updateMapping(next.roles)
         sessions.setMaxPerUser(next.server.maxSessionsPerUser)
         server.updateLimits(RPCServer.Limits(next.server))
-        if next.server.socket != current.server.socket || next.server.socketMode != current.server.socketMode
-            || next.server.socketGroup != current.server.socketGroup
-            || next.store != current.store || next.audit != current.audit {
-            logger.warning("socket, store and audit settings take effect at the next restart")
+        let pending = Self.restartRequired(next, over: current)
+        if !pending.isEmpty {
+            logger.warning("changed settings that take effect at the next restart",
+                           metadata: ["lalo.config.restartRequired": "\(pending.joined(separator: ", "))"])
         }
+    }
+
+    /// Changed sections a reload cannot apply: the socket, the store, the audit mirror, secrets
+    /// and models (clients, keys and the local model server are built once at start).
+    static func restartRequired(_ next: Configuration, over current: Configuration) -> [String] {
+        var changed: [String] = []
+        if next.server.socket != current.server.socket || next.server.socketMode != current.server.socketMode
+            || next.server.socketGroup != current.server.socketGroup { changed.append("server.socket*") }
+        if next.store != current.store { changed.append("store") }
+        if next.audit != current.audit { changed.append("audit") }
+        if next.secrets != current.secrets { changed.append("secrets") }
+        if next.localModel != current.localModel { changed.append("localModel") }
+        if next.providers != current.providers { changed.append("providers") }
+        if next.models != current.models { changed.append("models") }
+        return changed
     }
 }

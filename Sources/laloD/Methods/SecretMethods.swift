@@ -3,6 +3,10 @@ import Shared
 extension DaemonContext {
     func registerSecretMethods(_ registry: inout MethodRegistry) {
         registry.register(SecretSet.self) { params, context in
+            // The schema counts characters; the limits are about bytes.
+            guard (8...65536).contains(params.value.utf8.count) else {
+                throw RPCError.invalidParams("the value must be 8 bytes to 64 KiB of UTF-8", field: "params.value")
+            }
             let (info, created) = try await secrets.set(name: params.name, value: params.value, description: params.description,
                                                         by: AuditActor(session: context.session))
             return SecretSet.Result(secret: info, created: created)

@@ -34,6 +34,10 @@ final class LocalModelServer: Service, Sendable {
     private let readyWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
 
     var baseURL: String { "http://127.0.0.1:\(port)/v1" }
+    /// A random key the server requires (passed in its environment, which only its own uid and
+    /// root can read): loopback is reachable by every local user, the model should be by laloD only.
+    let apiKey: String
+    private let stateDirectory: String
 
     init(configuration: Configuration.LocalModelConfiguration, python: String, stateDirectory: String, enabled: Bool,
          logger: Logger) {
@@ -43,6 +47,9 @@ final class LocalModelServer: Service, Sendable {
                                                          : configuration.modelFile
         self.port = configuration.port != 0 ? configuration.port : Self.freeLoopbackPort() ?? 18_080
         self.pidFile = stateDirectory + "/local-model.pid"
+        self.stateDirectory = stateDirectory
+        var generator = SystemRandomNumberGenerator()
+        self.apiKey = (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
         self.logger = logger
         status = Mutex(Status(state: enabled ? .starting : .disabled))
     }
@@ -89,7 +96,7 @@ final class LocalModelServer: Service, Sendable {
         while ContinuousClock.now < deadline {
             switch currentStatus.state {
             case .running: return true
-            case .disabled: return false
+            case .disabled, .failed: return false
             default: try? await Task.sleep(for: .milliseconds(50))
             }
             if Task.isCancelled { return false }
@@ -113,18 +120,21 @@ final class LocalModelServer: Service, Sendable {
         var backoff: Duration = .seconds(1)
         while !Task.isCancelled {
             let started = ContinuousClock.now
+            var lastFailure: Error?
             do {
                 try await runOnce()
             } catch is CancellationError {
                 return
             } catch {
+                lastFailure = error
                 status.withLock { $0.lastError = "\(error)" }
                 logger.error("local model server stopped", metadata: ["lalo.error": "\(error)"])
             }
             if Task.isCancelled { return }
             // A server that ran for a while earns a quick restart; one that keeps dying backs off.
             if ContinuousClock.now - started > .seconds(60) { backoff = .seconds(1) }
-            status.withLock { $0.state = .restarting; $0.pid = nil; $0.restarts += 1 }
+            let permanent = (lastFailure as? ServerError)?.permanent == true
+            status.withLock { $0.state = permanent ? .failed : .restarting; $0.pid = nil; $0.restarts += 1 }
             logger.warning("restarting the local model server", metadata: ["lalo.backoffSeconds": "\(backoff.seconds)"])
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(60))
@@ -133,15 +143,17 @@ final class LocalModelServer: Service, Sendable {
 
     struct ServerError: Error, CustomStringConvertible {
         var description: String
+        /// A missing installation: retrying cannot help until an operator acts.
+        var permanent = false
     }
 
     /// Starts the server, waits for it to answer, then watches it until it exits or stops answering.
     private func runOnce() async throws {
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw ServerError(description: "no Python at \(python); run `make install` or scripts/setup-local-model.sh")
+            throw ServerError(description: "no Python at \(python); run `make local-model` (scripts/setup-local-model.sh)", permanent: true)
         }
         guard FileManager.default.fileExists(atPath: modelFile) else {
-            throw ServerError(description: "no model file at \(modelFile); run scripts/setup-local-model.sh")
+            throw ServerError(description: "no model file at \(modelFile); run `make local-model` (scripts/setup-local-model.sh)", permanent: true)
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
@@ -153,8 +165,10 @@ final class LocalModelServer: Service, Sendable {
                              // (a health check would cut a user's answer short); queue instead.
                              "--interrupt_requests", "False"]
         // A clean environment: nothing of laloD's (credentials directory, sockets) reaches the child.
-        process.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "HOME": "/nonexistent",
-                               "LANG": "C.UTF-8"]
+        process.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "HOME": stateDirectory,
+                               "LANG": "C.UTF-8", "API_KEY": apiKey,
+                               // Nothing is ever downloaded at run time (SPEC §6).
+                               "HF_HUB_OFFLINE": "1"]
         process.standardInput = FileHandle.nullDevice
         let output = Pipe()
         process.standardOutput = output
@@ -230,7 +244,8 @@ final class LocalModelServer: Service, Sendable {
 
     /// Readiness at start: the model routes answer once the model is loaded.
     func healthy() async -> Bool {
-        let request = HTTPRequest(url: baseURL + "/models", connectTimeout: .seconds(1), timeout: .seconds(3))
+        let request = HTTPRequest(url: baseURL + "/models", headers: [("Authorization", "Bearer \(apiKey)")],
+                                  connectTimeout: .seconds(1), timeout: .seconds(3))
         guard let (head, _) = try? await http.fetch(request, maxBytes: 1 << 20) else { return false }
         return head.status == 200
     }

@@ -70,7 +70,8 @@ struct RetryPolicy: Sendable, Equatable {
     var maxRetries = 3
     var baseDelay: Duration = .milliseconds(500)
     var maxDelay: Duration = .seconds(20)
-    /// A `Retry-After` longer than this is not waited for: the call fails with `rateLimited`.
+    /// A `Retry-After` longer than this is not waited for: the call fails at once with the
+    /// kind of its status (`rateLimited` for 429, `unavailable` for 5xx, `timeout` for 408).
     var maxRetryAfter: Duration = .seconds(60)
 
     /// The wait before retry number `attempt` (0-based): half the exponential step plus a random

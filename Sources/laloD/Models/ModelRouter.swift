@@ -57,6 +57,8 @@ final class ModelRouter: Sendable {
             endpoint.connectTimeout = .seconds(2)
             endpoint.timeout = .seconds(configuration.localModel.requestTimeoutSeconds)
             endpoint.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(200))
+            let key = local.apiKey
+            endpoint.authHeaders = { [("Authorization", "Bearer \(key)")] }
             // llama-cpp-python's server takes a schema as {type: json_object, schema}, not json_schema.
             providers[endpoint.name] = OpenAIClient(transport: ProviderTransport(endpoint: endpoint, http: http, redactor: redactor),
                                                     schemaStyle: .jsonObject)
@@ -124,9 +126,11 @@ final class ModelRouter: Sendable {
                               duration: ContinuousClock.now - start, outcome: error.kind.rawValue)
             throw error.rpcError
         } catch {
-            // Cancelled, or the caller's delta handler gave up (its client went away).
+            // An RPC error (a missing API key secret), cancellation, or a delta handler that gave
+            // up because its client went away.
+            let outcome = (error as? RPCError)?.kind.rawValue ?? "cancelled"
             await recordUsage(resolved, actor: actor, workflowId: workflowId, usage: TokenUsage(),
-                              duration: ContinuousClock.now - start, outcome: "cancelled")
+                              duration: ContinuousClock.now - start, outcome: outcome)
             throw error
         }
     }
