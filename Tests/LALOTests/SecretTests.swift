@@ -146,7 +146,7 @@ struct SecretTests {
                                        waitForSocket: false)
         if check.starts {
             try daemon.waitForSocket()
-            #expect(daemon.stop() == 0)
+            #expect(daemon.stop() == 0, "\(daemon.log)")
         } else {
             let status = daemon.waitForExit()
             #expect(status == 1)
@@ -187,6 +187,13 @@ struct SecretTests {
         let refused = try DaemonProcess(environment: ["CREDENTIALS_DIRECTORY": credentials.path], waitForSocket: false, reuse: daemon)
         #expect(refused.waitForExit() == 1)
         #expect(refused.log.contains("at least 32"))
+        // A different key with no secrets stored loses nothing, so it is accepted.
+        credentials.write("lalo-master-key", String(repeating: "z", count: 48))
+        let fresh = try DaemonProcess(environment: ["CREDENTIALS_DIRECTORY": credentials.path], reuse: daemon)
+        let client = try fresh.client()
+        try client.call(SecretSet.self, SecretSet.Params(name: "after-switch", value: "value-after-switch"))
+        #expect(try client.call(SecretList.self).masterKey.activeVersion == 1)
+        #expect(fresh.stop() == 0)
     }
 
     /// Opens the store a killed daemon left behind and decrypts every secret, read-only.

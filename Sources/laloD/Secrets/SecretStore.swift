@@ -69,6 +69,15 @@ final class SecretStore: Sendable {
     static func openKeys(store: Store, root: RootKey) throws -> [Int64: SymmetricKey] {
         try store.writer.write { db -> [Int64: SymmetricKey] in
             var rows = try KeyVersionRow.order(Column("version")).fetchAll(db)
+            // A different root key with no secrets stored (say, a credential configured after the
+            // first start) loses nothing: start the key versions afresh instead of refusing.
+            if try Row.fetchCount(db) == 0, let first = rows.first,
+               (try? AES.GCM.open(AES.GCM.SealedBox(combined: first.checkValue),
+                                  using: root.masterKey(version: first.version, salt: Array(first.salt)),
+                                  authenticating: Array("v\(first.version)".utf8))) == nil {
+                try KeyVersionRow.deleteAll(db)
+                rows = []
+            }
             if rows.isEmpty {
                 rows = [try newKeyVersion(1, root: root)]
                 try rows[0].insert(db)

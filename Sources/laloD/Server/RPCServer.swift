@@ -42,6 +42,11 @@ final class RPCServer: Service, Sendable {
     private let draining = Atomic<Bool>(false)
     private let onListening: @Sendable () -> Void
     private let dispatcherBox = Mutex<Dispatcher?>(nil)
+    /// Connections accepted by the initializer but not yet picked up by the accept loop. A
+    /// connection accepted just as the listening socket closes never reaches the loop; its async
+    /// channel must still be closed properly (NIO traps when one is dropped unfinished), so it is
+    /// kept here until served or closed after the drain.
+    private let unserved = Mutex<[ObjectIdentifier: Connection]>([:])
 
     init(server: Configuration.Server, listenDescriptor: Int32?, sessions: SessionRegistry, audit: AuditLog,
          logger: Logger, onListening: @escaping @Sendable () -> Void) {
@@ -74,6 +79,7 @@ final class RPCServer: Service, Sendable {
                 do {
                     try await serverChannel.executeThenClose { inbound in
                         for try await connection in inbound {
+                            _ = self.unserved.withLock { $0.removeValue(forKey: ObjectIdentifier(connection.channel.channel)) }
                             let executor = EventLoopTaskExecutor(connection.channel.channel.eventLoop)
                             group.addTask(executorPreference: executor) {
                                 await self.serve(connection, dispatcher: dispatcher)
@@ -84,6 +90,13 @@ final class RPCServer: Service, Sendable {
                     logger.error("accept loop failed", error: error)
                 }
                 await drain()
+                let leftovers = self.unserved.withLock { pending in
+                    defer { pending.removeAll() }
+                    return Array(pending.values)
+                }
+                for connection in leftovers {
+                    try? await connection.channel.executeThenClose { _, outbound in outbound.finish() }
+                }
             }
         } onGracefulShutdown: {
             Systemd.notify("STOPPING=1")
@@ -139,7 +152,9 @@ final class RPCServer: Service, Sendable {
             return credentials.flatMapThrowing { credentials in
                 try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: maxLine)))
                 let wrapped = try NIOAsyncChannel<Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
-                return Connection(channel: wrapped, credentials: credentials)
+                let connection = Connection(channel: wrapped, credentials: credentials)
+                self.unserved.withLock { $0[ObjectIdentifier(channel)] = connection }
+                return connection
             }
         }
         if let fd = listenDescriptor {
