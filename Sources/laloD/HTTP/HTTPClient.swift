@@ -88,7 +88,13 @@ final class HTTPClient: Sendable {
     /// Starts a transfer and returns once the response head is in (or the transfer failed).
     func stream(_ request: HTTPRequest) async throws -> Streaming {
         let handle = idle.withLock { $0.popLast() } ?? Handle(pointer: curl_easy_init())
-        let transfer = try CurlTransfer(handle: handle.pointer, request: request)
+        let transfer: CurlTransfer
+        do {
+            transfer = try CurlTransfer(handle: handle.pointer, request: request)
+        } catch {
+            recycle(handle)
+            throw error
+        }
         let (body, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
         continuation.onTermination = { reason in
             if case .cancelled = reason { transfer.abort() }

@@ -126,6 +126,8 @@ final class LocalModelServer: Service, Sendable {
             } catch is CancellationError {
                 return
             } catch {
+                // Shutting down: the server was stopped on purpose, which is not a failure.
+                if Task.isCancelled { return }
                 lastFailure = error
                 status.withLock { $0.lastError = "\(error)" }
                 logger.error("local model server stopped", metadata: ["lalo.error": "\(error)"])
