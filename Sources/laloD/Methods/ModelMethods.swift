@@ -116,7 +116,7 @@ extension DaemonContext {
             if let since = params.since { conditions.append("day >= ?"); _ = arguments.append(contentsOf: [since]) }
             if let until = params.until { conditions.append("day <= ?"); _ = arguments.append(contentsOf: [until]) }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let rows = try await store.writer.read { db in
+            let rows = try store.writer.read { db in
                 try Row.fetchAll(db, sql: """
                     SELECT day, user, uid, provider, model, count(*) AS calls, sum(promptTokens) AS prompt,
                            sum(completionTokens) AS completion

@@ -77,11 +77,8 @@ struct OpenAIClient: ModelProvider {
 
     func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
         let body = body(request, stream: stream)
-        return try await transport.withRetries { attempt in
-            var result = stream ? try await streamed(body, request: request, onDelta: onDelta)
-                                : try await whole(body, request: request)
-            result.retries = attempt
-            return result
+        return try await transport.chatWithRetries {
+            stream ? try await streamed(body, request: request, onDelta: onDelta) : try await whole(body, request: request)
         }
     }
 
@@ -157,13 +154,7 @@ struct OpenAIClient: ModelProvider {
                 }
             }
         } catch let error as HTTPError {
-            let classified = transport.classify(error)
-            if var failure = classified as? ProviderTransport.AttemptFailure {
-                failure.error.message = "provider \(name): the stream broke after \(deltas) deltas: \(error.message)"
-                failure.retryable = failure.retryable && deltas == 0
-                throw failure
-            }
-            throw classified
+            throw transport.streamBroke(error, afterDeltas: deltas)
         }
         // An ended iteration may mean the task was cancelled (the stream stops yielding then).
         try Task.checkCancellation()

@@ -44,6 +44,25 @@ struct ProviderTransport: Sendable {
         }
     }
 
+    /// A chat call with retries, reporting how many attempts were retried.
+    func chatWithRetries(_ attempt: () async throws -> ChatResult) async throws -> ChatResult {
+        try await withRetries { number in
+            var result = try await attempt()
+            result.retries = number
+            return result
+        }
+    }
+
+    /// A transfer that failed while a stream was being read: retried only if nothing had been
+    /// passed on yet (a retry would otherwise repeat text the caller has already shown).
+    func streamBroke(_ error: HTTPError, afterDeltas deltas: Int) -> Error {
+        let classified = classify(error)
+        guard var failure = classified as? AttemptFailure else { return classified }
+        failure.error.message = "provider \(endpoint.name): the stream broke after \(deltas) deltas: \(error.message)"
+        failure.retryable = failure.retryable && deltas == 0
+        return failure
+    }
+
     /// Starts a request; a non-2xx status or a transport failure becomes an ``AttemptFailure``.
     func open(_ method: String, _ path: String, body: JSONValue?, accept: String = "application/json") async throws
         -> HTTPClient.Streaming
