@@ -133,6 +133,39 @@ enum Migrations {
                 """)
         }
 
+        migrator.registerMigration("v3-workflows") { db in
+            try db.execute(sql: """
+                -- A workflow's current state is a cache: the event log below is the single source
+                -- of truth, and both are written in one transaction.
+                CREATE TABLE workflow (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    uid INTEGER NOT NULL,
+                    user TEXT NOT NULL,
+                    request TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    lastSeq INTEGER NOT NULL,
+                    createdAt TEXT NOT NULL,
+                    updatedAt TEXT NOT NULL
+                );
+                CREATE INDEX workflowByUser ON workflow(uid, createdAt);
+                CREATE INDEX workflowLive ON workflow(state)
+                    WHERE state NOT IN ('committed', 'rolled_back', 'rejected', 'failed', 'cancelled');
+                -- Append-only: every transition, recorded before its effects run.
+                CREATE TABLE workflowEvent (
+                    workflowId TEXT NOT NULL REFERENCES workflow(id),
+                    seq INTEGER NOT NULL CHECK (seq >= 1),
+                    timeMicros INTEGER NOT NULL,
+                    name TEXT NOT NULL,
+                    event TEXT NOT NULL,        -- the event's fields, canonical JSON
+                    payload TEXT,               -- what the step produced (intent, plan, result), JSON
+                    stateAfter TEXT NOT NULL,
+                    uid INTEGER NOT NULL,
+                    user TEXT NOT NULL,
+                    PRIMARY KEY (workflowId, seq)
+                );
+                """)
+        }
+
         return migrator
     }
 }

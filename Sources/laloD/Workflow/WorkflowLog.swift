@@ -1,0 +1,110 @@
+import Foundation
+import GRDB
+import Shared
+
+/// Workflows and their append-only event logs in the store.
+///
+/// ``append(_:to:payload:by:)`` replays the log, applies the event to the state machine and, only
+/// if the machine accepts it, writes the event and the new cached state in one transaction. So a
+/// refused event leaves no trace, an accepted one is durable before any of its effects start, and
+/// after a crash the log alone says where every workflow stands.
+struct WorkflowLog: Sendable {
+    let store: Store
+
+    struct Record: Codable, FetchableRecord, PersistableRecord, Sendable {
+        static let databaseTableName = "workflow"
+        var id: String
+        var uid: Int64
+        var user: String
+        var request: String
+        var state: String
+        var lastSeq: Int64
+        var createdAt: String
+        var updatedAt: String
+    }
+
+    struct Entry: Sendable, Equatable {
+        var seq: Int64
+        var timeMicros: Int64
+        var event: WorkflowEvent
+        var payload: JSONValue?
+        var stateAfter: WorkflowState
+        var user: String
+    }
+
+    struct Appended: Sendable, Equatable {
+        var seq: Int64
+        var state: WorkflowState
+        var actions: [WorkflowAction]
+    }
+
+    static func newID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return "wf_" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+
+    /// Creates a workflow in `interpreting`; the caller then runs the interpretation.
+    func create(request: String, by actor: AuditActor) async throws -> Record {
+        let now = Timestamp.now()
+        let record = Record(id: Self.newID(), uid: actor.uid, user: actor.user, request: request,
+                            state: WorkflowState.interpreting.rawValue, lastSeq: 0, createdAt: now, updatedAt: now)
+        try await store.writer.write { db in try record.insert(db) }
+        return record
+    }
+
+    /// Records `event` if the workflow's state machine accepts it; returns the actions to run.
+    func append(_ event: WorkflowEvent, to id: String, payload: JSONValue? = nil, by actor: AuditActor) async throws -> Appended {
+        try await store.writer.write { db -> Appended in
+            guard var record = try Record.fetchOne(db, key: id) else {
+                throw RPCError.notFound("no workflow \(id)", field: "params.id")
+            }
+            var machine = try Self.machine(db, id: id)
+            let actions = try machine.apply(event)
+            let seq = record.lastSeq + 1
+            try db.execute(sql: """
+                INSERT INTO workflowEvent (workflowId, seq, timeMicros, name, event, payload, stateAfter, uid, user)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, seq, Timestamp.nowMicroseconds(), event.name, JSONWriter.string(event.json),
+                                 payload.map(JSONWriter.string), machine.state.rawValue, actor.uid, actor.user])
+            record.state = machine.state.rawValue
+            record.lastSeq = seq
+            record.updatedAt = Timestamp.now()
+            try record.update(db)
+            return Appended(seq: seq, state: machine.state, actions: actions)
+        }
+    }
+
+    /// The machine as the log leaves it.
+    static func machine(_ db: Database, id: String) throws -> WorkflowMachine {
+        let rows = try String.fetchAll(db, sql: "SELECT event FROM workflowEvent WHERE workflowId = ? ORDER BY seq", arguments: [id])
+        return try WorkflowMachine.replay(try rows.map { try WorkflowEvent(json: try JSONParser.parse($0)) })
+    }
+
+    func record(_ id: String) throws -> Record? {
+        try store.writer.read { db in try Record.fetchOne(db, key: id) }
+    }
+
+    func entries(_ id: String) throws -> [Entry] {
+        try store.writer.read { db in
+            try GRDB.Row.fetchAll(db, sql: """
+                SELECT seq, timeMicros, event, payload, stateAfter, user FROM workflowEvent WHERE workflowId = ? ORDER BY seq
+                """, arguments: [id]).map { row in
+                let payload: String? = row["payload"]
+                return Entry(seq: row["seq"], timeMicros: row["timeMicros"],
+                             event: try WorkflowEvent(json: try JSONParser.parse(row["event"] as String)),
+                             payload: try payload.map { try JSONParser.parse($0) },
+                             stateAfter: WorkflowState(rawValue: row["stateAfter"]) ?? .failed, user: row["user"])
+            }
+        }
+    }
+
+    /// Workflows that have not ended: what a restarted daemon resumes.
+    func live() throws -> [Record] {
+        try store.writer.read { db in
+            try Record.fetchAll(db, sql: """
+                SELECT * FROM workflow WHERE state NOT IN ('committed', 'rolled_back', 'rejected', 'failed', 'cancelled')
+                ORDER BY createdAt
+                """)
+        }
+    }
+}
