@@ -32,6 +32,8 @@ let package = Package(
             pkgConfig: "libseccomp",
             providers: [.apt(["libseccomp-dev"])]
         ),
+        // Linux calls without a usable glibc wrapper (openat2).
+        .systemLibrary(name: "CLinux"),
         .systemLibrary(
             name: "CCurl",
             pkgConfig: "libcurl",
@@ -47,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "laloD",
             dependencies: [
-                "Shared", "CSystemd", "CSeccomp", "CCurl",
+                "Shared", "CSystemd", "CSeccomp", "CCurl", "CLinux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,0 +1,33 @@
+#ifndef LALO_CLINUX_SHIM_H
+#define LALO_CLINUX_SHIM_H
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/// openat2(2) has no glibc wrapper and syscall(2) is variadic, which Swift cannot call.
+static inline int lalo_openat2(int dirfd, const char *path, unsigned long long flags, unsigned long long mode,
+                               unsigned long long resolve) {
+    struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+/// renameat2(2) is declared by glibc only under _GNU_SOURCE.
+static inline int lalo_renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags) {
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+#ifndef O_PATH
+#define O_PATH 010000000
+#endif
+/// O_PATH is hidden behind _GNU_SOURCE in glibc's headers.
+static const int LALO_O_PATH = O_PATH;
+
+static const unsigned long long LALO_RESOLVE_BENEATH = RESOLVE_BENEATH;
+static const unsigned long long LALO_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS;
+static const unsigned long long LALO_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
+static const unsigned long long LALO_RESOLVE_NO_XDEV = RESOLVE_NO_XDEV;
+static const unsigned int LALO_RENAME_NOREPLACE = RENAME_NOREPLACE;
+#endif
