@@ -13,7 +13,7 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "Only this user (name or uid).") var user: String?
         @Option(help: "Only this method, e.g. role.grant.") var method: String?
         @Option(help: "Only this outcome: ok, error, denied.") var outcome: String?
-        @Option(help: "Only this kind: call, denial, session, role, system, secret, model.") var kind: String?
+        @Option(help: "Only this kind: call, denial, session, role, system, secret, model, tool.") var kind: String?
 
         func validate() throws {
             for (flag, value) in [("--since", since), ("--until", until)] {
@@ -24,8 +24,8 @@ struct AuditCommand: ParsableCommand {
             if let outcome, !["ok", "error", "denied"].contains(outcome) {
                 throw ValidationError("--outcome must be ok, error or denied")
             }
-            if let kind, !["call", "denial", "session", "role", "system", "secret", "model"].contains(kind) {
-                throw ValidationError("--kind must be call, denial, session, role, system, secret or model")
+            if let kind, !["call", "denial", "session", "role", "system", "secret", "model", "tool"].contains(kind) {
+                throw ValidationError("--kind must be call, denial, session, role, system, secret, model or tool")
             }
         }
 

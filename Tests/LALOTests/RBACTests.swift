@@ -36,6 +36,10 @@ let matrix: [MatrixMethod] = [
     MatrixMethod(name: "model.usage", params: "{}", allowed: everyoneWithARole),
     // Other users' usage needs model.manage on top of model.read.
     MatrixMethod(name: "model.usage", params: #"{"all":true}"#, allowed: ["admin"]),
+    MatrixMethod(name: "tool.list", params: "{}", allowed: everyoneWithARole),
+    MatrixMethod(name: "tool.describe", params: #"{"name":"file"}"#, allowed: everyoneWithARole),
+    MatrixMethod(name: "tool.configure", params: #"{"name":"file","timeoutMs":10000}"#, allowed: ["admin"]),
+    MatrixMethod(name: "tool.executions", params: "{}", allowed: everyoneWithARole),
 ]
 
 let roleAccounts: [(role: String, user: String)] = [

@@ -4,7 +4,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     public var time: String
     /// The same instant in microseconds since the epoch (hashed as such).
     public var timeMicros: Int64
-    /// `call`, `denial`, `session`, `role`, `system`, `secret` or `model`.
+    /// `call`, `denial`, `session`, `role`, `system`, `secret`, `model` or `tool`.
     public var kind: String
     public var uid: Int64
     public var user: String
@@ -34,7 +34,7 @@ public struct AuditEntry: Codable, Sendable, Equatable {
         .required("seq", .integer("Sequence number, gapless from 1")),
         .required("time", .string(format: "date-time")),
         .required("timeMicros", .integer("The same instant, microseconds since the epoch")),
-        .required("kind", .string(enum: ["call", "denial", "session", "role", "system", "secret", "model"])),
+        .required("kind", .string(enum: ["call", "denial", "session", "role", "system", "secret", "model", "tool"])),
         .required("uid", .integer()), .required("user", .string()), .required("pid", .integer()),
         .required("sessionId", .integer()), .required("method", .string()),
         .required("outcome", .string(enum: ["ok", "error", "denied"])),
@@ -64,7 +64,7 @@ public struct AuditFilter: Codable, Sendable {
         .optional("user", .string("User name or numeric uid", minLength: 1, maxLength: 256)),
         .optional("method", .string("Exact method name", minLength: 1, maxLength: 128)),
         .optional("outcome", .string(enum: ["ok", "error", "denied"])),
-        .optional("kind", .string(enum: ["call", "denial", "session", "role", "system", "secret", "model"])),
+        .optional("kind", .string(enum: ["call", "denial", "session", "role", "system", "secret", "model", "tool"])),
     ]
 }
 

@@ -8,6 +8,7 @@ public enum MethodCatalogue {
         AuditQuery.descriptor, AuditVerify.descriptor, AuditExport.descriptor,
         SecretSet.descriptor, SecretList.descriptor, SecretDelete.descriptor, SecretRotate.descriptor,
         ModelList.descriptor, ModelTest.descriptor, ModelComplete.descriptor, ModelUsage.descriptor,
+        ToolList.descriptor, ToolDescribe.descriptor, ToolConfigure.descriptor, ToolExecutions.descriptor,
     ]
 
     public static func descriptor(named name: String) -> MethodDescriptor? {

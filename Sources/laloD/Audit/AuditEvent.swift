@@ -4,7 +4,7 @@ import Shared
 /// writer, in commit order.
 struct AuditEvent: Sendable {
     enum Kind: String, Sendable {
-        case call, denial, session, role, system, secret, model
+        case call, denial, session, role, system, secret, model, tool
     }
 
     enum Outcome: String, Sendable {

@@ -70,8 +70,9 @@ enum Daemon {
         ) {
             Systemd.notify("READY=1\nSTATUS=listening")
         }
+        let tools = ToolRegistry(tools: [FileTool()], store: store, audit: audit, redactor: Redactor.shared)
         let context = DaemonContext(store: store, audit: audit, access: access, sessions: sessions, secrets: secrets,
-                                    models: models,
+                                    models: models, tools: tools,
                                     logger: Logger(label: "lalo.methods"), startedAt: Date(),
                                     socketPath: serverConfiguration.socket, socketActivated: !listen.isEmpty)
         let registry = context.makeRegistry()

@@ -10,6 +10,7 @@ struct DaemonContext: Sendable {
     let sessions: SessionRegistry
     let secrets: SecretStore
     let models: ModelRouter
+    let tools: ToolRegistry
     let logger: Logger
     let startedAt: Date
     let socketPath: String
@@ -24,6 +25,7 @@ struct DaemonContext: Sendable {
         registerAuditMethods(&registry)
         registerSecretMethods(&registry)
         registerModelMethods(&registry)
+        registerToolMethods(&registry)
         return registry
     }
 

@@ -166,6 +166,42 @@ enum Migrations {
                 """)
         }
 
+        migrator.registerMigration("v3-tools") { db in
+            try db.execute(sql: """
+                -- Admin overrides of a tool's defaults (tool.configure).
+                CREATE TABLE toolSetting (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    enabled INTEGER NOT NULL,
+                    timeoutMs INTEGER,
+                    rateLimitPerMinute INTEGER,
+                    settings TEXT NOT NULL DEFAULT '{}',
+                    updatedBy TEXT NOT NULL,
+                    updatedAt TEXT NOT NULL
+                );
+                -- Every tool call: written before it starts (with its idempotency key) and again when
+                -- it ends, so after a crash a call that started but did not finish is known and is
+                -- never blindly run a second time.
+                CREATE TABLE toolExecution (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    tool TEXT NOT NULL,
+                    workflowId TEXT,
+                    step INTEGER,
+                    idempotencyKey TEXT NOT NULL UNIQUE,
+                    status TEXT NOT NULL CHECK (status IN ('started', 'succeeded', 'failed')),
+                    arguments TEXT NOT NULL,
+                    result TEXT,
+                    error TEXT,
+                    uid INTEGER NOT NULL,
+                    user TEXT NOT NULL,
+                    startedAt TEXT NOT NULL,
+                    finishedAt TEXT,
+                    durationMicros INTEGER
+                );
+                CREATE INDEX toolExecutionByWorkflow ON toolExecution(workflowId) WHERE workflowId IS NOT NULL;
+                CREATE INDEX toolExecutionByUser ON toolExecution(uid, id);
+                """)
+        }
+
         return migrator
     }
 }

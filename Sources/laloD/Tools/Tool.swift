@@ -1,0 +1,52 @@
+import Foundation
+import Shared
+
+/// What a tool declares about itself (SPEC §7). The registry enforces it: schemas, permission,
+/// enablement, timeout and rate limit, and records every call.
+struct ToolDescriptor: Sendable {
+    var name: String
+    var description: String
+    /// The highest risk a call can have.
+    var risk: ToolRisk
+    var permission: Permission
+    var inputSchema: Schema
+    var outputSchema: Schema
+    /// Safe to run again with the same arguments (a crash between start and end may retry it).
+    var idempotent: Bool
+    var canRollback: Bool
+    var defaultTimeout: Duration = .seconds(30)
+    /// 0: unlimited.
+    var defaultRateLimitPerMinute = 0
+}
+
+/// Where and for whom a tool runs.
+struct ToolContext: Sendable {
+    var actor: AuditActor
+    var permissions: Set<Permission>
+    var workspace: Workspace?
+    var workflowId: String?
+    var step: Int?
+    /// The same key names the same call: a second execution with it returns the recorded result.
+    var idempotencyKey: String
+    var settings: JSONValue = [:]
+}
+
+/// A tool's failure as the caller should see it.
+struct ToolFailure: Error, CustomStringConvertible, Sendable {
+    var kind: ErrorKind
+    var message: String
+    var field: String?
+    var description: String { message }
+    var rpcError: RPCError { RPCError(kind, message, field: field) }
+}
+
+protocol Tool: Sendable {
+    var descriptor: ToolDescriptor { get }
+    /// The risk of this particular call (reading a file is `read` even though the tool can delete).
+    func risk(of arguments: JSONValue) -> ToolRisk
+    func run(_ arguments: JSONValue, context: ToolContext) async throws -> JSONValue
+}
+
+extension Tool {
+    func risk(of arguments: JSONValue) -> ToolRisk { descriptor.risk }
+}
