@@ -53,6 +53,7 @@ public final class LaloClient {
         let pathBytes = Array(socketPath.utf8)
         guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
             Glibc.close(fd)
+            fd = -1  // deinit runs after a throwing init too: never close the number twice
             throw .daemonNotRunning(path: socketPath, reason: "socket path too long")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -67,6 +68,9 @@ public final class LaloClient {
         if result != 0 {
             let code = errno
             Glibc.close(fd)
+            // deinit runs after this throwing init too; closing again could close a descriptor
+            // another thread has just been given the same number for.
+            fd = -1
             let reason = String(cString: strerror(code))
             if code == EACCES || code == EPERM { throw .socketNotAccessible(path: socketPath, reason: reason) }
             throw .daemonNotRunning(path: socketPath, reason: reason)

@@ -82,12 +82,25 @@ final class DaemonProcess: @unchecked Sendable {
         process.environment = env
         process.standardOutput = logPipe
         process.standardError = logPipe
-        logPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self, !data.isEmpty else { return }
-            self.logLock.withLock { self.logData.append(data) }
-        }
         try process.run()
+        // A plain thread reading the pipe until EOF, not FileHandle.readabilityHandler: tearing a
+        // readability handler down while other tests open sockets could close a descriptor number
+        // already reused by one of them (seen as EBADF in an unrelated test's client).
+        let handle = logPipe.fileHandleForReading
+        let reader = Thread { [weak self] in
+            let fd = handle.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = read(fd, &buffer, buffer.count)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                guard let self else { continue }
+                let chunk = Data(buffer[0..<n])
+                self.logLock.withLock { self.logData.append(chunk) }
+            }
+            _ = handle  // owned by this thread until EOF
+        }
+        reader.start()
         ChildProcesses.register(process.processIdentifier)
         if waitForSocket { try self.waitForSocket() }
     }
@@ -140,7 +153,6 @@ final class DaemonProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
-        logPipe.fileHandleForReading.readabilityHandler = nil
     }
 }
 
