@@ -70,7 +70,8 @@ enum Daemon {
         ) {
             Systemd.notify("READY=1\nSTATUS=listening")
         }
-        let tools = ToolRegistry(tools: [FileTool()], store: store, audit: audit, redactor: Redactor.shared)
+        let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: secrets)], store: store, audit: audit,
+                                 redactor: Redactor.shared)
         let context = DaemonContext(store: store, audit: audit, access: access, sessions: sessions, secrets: secrets,
                                     models: models, tools: tools,
                                     logger: Logger(label: "lalo.methods"), startedAt: Date(),

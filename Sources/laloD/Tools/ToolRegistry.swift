@@ -11,8 +11,8 @@ final class ToolRegistry: Sendable {
     private let store: Store
     private let audit: AuditLog
     private let redactor: Redactor
-    /// Token buckets per tool, refilled continuously at the configured rate.
-    private let buckets = Mutex<[String: (tokens: Double, at: ContinuousClock.Instant)]>([:])
+    /// Calls per minute, per tool.
+    private let limiter = RateLimiter()
 
     init(tools: [any Tool], store: Store, audit: AuditLog, redactor: Redactor) {
         self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.descriptor.name, $0) })
@@ -68,7 +68,7 @@ final class ToolRegistry: Sendable {
                               rateLimitPerMinute: params.rateLimitPerMinute ?? current.rateLimitPerMinute,
                               settings: JSONWriter.string(.object(merged)), updatedBy: actor.user, updatedAt: Timestamp.now())
         try await store.writer.write { db in try setting.save(db) }
-        buckets.withLock { $0[params.name] = nil }
+        limiter.reset(params.name)
         try await audit.append(AuditEvent(.tool, "tool.configure", by: actor, detail: [
             "tool": .string(params.name), "enabled": .bool(setting.enabled), "timeoutMs": .int(Int64(setting.timeoutMs ?? 0)),
             "rateLimitPerMinute": .int(Int64(setting.rateLimitPerMinute ?? 0)),
@@ -104,7 +104,7 @@ final class ToolRegistry: Sendable {
         // left in `started` that never ran.
         let start = ContinuousClock.now
         var outcome: Result<JSONValue, ToolFailure>
-        if !takeToken(name, perMinute: configured.rateLimitPerMinute) {
+        if !limiter.take(name, perMinute: configured.rateLimitPerMinute) {
             outcome = .failure(ToolFailure(kind: .rateLimited, message: "tool \(name) is limited to \(configured.rateLimitPerMinute) calls a minute"))
         } else {
             var prepared = context
@@ -180,21 +180,6 @@ final class ToolRegistry: Sendable {
                                arguments: [self.redactor.redact(failure.message), Timestamp.now(), duration, id])
             }
             return try Self.info(try GRDB.Row.fetchOne(db, sql: "SELECT * FROM toolExecution WHERE id = ?", arguments: [id])!)
-        }
-    }
-
-    private func takeToken(_ name: String, perMinute: Int) -> Bool {
-        guard perMinute > 0 else { return true }
-        let now = ContinuousClock.now
-        return buckets.withLock { buckets in
-            let capacity = Double(perMinute)
-            var bucket = buckets[name] ?? (tokens: capacity, at: now)
-            bucket.tokens = min(capacity, bucket.tokens + (now - bucket.at).seconds * capacity / 60)
-            bucket.at = now
-            guard bucket.tokens >= 1 else { buckets[name] = bucket; return false }
-            bucket.tokens -= 1
-            buckets[name] = bucket
-            return true
         }
     }
 
