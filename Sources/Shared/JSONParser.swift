@@ -265,3 +265,10 @@ private struct Implementation {
         return value
     }
 }
+
+extension JSONParser {
+    /// The parsed value, or `.null` for text that is not JSON.
+    public static func parseOrNull(_ string: String) -> JSONValue {
+        (try? parse(string)) ?? .null
+    }
+}

@@ -89,18 +89,18 @@ struct ToolRegistryTests {
     @Test func anInterruptedCallIsRepeatedOnlyWhenTheToolIsIdempotent() async throws {
         let f = try Fixture()
         // What a crash leaves: the start was recorded, the end never was.
+        let append: JSONValue = ["operation": "append", "path": "log.txt", "content": "again\n"]
         try await f.store.writer.write { db in
-            for (tool, key) in [("file", "crashed-file"), ("counter", "crashed-counter")] {
+            for (tool, key, arguments) in [("file", "crashed-file", append), ("counter", "crashed-counter", [:])] {
                 try db.execute(sql: """
                     INSERT INTO toolExecution (tool, idempotencyKey, status, arguments, uid, user, startedAt)
-                    VALUES (?, ?, 'started', '{}', 1000, 'alice', '2026-11-24T00:00:00Z')
-                    """, arguments: [tool, key])
+                    VALUES (?, ?, 'started', ?, 1000, 'alice', '2026-11-24T00:00:00Z')
+                    """, arguments: [tool, key, JSONWriter.string(arguments)])
             }
         }
         try f.workspace.write("log.txt", Array("start\n".utf8))
         do {
-            _ = try await f.registry.execute("file", arguments: ["operation": "append", "path": "log.txt", "content": "again\n"],
-                                             context: f.context("crashed-file"))
+            _ = try await f.registry.execute("file", arguments: append, context: f.context("crashed-file"))
             Issue.record("a non-idempotent interrupted call ran again")
         } catch let error as RPCError {
             #expect(error.kind == .conflict)
@@ -110,6 +110,42 @@ struct ToolRegistryTests {
         let repeated = try await f.registry.execute("counter", arguments: [:], context: f.context("crashed-counter"))
         #expect(repeated.status == "succeeded")
         #expect(f.counter.count == 1)
+    }
+
+    @Test func aKeyNamesOneCallOfOneCaller() async throws {
+        let f = try Fixture()
+        _ = try await f.registry.execute("counter", arguments: [:], context: f.context("mine"))
+        // Same key, other arguments; same key, another user: both refused, nothing run.
+        await #expect(throws: RPCError.self) {
+            try await f.registry.execute("counter", arguments: ["sleepMs": 1], context: f.context("mine"))
+        }
+        var bob = f.context("mine")
+        bob.actor = AuditActor(uid: 1001, user: "bob", pid: 2, sessionId: 2)
+        await #expect(throws: RPCError.self) { try await f.registry.execute("counter", arguments: [:], context: bob) }
+        // The same call while it is still running is refused, not run twice.
+        let slow = Task { try await f.registry.execute("counter", arguments: ["sleepMs": 300], context: f.context("slow")) }
+        try await Task.sleep(for: .milliseconds(100))
+        do {
+            _ = try await f.registry.execute("counter", arguments: ["sleepMs": 300], context: f.context("slow"))
+            Issue.record("a running call was started again")
+        } catch let error as RPCError {
+            #expect(error.message.contains("still running"))
+        }
+        _ = try await slow.value
+        #expect(f.counter.count == 2)
+    }
+
+    @Test func specialFilesAreRefusedWithoutBlocking() async throws {
+        let f = try Fixture()
+        #expect(mkfifo(f.directory.file("ws/pipe"), 0o600) == 0)
+        do {
+            _ = try await f.registry.execute("file", arguments: ["operation": "read", "path": "pipe"], context: f.context("fifo"))
+            Issue.record("a FIFO was read")
+        } catch let failure as ToolFailure {
+            #expect(failure.message.contains("not a regular file"))
+        }
+        try f.workspace.write("x.txt", Array("1".utf8))
+        #expect(try f.workspace.list().map(\.name).sorted() == ["pipe", "x.txt"])
     }
 
     struct Refusal: Sendable, CustomTestStringConvertible {

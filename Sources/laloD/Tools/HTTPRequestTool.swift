@@ -64,12 +64,17 @@ struct HTTPRequestTool: Tool {
         var headers: [(name: String, value: String)] = (arguments["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
             .compactMap { key, value in value.stringValue.map { (key, $0) } }
         var body = arguments["body"]?.stringValue.map { Array($0.utf8) }
+        // Headers the tool sets itself replace the caller's, so a request never carries two.
+        func set(_ header: (name: String, value: String)) {
+            headers.removeAll { $0.name.lowercased() == header.name.lowercased() }
+            headers.append(header)
+        }
         if let json = arguments["json"] {
             body = JSONWriter.bytes(json)
-            headers.append(("Content-Type", "application/json"))
+            set(("Content-Type", "application/json"))
         }
         if let auth = arguments["auth"] {
-            headers.append(try await credential(auth, context: context))
+            set(try await credential(auth, context: context))
         }
         let timeout = Duration.milliseconds(arguments["timeoutMs"]?.intValue ?? 30_000)
         let request = HTTPRequest(method: method, url: url, headers: headers, body: body, connectTimeout: .seconds(10),

@@ -13,6 +13,8 @@ final class ToolRegistry: Sendable {
     private let redactor: Redactor
     /// Calls per minute, per tool.
     private let limiter = RateLimiter()
+    /// Executions running in this process: a `started` record not in here was interrupted.
+    private let running = Mutex<Set<Int64>>([])
 
     init(tools: [any Tool], store: Store, audit: AuditLog, redactor: Redactor) {
         self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.descriptor.name, $0) })
@@ -132,6 +134,7 @@ final class ToolRegistry: Sendable {
         }
         let duration = (ContinuousClock.now - start).microseconds
         let record = try await finish(execution, outcome: outcome, duration: duration)
+        running.withLock { _ = $0.remove(execution) }
         let failure: ToolFailure? = { if case .failure(let f) = outcome { return f } else { return nil } }()
         try await audit.append(AuditEvent(.tool, "tool.execute", by: context.actor, outcome: failure == nil ? .ok : .error,
                                           errorKind: failure?.kind, durationMicros: duration, detail: [
@@ -148,16 +151,23 @@ final class ToolRegistry: Sendable {
             if let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM toolExecution WHERE idempotencyKey = ?",
                                                arguments: [context.idempotencyKey]) {
                 let earlier = try Self.info(row)
-                guard earlier.tool == name else {
-                    throw RPCError(.conflict, "idempotency key \(context.idempotencyKey) belongs to a call of \(earlier.tool)")
+                let owner: Int64 = row["uid"]
+                // A key names one call: the same tool, caller and arguments. Anything else reusing
+                // it is a mistake (or an attempt to read another user's result).
+                guard earlier.tool == name, owner == context.actor.uid, earlier.arguments == JSONParser.parseOrNull(redacted) else {
+                    throw RPCError(.conflict, "idempotency key \(context.idempotencyKey) was already used for another call")
                 }
                 if earlier.status != "started" { return .finished(earlier) }
+                if self.running.withLock({ $0.contains(earlier.id) }) {
+                    throw RPCError(.conflict, "call \(earlier.id) of \(name) with this key is still running")
+                }
                 // Started and never finished: laloD stopped in the middle of it. Only a tool that
                 // is safe to repeat runs again; anything else needs a person to look.
                 guard idempotent else {
                     throw RPCError(.conflict, "call \(earlier.id) of \(name) was interrupted before it finished and \(name) is not safe to repeat; it was not run again and needs review")
                 }
                 try db.execute(sql: "UPDATE toolExecution SET startedAt = ? WHERE id = ?", arguments: [Timestamp.now(), earlier.id])
+                self.running.withLock { _ = $0.insert(earlier.id) }
                 return .fresh(earlier.id)
             }
             try db.execute(sql: """
@@ -165,7 +175,9 @@ final class ToolRegistry: Sendable {
                 VALUES (?, ?, ?, ?, 'started', ?, ?, ?, ?)
                 """, arguments: [name, context.workflowId, context.step, context.idempotencyKey, redacted,
                                  context.actor.uid, context.actor.user, Timestamp.now()])
-            return .fresh(db.lastInsertedRowID)
+            let id = db.lastInsertedRowID
+            self.running.withLock { _ = $0.insert(id) }
+            return .fresh(id)
         }
     }
 

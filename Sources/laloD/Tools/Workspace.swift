@@ -104,7 +104,8 @@ final class Workspace: Sendable {
     /// Opens a regular, singly-linked file and checks its size.
     private func openFile(_ path: String, _ flags: Int32) throws(Failure) -> (fd: Int32, size: Int64) {
         let relative = try check(path).joined(separator: "/")
-        let fd = try open2(relative, flags | O_NOFOLLOW, for: path)
+        // O_NONBLOCK: opening a FIFO or a device must not block before fstat can refuse it.
+        let fd = try open2(relative, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, for: path)
         var info = stat()
         guard fstat(fd, &info) == 0 else { close(fd); throw failure(path, errno) }
         guard info.st_mode & S_IFMT == S_IFREG else {
@@ -146,7 +147,7 @@ final class Workspace: Sendable {
            existing.st_mode & S_IFMT != S_IFLNK {
             throw Failure(path: path, problem: "exists and is not a regular file")
         }
-        let temporary = ".\(name).lalo-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary = ".\(name)\(Self.temporaryMarker)\(UInt32.random(in: 0...UInt32.max))"
         let fd = openat(directory, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw failure(path, errno) }
         var ok = true
@@ -166,7 +167,13 @@ final class Workspace: Sendable {
             unlinkat(directory, temporary, 0)
             throw failure(path, ok ? renameCode : code)
         }
+        // The rename is durable once the directory is synced (the O_PATH descriptor cannot be).
+        let synced = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if synced >= 0 { fsync(synced); close(synced) }
     }
+
+    /// Marks the temporary files of atomic writes (hidden from listings).
+    static let temporaryMarker = ".lalo-tmp-"
 
     func append(_ path: String, _ bytes: [UInt8]) throws(Failure) {
         let (fd, size) = try openFile(path, O_WRONLY | O_APPEND)
@@ -192,7 +199,7 @@ final class Workspace: Sendable {
             let name = withUnsafePointer(to: entry.pointee.d_name) {
                 $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            if name == "." || name == ".." || name.contains(".lalo-") { continue }
+            if name == "." || name == ".." || (name.hasPrefix(".") && name.contains(Self.temporaryMarker)) { continue }
             var info = stat()
             guard fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             let type: String
