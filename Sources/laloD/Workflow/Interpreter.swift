@@ -1,0 +1,216 @@
+import Crypto
+import Foundation
+import Shared
+import Synchronization
+
+/// Step 1 of the workflow (SPEC §5): the request as a structured intent, with a confidence that
+/// combines a separate judge model's score with the agreement of independent interpretations.
+///
+/// Model output is never trusted: every answer must parse and match the intent schema; invalid
+/// answers are retried a bounded number of times and then reported, so the engine can ask the
+/// person instead of acting on a guess.
+final class Interpreter: Sendable {
+    struct Settings: Sendable, Equatable {
+        /// Independent interpretations sampled concurrently.
+        var samples = 2
+        /// Attempts per sample (and for the judge) before the model is given up on.
+        var attemptsPerCall = 2
+        var threshold = 0.7
+        var judgeWeight = 0.6
+        var temperature = 0.7
+        var cacheCapacity = 256
+    }
+
+    struct Intent: Sendable, Equatable, Codable {
+        var goal: String
+        var entities: [String]
+        var constraints: [String]
+        var expectedOutput: String
+        var tools: [String]
+
+        var json: JSONValue {
+            ["goal": .string(goal), "entities": .array(entities.map { .string($0) }),
+             "constraints": .array(constraints.map { .string($0) }), "expectedOutput": .string(expectedOutput),
+             "tools": .array(tools.map { .string($0) })]
+        }
+    }
+
+    struct Interpretation: Sendable, Equatable {
+        var intent: Intent
+        var confidence: Double
+        var judgeScore: Double
+        var agreement: Double
+        /// Empty when confident enough.
+        var questions: [String]
+        var modelCalls: Int
+        var fromCache: Bool
+        var confident: Bool { questions.isEmpty }
+    }
+
+    struct Failure: Error, CustomStringConvertible, Sendable {
+        var description: String
+    }
+
+    static let intentSchema: JSONValue = [
+        "type": "object",
+        "properties": [
+            "goal": ["type": "string", "minLength": 1],
+            "entities": ["type": "array", "items": ["type": "string"]],
+            "constraints": ["type": "array", "items": ["type": "string"]],
+            "expectedOutput": ["type": "string"],
+            "tools": ["type": "array", "items": ["type": "string"]],
+        ],
+        "required": ["goal", "entities", "constraints", "expectedOutput", "tools"],
+    ]
+
+    static let judgeSchema: JSONValue = [
+        "type": "object",
+        "properties": [
+            "score": ["type": "number", "minimum": 0, "maximum": 1],
+            "questions": ["type": "array", "items": ["type": "string"], "maxItems": 5],
+        ],
+        "required": ["score", "questions"],
+    ]
+
+    private let models: ModelRouter
+    let settings: Settings
+    private let cache = Mutex<[String: Interpretation]>([:])
+
+    init(models: ModelRouter, settings: Settings = Settings()) {
+        self.models = models
+        self.settings = settings
+    }
+
+    /// Interprets `request` (with the answers to earlier clarification questions, if any) for
+    /// `actor`, offering the names in `tools`.
+    func interpret(_ request: String, answers: [String] = [], tools: [String], threshold: Double? = nil,
+                   actor: AuditActor, workflowId: String? = nil) async throws -> Interpretation {
+        let threshold = threshold ?? settings.threshold
+        let key = cacheKey(request, answers: answers, tools: tools, threshold: threshold, actor: actor)
+        if var hit = cache.withLock({ $0[key] }) {
+            hit.fromCache = true
+            hit.modelCalls = 0
+            return hit
+        }
+        let prompt = Self.prompt(request, answers: answers, tools: tools)
+        // Independent samples, concurrently: their agreement is half of the confidence.
+        let samples = try await withThrowingTaskGroup(of: (Intent, Int)?.self) { group in
+            for _ in 0..<settings.samples {
+                group.addTask { try? await self.sample(prompt, actor: actor, workflowId: workflowId) }
+            }
+            var collected: [(Intent, Int)] = []
+            for try await sample in group { if let sample { collected.append(sample) } }
+            return collected
+        }
+        var calls = samples.reduce(0) { $0 + $1.1 }
+        guard let chosen = samples.first?.0 else {
+            throw Failure(description: "the interpreter model gave no answer matching the intent schema in \(settings.samples * settings.attemptsPerCall) attempts")
+        }
+        let agreement = samples.count < settings.samples ? 0 : Self.agreement(samples.map(\.0))
+        let (score, questions, judgeCalls) = try await judge(request, answers: answers, intent: chosen, actor: actor,
+                                                             workflowId: workflowId)
+        calls += judgeCalls
+        let confidence = settings.judgeWeight * score + (1 - settings.judgeWeight) * agreement
+        var asked: [String] = []
+        if confidence < threshold {
+            asked = questions.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            if asked.isEmpty { asked = ["What exactly should the result be, and where should it go?"] }
+        }
+        let result = Interpretation(intent: chosen, confidence: (confidence * 1000).rounded() / 1000, judgeScore: score,
+                                    agreement: (agreement * 1000).rounded() / 1000, questions: asked, modelCalls: calls,
+                                    fromCache: false)
+        cache.withLock { cache in
+            if cache.count >= settings.cacheCapacity { cache.removeAll() }
+            cache[key] = result
+        }
+        return result
+    }
+
+    static func prompt(_ request: String, answers: [String], tools: [String]) -> String {
+        var text = """
+            Turn the user's request into a structured intent: the goal, the entities it is about, the constraints, \
+            the expected output, and which of these tools look relevant: \(tools.joined(separator: ", ")).
+            Request: \(request)
+            """
+        if !answers.isEmpty { text += "\nThe user's answers to clarification questions: " + answers.joined(separator: " | ") }
+        return text
+    }
+
+    /// One interpretation, retried while the answer does not parse or match the schema.
+    private func sample(_ prompt: String, actor: AuditActor, workflowId: String?) async throws -> (Intent, Int) {
+        var calls = 0
+        for _ in 0..<settings.attemptsPerCall {
+            calls += 1
+            let result = try await models.complete(
+                role: .interpreter,
+                request: ChatRequest(model: "", messages: [ChatMessage(role: "user", content: prompt)],
+                                     responseSchema: Self.intentSchema, maxTokens: 400, temperature: settings.temperature),
+                stream: false, actor: actor, workflowId: workflowId)
+            guard let json = try? JSONParser.parse(result.content),
+                  JSONSchemaValidator.firstProblem(json, schema: Self.intentSchema) == nil,
+                  let intent = try? JSONDecoder().decode(Intent.self, from: Data(JSONWriter.bytes(json))) else { continue }
+            return (intent, calls)
+        }
+        throw Failure(description: "invalid interpreter output")
+    }
+
+    private func judge(_ request: String, answers: [String], intent: Intent, actor: AuditActor,
+                       workflowId: String?) async throws -> (Double, [String], Int) {
+        let prompt = """
+            Score from 0 to 1 how well this interpretation captures the user's request, and list the questions \
+            you would ask the user if anything is unclear.
+            Request: \(request)\(answers.isEmpty ? "" : "\nAnswers: " + answers.joined(separator: " | "))
+            Interpretation: \(JSONWriter.string(intent.json))
+            """
+        var calls = 0
+        for _ in 0..<settings.attemptsPerCall {
+            calls += 1
+            let result = try await models.complete(
+                role: .judge,
+                request: ChatRequest(model: "", messages: [ChatMessage(role: "user", content: prompt)],
+                                     responseSchema: Self.judgeSchema, maxTokens: 200, temperature: 0),
+                stream: false, actor: actor, workflowId: workflowId)
+            guard let json = try? JSONParser.parse(result.content),
+                  JSONSchemaValidator.firstProblem(json, schema: Self.judgeSchema) == nil else { continue }
+            let score: Double
+            switch json["score"] {
+            case .int(let i)?: score = Double(i)
+            case .double(let d)?: score = d
+            default: continue
+            }
+            return (score, json["questions"]?.arrayValue?.compactMap(\.stringValue) ?? [], calls)
+        }
+        // A judge that cannot answer gives no confidence: the person is asked.
+        return (0, [], calls)
+    }
+
+    /// Mean pairwise Jaccard similarity of the words of goal and expected output.
+    static func agreement(_ intents: [Intent]) -> Double {
+        guard intents.count > 1 else { return intents.isEmpty ? 0 : 1 }
+        func words(_ intent: Intent) -> Set<String> {
+            Set((intent.goal + " " + intent.expectedOutput).lowercased()
+                .split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init).filter { $0.count > 2 })
+        }
+        var total = 0.0
+        var pairs = 0
+        for i in 0..<intents.count {
+            for j in (i + 1)..<intents.count {
+                let a = words(intents[i]), b = words(intents[j])
+                total += a.union(b).isEmpty ? 1 : Double(a.intersection(b).count) / Double(a.union(b).count)
+                pairs += 1
+            }
+        }
+        return total / Double(pairs)
+    }
+
+    /// Same user scope, same normalised text and answers, same models and tools: same key.
+    private func cacheKey(_ request: String, answers: [String], tools: [String], threshold: Double, actor: AuditActor) -> String {
+        let normalised = request.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let interpreter = models.configuration.binding(for: .interpreter)
+        let judge = models.configuration.binding(for: .judge)
+        let material = [String(actor.uid), normalised, answers.joined(separator: "\u{1F}"), tools.sorted().joined(separator: ","),
+                        "\(threshold)", "\(interpreter.provider)/\(interpreter.model)", "\(judge.provider)/\(judge.model)"]
+            .joined(separator: "\u{1E}")
+        return SHA256.hash(data: Array(material.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+@testable import laloD
+import Logging
+import Shared
+import Testing
+
+/// Interpretation against the scripted OpenAI-compatible server: schema-constrained samples,
+/// agreement, the judge, clarification questions, retries of invalid output, the cache.
+@Suite("Interpreter")
+struct InterpreterTests {
+    final class Fixture: @unchecked Sendable {
+        let directory = TemporaryDirectory("lalo-interp")
+        let server: ScriptedServer
+        let interpreter: Interpreter
+
+        init(_ replies: [JSONValue]) async throws {
+            server = try ScriptedServer(replies.map { ["reply": $0] })
+            let store = try Store.open(directory: directory.file("state"), busyTimeoutMilliseconds: 5000)
+            let audit = try AuditLog(store: store, journal: nil, logger: Logger(label: "test"))
+            let root = try RootKey.load(credentialName: "none", keyFile: directory.file("state/master.key"), environment: [:])
+            let secrets = try SecretStore(store: store, root: root, audit: audit, redactor: Redactor())
+            var configuration = Configuration()
+            configuration.localModel.mode = .off
+            configuration.providers["scripted"] = Configuration.Provider(kind: .openai, baseURL: server.baseURL + "/v1", apiKey: nil,
+                                                                         maxRetries: 0)
+            configuration.models["interpreter"] = Configuration.ModelBinding(provider: "scripted", model: "interp-model")
+            configuration.models["judge"] = Configuration.ModelBinding(provider: "scripted", model: "judge-model")
+            let models = ModelRouter(configuration: configuration, secrets: secrets, local: nil, store: store, redactor: Redactor(),
+                                     logger: Logger(label: "test"))
+            interpreter = Interpreter(models: models)
+        }
+
+        func run(_ request: String, answers: [String] = []) async throws -> Interpreter.Interpretation {
+            try await interpreter.interpret(request, answers: answers, tools: ["file", "http.request"],
+                                            actor: AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1))
+        }
+    }
+
+    static func intent(_ goal: String, output: String = "a list of file names") -> JSONValue {
+        Reply.openAIChat(JSONWriter.string(["goal": .string(goal), "entities": ["/tmp"], "constraints": [],
+                                            "expectedOutput": .string(output), "tools": ["file"]]))
+    }
+
+    static func judge(_ score: Double, _ questions: [String] = []) -> JSONValue {
+        Reply.openAIChat(JSONWriter.string(["score": .double(score), "questions": .array(questions.map { .string($0) })]))
+    }
+
+    @Test func agreeingSamplesAndAGoodScoreAreConfident() async throws {
+        let f = try await Fixture([Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"), Self.judge(0.9)])
+        let result = try await f.run("what files are in /tmp?")
+        #expect(result.confident)
+        #expect(result.agreement == 1)
+        #expect(result.judgeScore == 0.9)
+        #expect(abs(result.confidence - 0.94) < 0.001)
+        #expect(result.intent.goal == "List the files in /tmp")
+        #expect(result.modelCalls == 3)
+        let requests = try f.server.requests()
+        #expect(requests.count == 3)
+        // Samples go to the interpreter's model with the intent schema; the judge is another model.
+        #expect(requests.prefix(2).allSatisfy { $0["json"]?["model"] == "interp-model" })
+        #expect(requests.prefix(2).allSatisfy { $0["json"]?["response_format"]?["type"] == "json_schema" })
+        #expect(requests[2]["json"]?["model"] == "judge-model")
+        #expect(requests[2]["json"]?["messages"]?.arrayValue?.first?["content"]?.stringValue?.contains("what files are in /tmp?") == true)
+
+        // The same request again is answered from the cache, without a model call.
+        let cached = try await f.run("What files are in   /tmp?")
+        #expect(cached.fromCache && cached.intent == result.intent)
+        #expect(try f.server.requests().count == 3)
+    }
+
+    @Test func disagreementOrALowScoreAsksQuestions() async throws {
+        let f = try await Fixture([
+            Self.intent("List the files in /tmp"), Self.intent("Delete the database backups", output: "nothing"),
+            Self.judge(0.4, ["Do you want to list files or delete backups?"]),
+        ])
+        let result = try await f.run("clean up")
+        #expect(!result.confident)
+        #expect(result.agreement < 0.2)
+        #expect(result.questions == ["Do you want to list files or delete backups?"])
+        #expect(result.confidence < 0.7)
+    }
+
+    @Test func invalidOutputIsRetriedThenGivenUp() async throws {
+        let f = try await Fixture([
+            Reply.openAIChat("{not json"), Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"),
+            Reply.openAIChat(#"{"score": "high"}"#), Self.judge(1.0),
+        ])
+        let result = try await f.run("what files are in /tmp?")
+        #expect(result.modelCalls == 5)
+        #expect(result.judgeScore == 1.0)
+
+        let broken = try await Fixture(Array(repeating: Reply.openAIChat(#"{"goal": 3}"#), count: 4))
+        await #expect(throws: Interpreter.Failure.self) { try await broken.run("anything") }
+        #expect(try broken.server.requests().count == 4, "two samples × two attempts, then it gives up")
+    }
+
+    @Test func agreementMeasure() {
+        func intent(_ goal: String) -> Interpreter.Intent {
+            .init(goal: goal, entities: [], constraints: [], expectedOutput: "", tools: [])
+        }
+        #expect(Interpreter.agreement([intent("list files in tmp"), intent("list files in tmp")]) == 1)
+        #expect(Interpreter.agreement([intent("list files in tmp"), intent("delete database")]) == 0)
+        let partial = Interpreter.agreement([intent("list the files in tmp"), intent("list the folders in tmp")])
+        #expect(partial > 0.3 && partial < 0.8)
+    }
+}
