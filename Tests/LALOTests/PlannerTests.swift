@@ -1,0 +1,124 @@
+import Foundation
+@testable import laloD
+import Logging
+import Shared
+import Testing
+
+/// Planning against the scripted server: critic rounds with objections, invalid plans refused
+/// and retried, the effect preview and the plan hash.
+@Suite("Planner")
+struct PlannerTests {
+    final class Fixture: @unchecked Sendable {
+        let directory = TemporaryDirectory("lalo-plan")
+        let server: ScriptedServer
+        let planner: Planner
+
+        init(_ replies: [JSONValue]) async throws {
+            server = try ScriptedServer(replies.map { ["reply": $0] })
+            let store = try Store.open(directory: directory.file("state"), busyTimeoutMilliseconds: 5000)
+            let audit = try AuditLog(store: store, journal: nil, logger: Logger(label: "test"))
+            let root = try RootKey.load(credentialName: "none", keyFile: directory.file("state/master.key"), environment: [:])
+            let secrets = try SecretStore(store: store, root: root, audit: audit, redactor: Redactor())
+            var configuration = Configuration()
+            configuration.localModel.mode = .off
+            configuration.providers["scripted"] = Configuration.Provider(kind: .openai, baseURL: server.baseURL + "/v1", apiKey: nil,
+                                                                         maxRetries: 0)
+            configuration.models["planner"] = Configuration.ModelBinding(provider: "scripted", model: "planner-model")
+            configuration.models["critic"] = Configuration.ModelBinding(provider: "scripted", model: "critic-model")
+            let models = ModelRouter(configuration: configuration, secrets: secrets, local: nil, store: store, redactor: Redactor(),
+                                     logger: Logger(label: "test"))
+            let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: secrets)], store: store, audit: audit,
+                                     redactor: Redactor())
+            planner = Planner(models: models, tools: tools)
+        }
+
+        func run(allowed: [String] = ["file", "http.request"], feedback: String? = nil) async throws -> Planner.Plan {
+            try await planner.plan(intent: .init(goal: "save a report", entities: [], constraints: [], expectedOutput: "report.txt",
+                                                 tools: ["file"]),
+                                   allowed: allowed, feedback: feedback, actor: AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1))
+        }
+    }
+
+    static func plan(_ steps: [JSONValue]) -> JSONValue { Reply.openAIChat(JSONWriter.string(["steps": .array(steps)])) }
+    static func critique(_ score: Double, _ objections: [String] = []) -> JSONValue {
+        Reply.openAIChat(JSONWriter.string(["score": .double(score), "objections": .array(objections.map { .string($0) })]))
+    }
+    static let write: JSONValue = ["tool": "file", "arguments": ["operation": "write", "path": "report.txt", "content": "r"],
+                                   "expectedOutcome": "report.txt exists", "dependsOn": []]
+    static let delete: JSONValue = ["tool": "file", "arguments": ["operation": "delete", "path": "old.txt"],
+                                    "expectedOutcome": "old.txt gone", "dependsOn": []]
+    static let fetch: JSONValue = ["tool": "http.request",
+                                   "arguments": ["url": "https://api.example.com/data", "auth": ["secret": "api-token"]],
+                                   "expectedOutcome": "data fetched", "dependsOn": []]
+
+    @Test func criticObjectionsDriveRevisionsUntilTheScorePasses() async throws {
+        let f = try await Fixture([
+            Self.plan([Self.delete, Self.write]), Self.critique(0.3, ["deleting old.txt is not asked for"]),
+            Self.plan([Self.write]), Self.critique(0.9),
+        ])
+        let plan = try await f.run()
+        #expect(plan.rounds.count == 2)
+        #expect(plan.rounds[0].objections == ["deleting old.txt is not asked for"])
+        #expect(plan.passed)
+        #expect(plan.steps.count == 1)
+        #expect(plan.effects == Planner.Effects(paths: ["report.txt"], risk: .write))
+        #expect(plan.hash == Planner.hash(plan.steps) && plan.hash.count == 64)
+        #expect(plan.modelCalls == 4)
+        // The second draft was asked to fix the critic's objection.
+        let second = try f.server.requests()[2]["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        #expect(second.contains("deleting old.txt is not asked for"))
+    }
+
+    @Test func threeRoundsAtMostAndTheBestWins() async throws {
+        let f = try await Fixture([
+            Self.plan([Self.write, Self.delete]), Self.critique(0.5, ["too much"]),
+            Self.plan([Self.delete]), Self.critique(0.2, ["wrong"]),
+            Self.plan([Self.write, Self.fetch]), Self.critique(0.4, ["still too much"]),
+        ])
+        let plan = try await f.run()
+        #expect(plan.rounds.map(\.score) == [0.5, 0.2, 0.4])
+        #expect(!plan.passed)
+        #expect(plan.steps.map(\.arguments["operation"]) == [.string("write"), .string("delete")])
+        #expect(plan.effects.risk == .destructive)
+        #expect(try f.server.remaining() == 0)
+    }
+
+    @Test func invalidPlansAreRefusedAndRetried() async throws {
+        let badArguments: JSONValue = ["tool": "file", "arguments": ["operation": "chmod", "path": "x"], "expectedOutcome": "",
+                                       "dependsOn": []]
+        let f = try await Fixture([
+            Self.plan([badArguments]),  // arguments break the file tool's schema
+            Self.plan([Self.fetch]), Self.critique(0.8),
+        ])
+        let plan = try await f.run(allowed: ["file", "http.request"])
+        #expect(plan.effects.hosts == ["api.example.com"])
+        #expect(plan.effects.secrets == ["api-token"])
+        #expect(plan.effects.risk == .external)
+        #expect(plan.modelCalls == 3)
+        let retry = try f.server.requests()[1]["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        #expect(retry.contains("steps[0].arguments.operation"))
+
+        // A tool the caller may not use is refused just the same; twice, and the planner gives up.
+        let g = try await Fixture([Self.plan([Self.fetch]), Self.plan([Self.fetch])])
+        await #expect(throws: Planner.Failure.self) { try await g.run(allowed: ["file"]) }
+    }
+
+    @Test func validationTable() async throws {
+        let f = try await Fixture([])
+        let cases: [(JSONValue, String?)] = [
+            (["steps": [Self.write]], nil),
+            (["steps": []], "fewer than 1"),
+            (["steps": [["tool": "file"]]], "required"),
+            (["steps": [["tool": "shell", "arguments": [:], "expectedOutcome": "", "dependsOn": []]]], "not allowed"),
+            (["steps": [Self.write, ["tool": "file", "arguments": ["operation": "read", "path": "a"], "expectedOutcome": "",
+                                     "dependsOn": [1]]]], "does not come before"),
+        ]
+        for (json, problem) in cases {
+            switch f.planner.validate(JSONWriter.string(json), allowed: ["file"]) {
+            case .success: #expect(problem == nil, "\(json) was accepted")
+            case .failure(let failure): #expect(failure.description.contains(problem ?? "<none>"), "\(failure)")
+            }
+        }
+        #expect(Planner.hash([]) != Planner.hash([try JSONDecoder().decode(Planner.Step.self, from: Data(JSONWriter.bytes(Self.write)))]))
+    }
+}
