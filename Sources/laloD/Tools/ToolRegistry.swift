@@ -89,6 +89,12 @@ final class ToolRegistry: Sendable {
     /// Runs a tool call for `context`. Throws ``ToolFailure`` or ``RPCError`` with a kind the
     /// caller can act on; a call whose key was already executed returns that execution.
     func execute(_ name: String, arguments: JSONValue, context: ToolContext) async throws -> ToolExecutionInfo {
+        try await run(name, arguments: arguments, context: context).execution
+    }
+
+    /// Like ``execute(_:arguments:context:)``, and says whether the result was recorded earlier
+    /// (the key had already run) rather than produced by this call.
+    func run(_ name: String, arguments: JSONValue, context: ToolContext) async throws -> (execution: ToolExecutionInfo, replayed: Bool) {
         let tool = try tool(name)
         let descriptor = tool.descriptor
         let configured = try info(name)
@@ -99,7 +105,7 @@ final class ToolRegistry: Sendable {
         try descriptor.inputSchema.validate(arguments, at: "arguments")
         let execution: Int64
         switch try await begin(name, arguments: arguments, context: context, idempotent: descriptor.idempotent) {
-        case .finished(let earlier): return earlier
+        case .finished(let earlier): return (earlier, true)
         case .fresh(let id): execution = id
         }
         // Rate limiting after the record: a refused call is recorded as failed, so nothing is
@@ -142,7 +148,7 @@ final class ToolRegistry: Sendable {
             "workflowId": context.workflowId.map(JSONValue.string) ?? .null,
         ]))
         if let failure { throw failure }
-        return record
+        return (record, false)
     }
 
     private func begin(_ name: String, arguments: JSONValue, context: ToolContext, idempotent: Bool) async throws -> Begin {
