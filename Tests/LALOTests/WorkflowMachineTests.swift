@@ -60,9 +60,10 @@ struct WorkflowMachineTests {
             "executionRolledBack(replan: false)": .rolledBack,
         ]) { a, _ in a },
         .awaitingReview: cancelFailPause.merging([
-            "approved(planHash: Optional(\"p1\"))": .committed, "approved(planHash: Optional(\"other\"))": .committed,
+            // Approving the result names the executed plan (or nothing); another plan is stale.
+            "approved(planHash: Optional(\"p1\"))": .committed,
             "rejected(replan: true)": .awaitingReview, "rejected(replan: false)": .awaitingReview,
-            "rolledBack(replan: true)": .planning, "rolledBack(replan: false)": .rolledBack,
+            // A rollback report without a rejection before it is refused (see reviewRejection).
         ]) { a, _ in a },
         .committed: [:], .rolledBack: [:], .rejected: [:], .failed: [:], .cancelled: [:],
         .paused: ["failed": .failed, "cancelled": .cancelled, "resumed": .awaitingApproval],
@@ -106,6 +107,19 @@ struct WorkflowMachineTests {
         #expect(throws: RPCError.self) { try machine.apply(.approved(planHash: "p1")) }  // the old plan
         #expect(throws: RPCError.self) { try machine.apply(.approved(planHash: nil)) }
         #expect(try machine.apply(.approved(planHash: "p2")) == [.execute])
+    }
+
+    @Test func reviewRejectionRollsBackThenDecides() throws {
+        for replan in [true, false] {
+            var machine = try Self.machine(in: .awaitingReview)
+            #expect(try machine.apply(.rejected(replan: replan)) == [.rollback])
+            #expect(throws: RPCError.self) { try machine.apply(.rejected(replan: replan)) }  // already rolling back
+            #expect(throws: RPCError.self) { try machine.apply(.approved(planHash: nil)) }  // too late to accept
+            _ = try machine.apply(.rolledBack(replan: replan))
+            #expect(machine.state == (replan ? .planning : .rolledBack))
+        }
+        var accepted = try Self.machine(in: .awaitingReview)
+        #expect(try accepted.apply(.approved(planHash: nil)) == [.commit])
     }
 
     @Test func pauseRemembersWhereToResume() throws {

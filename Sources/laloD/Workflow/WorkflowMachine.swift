@@ -98,6 +98,8 @@ struct WorkflowMachine: Sendable, Equatable {
     private(set) var planHash: String?
     /// How many times the workflow went back to planning after a rejection or a rollback.
     private(set) var replans = 0
+    /// A rejected review whose rollback has not reported back yet.
+    private(set) var rollbackPending = false
 
     init() {}
 
@@ -189,13 +191,22 @@ struct WorkflowMachine: Sendable, Equatable {
             state = .rolledBack
             return []
 
-        case (.awaitingReview, .approved):
+        case (.awaitingReview, .approved(let hash)):
+            guard !rollbackPending else { throw conflict(event, "the result was rejected and is being rolled back") }
+            // The result shown is that of the plan executed; an approval naming another is stale.
+            if let hash, hash != planHash {
+                throw conflict(event, "the approval names plan \(hash), but the result shown is of plan \(planHash ?? "none")")
+            }
             state = .committed
             return [.commit]
         case (.awaitingReview, .rejected):
+            guard !rollbackPending else { throw conflict(event, "already rejected; the rollback is running") }
             // The rollback runs first; its completion (`rolledBack`) decides what follows.
+            rollbackPending = true
             return [.rollback]
         case (.awaitingReview, .rolledBack(let replan)):
+            guard rollbackPending else { throw conflict(event, "nothing was rejected") }
+            rollbackPending = false
             if replan {
                 replans += 1
                 state = .planning
