@@ -48,8 +48,7 @@ final class LocalModelServer: Service, Sendable {
         self.port = configuration.port != 0 ? configuration.port : Self.freeLoopbackPort() ?? 18_080
         self.pidFile = stateDirectory + "/local-model.pid"
         self.stateDirectory = stateDirectory
-        var generator = SystemRandomNumberGenerator()
-        self.apiKey = (0..<24).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        self.apiKey = secureRandomBytes(24).hexString
         self.logger = logger
         status = Mutex(Status(state: enabled ? .starting : .disabled))
     }

@@ -62,9 +62,7 @@ struct RootKey: Sendable {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        var random = SystemRandomNumberGenerator()
-        let key = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
-        let text = Array((key.map { String(format: "%02x", $0) }.joined() + "\n").utf8)
+        let text = Array((secureRandomBytes(32).hexString + "\n").utf8)
         let temporary = path + ".new"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)

@@ -99,7 +99,7 @@ final class SecretStore: Sendable {
     }
 
     private static func newKeyVersion(_ version: Int64, root: RootKey) throws -> KeyVersionRow {
-        let salt = randomBytes(32)
+        let salt = secureRandomBytes(32)
         let key = root.masterKey(version: version, salt: salt)
         let check = try AES.GCM.seal(checkPlaintext, using: key, authenticating: Array("v\(version)".utf8))
         return KeyVersionRow(version: version, salt: Data(salt), checkValue: check.combined!,
@@ -145,11 +145,6 @@ final class SecretStore: Sendable {
         return try wrap(dataKey: Array(dataKey), name: row.name, master: new)
     }
 
-    static func randomBytes(_ count: Int) -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    }
-
     enum SecretError: Error, CustomStringConvertible {
         case corrupt(String)
         var description: String { if case .corrupt(let text) = self { return text }; return "" }
@@ -166,7 +161,7 @@ final class SecretStore: Sendable {
                 throw SecretError.corrupt("master key version \(active) is not loaded")
             }
             let existing = try Row.fetchOne(db, key: name)
-            let dataKey = Self.randomBytes(32)
+            let dataKey = secureRandomBytes(32)
             let sealed = try AES.GCM.seal(Array(value.utf8), using: SymmetricKey(data: dataKey),
                                           authenticating: Self.valueAAD(name)).combined!
             let row = Row(name: name, description: description ?? existing?.description ?? "",

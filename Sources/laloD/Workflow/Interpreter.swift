@@ -211,6 +211,6 @@ final class Interpreter: Sendable {
         let material = [String(actor.uid), normalised, answers.joined(separator: "\u{1F}"), tools.sorted().joined(separator: ","),
                         "\(threshold)", "\(interpreter.provider)/\(interpreter.model)", "\(judge.provider)/\(judge.model)"]
             .joined(separator: "\u{1E}")
-        return SHA256.hash(data: Array(material.utf8)).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: Array(material.utf8)).hexString
     }
 }

@@ -194,7 +194,7 @@ final class Planner: Sendable {
 
     /// SHA-256 of the canonical JSON of the steps: what an approval names.
     static func hash(_ steps: [Step]) -> String {
-        SHA256.hash(data: JSONWriter.bytes(.array(steps.map(json)))).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: JSONWriter.bytes(.array(steps.map(json)))).hexString
     }
 
     /// What the plan would touch, read from the steps' arguments.

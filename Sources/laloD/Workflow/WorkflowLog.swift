@@ -39,8 +39,7 @@ struct WorkflowLog: Sendable {
     }
 
     static func newID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return "wf_" + (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        "wf_" + secureRandomBytes(8).hexString
     }
 
     /// Creates a workflow in `interpreting`; the caller then runs the interpretation.
