@@ -30,6 +30,15 @@ public enum JSONValue: Sendable, Hashable {
         }
     }
 
+    /// Any JSON number, integer or not, as a Double.
+    public var numberValue: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+
     public var boolValue: Bool? {
         if case .bool(let b) = self { return b }
         return nil

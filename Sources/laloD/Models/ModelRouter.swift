@@ -135,6 +135,25 @@ final class ModelRouter: Sendable {
         }
     }
 
+    /// An answer that must be JSON matching `schema` (JSON-schema output where the provider has
+    /// it, checked here regardless, since model output is never trusted). Asks up to `attempts`
+    /// times; returns the first valid answer, or nil, and how many calls were made.
+    func structured(role: ModelRole, messages: [ChatMessage], schema: JSONValue, maxTokens: Int, temperature: Double,
+                    attempts: Int, actor: AuditActor, workflowId: String? = nil) async throws -> (answer: JSONValue?, calls: Int) {
+        var calls = 0
+        for _ in 0..<attempts {
+            calls += 1
+            let result = try await complete(
+                role: role, request: ChatRequest(model: "", messages: messages, responseSchema: schema, maxTokens: maxTokens,
+                                                 temperature: temperature),
+                stream: false, actor: actor, workflowId: workflowId)
+            if let json = try? JSONParser.parse(result.content), JSONSchemaValidator.firstProblem(json, schema: schema) == nil {
+                return (json, calls)
+            }
+        }
+        return (nil, calls)
+    }
+
     func embed(_ inputs: [String], actor: AuditActor, workflowId: String? = nil) async throws -> EmbeddingResult {
         let resolved = try resolve(.embedder)
         let start = ContinuousClock.now

@@ -181,11 +181,8 @@ struct OpenAIClient: ModelProvider {
             let vectors = try data.map { item -> [Double] in
                 guard let values = item["embedding"]?.arrayValue else { throw transport.malformed("an item without embedding") }
                 return try values.map { value -> Double in
-                    switch value {
-                    case .double(let d): return d
-                    case .int(let i): return Double(i)
-                    default: throw transport.malformed("an embedding value is not a number")
-                    }
+                    guard let number = value.numberValue else { throw transport.malformed("an embedding value is not a number") }
+                    return number
                 }
             }
             return EmbeddingResult(vectors: vectors, usage: Self.usage(json["usage"]), model: json["model"]?.stringValue ?? model)

@@ -45,21 +45,13 @@ enum JSONSchemaValidator {
             if let minimum = rules["minLength"]?.intValue, text.count < minimum { return "\(path): shorter than \(minimum)" }
             if let maximum = rules["maxLength"]?.intValue, text.count > maximum { return "\(path): longer than \(maximum)" }
         case .int, .double:
-            let number: Double = { if case .int(let i) = value { return Double(i) }; if case .double(let d) = value { return d }; return 0 }()
-            if let minimum = rules["minimum"].flatMap(asDouble), number < minimum { return "\(path): below \(minimum)" }
-            if let maximum = rules["maximum"].flatMap(asDouble), number > maximum { return "\(path): above \(maximum)" }
+            let number = value.numberValue!
+            if let minimum = rules["minimum"]?.numberValue, number < minimum { return "\(path): below \(minimum)" }
+            if let maximum = rules["maximum"]?.numberValue, number > maximum { return "\(path): above \(maximum)" }
         default:
             break
         }
         return nil
-    }
-
-    private static func asDouble(_ value: JSONValue) -> Double? {
-        switch value {
-        case .int(let i): return Double(i)
-        case .double(let d): return d
-        default: return nil
-        }
     }
 
     private static func matches(_ value: JSONValue, type: String) -> Bool {

@@ -138,20 +138,14 @@ final class Interpreter: Sendable {
 
     /// One interpretation, retried while the answer does not parse or match the schema.
     private func sample(_ prompt: String, actor: AuditActor, workflowId: String?) async throws -> (Intent, Int) {
-        var calls = 0
-        for _ in 0..<settings.attemptsPerCall {
-            calls += 1
-            let result = try await models.complete(
-                role: .interpreter,
-                request: ChatRequest(model: "", messages: [ChatMessage(role: "user", content: prompt)],
-                                     responseSchema: Self.intentSchema, maxTokens: 400, temperature: settings.temperature),
-                stream: false, actor: actor, workflowId: workflowId)
-            guard let json = try? JSONParser.parse(result.content),
-                  JSONSchemaValidator.firstProblem(json, schema: Self.intentSchema) == nil,
-                  let intent = try? JSONDecoder().decode(Intent.self, from: Data(JSONWriter.bytes(json))) else { continue }
-            return (intent, calls)
+        let (answer, calls) = try await models.structured(
+            role: .interpreter, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.intentSchema,
+            maxTokens: 400, temperature: settings.temperature, attempts: settings.attemptsPerCall, actor: actor,
+            workflowId: workflowId)
+        guard let answer, let intent = try? JSONDecoder().decode(Intent.self, from: Data(JSONWriter.bytes(answer))) else {
+            throw Failure(description: "invalid interpreter output")
         }
-        throw Failure(description: "invalid interpreter output")
+        return (intent, calls)
     }
 
     private func judge(_ request: String, answers: [String], intent: Intent, actor: AuditActor,
@@ -162,26 +156,12 @@ final class Interpreter: Sendable {
             Request: \(request)\(answers.isEmpty ? "" : "\nAnswers: " + answers.joined(separator: " | "))
             Interpretation: \(JSONWriter.string(intent.json))
             """
-        var calls = 0
-        for _ in 0..<settings.attemptsPerCall {
-            calls += 1
-            let result = try await models.complete(
-                role: .judge,
-                request: ChatRequest(model: "", messages: [ChatMessage(role: "user", content: prompt)],
-                                     responseSchema: Self.judgeSchema, maxTokens: 200, temperature: 0),
-                stream: false, actor: actor, workflowId: workflowId)
-            guard let json = try? JSONParser.parse(result.content),
-                  JSONSchemaValidator.firstProblem(json, schema: Self.judgeSchema) == nil else { continue }
-            let score: Double
-            switch json["score"] {
-            case .int(let i)?: score = Double(i)
-            case .double(let d)?: score = d
-            default: continue
-            }
-            return (score, json["questions"]?.arrayValue?.compactMap(\.stringValue) ?? [], calls)
-        }
+        let (answer, calls) = try await models.structured(
+            role: .judge, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.judgeSchema, maxTokens: 200,
+            temperature: 0, attempts: settings.attemptsPerCall, actor: actor, workflowId: workflowId)
         // A judge that cannot answer gives no confidence: the person is asked.
-        return (0, [], calls)
+        guard let answer, let score = answer["score"]?.numberValue else { return (0, [], calls) }
+        return (score, answer["questions"]?.arrayValue?.compactMap(\.stringValue) ?? [], calls)
     }
 
     /// Mean pairwise Jaccard similarity of the words of goal and expected output.

@@ -167,24 +167,11 @@ final class Planner: Sendable {
             Intent: \(JSONWriter.string(intent.json))
             Plan: \(JSONWriter.string(["steps": .array(steps.map { Self.json($0) })]))
             """
-        var calls = 0
-        for _ in 0..<settings.attemptsPerCall {
-            calls += 1
-            let result = try await models.complete(
-                role: .critic, request: ChatRequest(model: "", messages: [ChatMessage(role: "user", content: prompt)],
-                                                    responseSchema: Self.critiqueSchema, maxTokens: 300, temperature: 0),
-                stream: false, actor: actor, workflowId: workflowId)
-            guard let json = try? JSONParser.parse(result.content),
-                  JSONSchemaValidator.firstProblem(json, schema: Self.critiqueSchema) == nil else { continue }
-            let score: Double
-            switch json["score"] {
-            case .int(let i)?: score = Double(i)
-            case .double(let d)?: score = d
-            default: continue
-            }
-            return (score, json["objections"]?.arrayValue?.compactMap(\.stringValue) ?? [], calls)
-        }
-        return (0, ["the critic gave no valid review"], calls)
+        let (answer, calls) = try await models.structured(
+            role: .critic, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.critiqueSchema, maxTokens: 300,
+            temperature: 0, attempts: settings.attemptsPerCall, actor: actor, workflowId: workflowId)
+        guard let answer, let score = answer["score"]?.numberValue else { return (0, ["the critic gave no valid review"], calls) }
+        return (score, answer["objections"]?.arrayValue?.compactMap(\.stringValue) ?? [], calls)
     }
 
     static func json(_ step: Step) -> JSONValue {
