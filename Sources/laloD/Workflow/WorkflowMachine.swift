@@ -123,6 +123,17 @@ struct WorkflowMachine: Sendable, Equatable {
         RPCError.conflict("a workflow in state \(state.rawValue) cannot take \(event.name)" + (why.map { ": \($0)" } ?? ""))
     }
 
+    /// After a rejection or a rollback: back to planning (the planner sees why), or the end.
+    private mutating func replanOrEnd(_ replan: Bool, ending: WorkflowState) -> [WorkflowAction] {
+        guard replan else {
+            state = ending
+            return []
+        }
+        replans += 1
+        state = .planning
+        return [.plan(revision: true)]
+    }
+
     private mutating func transition(_ event: WorkflowEvent) throws(RPCError) -> [WorkflowAction] {
         if state.isTerminal { throw conflict(event, "the workflow has ended") }
         switch (state, event) {
@@ -168,13 +179,7 @@ struct WorkflowMachine: Sendable, Equatable {
             state = .executing
             return [.execute]
         case (.awaitingApproval, .rejected(let replan)):
-            if replan {
-                replans += 1
-                state = .planning
-                return [.plan(revision: true)]
-            }
-            state = .rejected
-            return []
+            return replanOrEnd(replan, ending: .rejected)
         case (.awaitingApproval, .edited(let hash)):
             planHash = hash
             return [.requestApproval]
@@ -183,13 +188,7 @@ struct WorkflowMachine: Sendable, Equatable {
             state = .awaitingReview
             return [.presentReview]
         case (.executing, .executionRolledBack(let replan)):
-            if replan {
-                replans += 1
-                state = .planning
-                return [.plan(revision: true)]
-            }
-            state = .rolledBack
-            return []
+            return replanOrEnd(replan, ending: .rolledBack)
 
         case (.awaitingReview, .approved(let hash)):
             guard !rollbackPending else { throw conflict(event, "the result was rejected and is being rolled back") }
@@ -207,13 +206,7 @@ struct WorkflowMachine: Sendable, Equatable {
         case (.awaitingReview, .rolledBack(let replan)):
             guard rollbackPending else { throw conflict(event, "nothing was rejected") }
             rollbackPending = false
-            if replan {
-                replans += 1
-                state = .planning
-                return [.plan(revision: true)]
-            }
-            state = .rolledBack
-            return []
+            return replanOrEnd(replan, ending: .rolledBack)
 
         default:
             throw conflict(event)
