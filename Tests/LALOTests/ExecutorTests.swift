@@ -1,6 +1,5 @@
 import Foundation
 @testable import laloD
-import Logging
 import Shared
 import Testing
 
@@ -9,15 +8,15 @@ import Testing
 @Suite("Executor")
 struct ExecutorTests {
     final class Fixture: @unchecked Sendable {
-        let directory = TemporaryDirectory("lalo-exec")
+        let subsystems: Subsystems
         let workspace: Workspace
         let executor: Executor
 
         init() throws {
-            let store = try Store.open(directory: directory.file("state"), busyTimeoutMilliseconds: 5000)
-            let audit = try AuditLog(store: store, journal: nil, logger: Logger(label: "test"))
-            workspace = try Workspace(root: directory.file("ws"))
-            executor = Executor(tools: ToolRegistry(tools: [FileTool()], store: store, audit: audit, redactor: Redactor()))
+            subsystems = try Subsystems("lalo-exec")
+            workspace = try Workspace(root: subsystems.directory.file("ws"))
+            executor = Executor(tools: ToolRegistry(tools: [FileTool()], store: subsystems.store, audit: subsystems.audit,
+                                                    redactor: subsystems.redactor))
         }
 
         var context: ToolContext {

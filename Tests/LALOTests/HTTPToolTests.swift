@@ -1,6 +1,5 @@
 import Foundation
 @testable import laloD
-import Logging
 import Shared
 import Testing
 
@@ -11,19 +10,16 @@ struct HTTPToolTests {
     static let token = "tok-http-SECRET-0042"
 
     final class Fixture: @unchecked Sendable {
-        let directory = TemporaryDirectory("lalo-http")
+        let subsystems: Subsystems
         let registry: ToolRegistry
         let server: ScriptedServer
 
         init(_ exchanges: [JSONValue]) async throws {
             server = try ScriptedServer(exchanges)
-            let store = try Store.open(directory: directory.file("state"), busyTimeoutMilliseconds: 5000)
-            let audit = try AuditLog(store: store, journal: nil, logger: Logger(label: "test"))
-            let redactor = Redactor()
-            let root = try RootKey.load(credentialName: "none", keyFile: directory.file("state/master.key"), environment: [:])
-            let secrets = try SecretStore(store: store, root: root, audit: audit, redactor: redactor)
-            _ = try await secrets.set(name: "api-token", value: HTTPToolTests.token, description: nil, by: .daemon)
-            registry = ToolRegistry(tools: [HTTPRequestTool(secrets: secrets)], store: store, audit: audit, redactor: redactor)
+            let s = try Subsystems("lalo-http")
+            subsystems = s
+            _ = try await s.secrets.set(name: "api-token", value: HTTPToolTests.token, description: nil, by: .daemon)
+            registry = ToolRegistry(tools: [HTTPRequestTool(secrets: s.secrets)], store: s.store, audit: s.audit, redactor: s.redactor)
         }
 
         func call(_ arguments: JSONValue, key: String = UUID().uuidString) async throws -> ToolExecutionInfo {

@@ -1,6 +1,5 @@
 import Foundation
 @testable import laloD
-import Logging
 import Shared
 import Testing
 
@@ -9,25 +8,14 @@ import Testing
 @Suite("Interpreter")
 struct InterpreterTests {
     final class Fixture: @unchecked Sendable {
-        let directory = TemporaryDirectory("lalo-interp")
+        let subsystems: Subsystems
         let server: ScriptedServer
         let interpreter: Interpreter
 
         init(_ replies: [JSONValue]) async throws {
             server = try ScriptedServer(replies.map { ["reply": $0] })
-            let store = try Store.open(directory: directory.file("state"), busyTimeoutMilliseconds: 5000)
-            let audit = try AuditLog(store: store, journal: nil, logger: Logger(label: "test"))
-            let root = try RootKey.load(credentialName: "none", keyFile: directory.file("state/master.key"), environment: [:])
-            let secrets = try SecretStore(store: store, root: root, audit: audit, redactor: Redactor())
-            var configuration = Configuration()
-            configuration.localModel.mode = .off
-            configuration.providers["scripted"] = Configuration.Provider(kind: .openai, baseURL: server.baseURL + "/v1", apiKey: nil,
-                                                                         maxRetries: 0)
-            configuration.models["interpreter"] = Configuration.ModelBinding(provider: "scripted", model: "interp-model")
-            configuration.models["judge"] = Configuration.ModelBinding(provider: "scripted", model: "judge-model")
-            let models = ModelRouter(configuration: configuration, secrets: secrets, local: nil, store: store, redactor: Redactor(),
-                                     logger: Logger(label: "test"))
-            interpreter = Interpreter(models: models)
+            subsystems = try Subsystems("lalo-interp")
+            interpreter = Interpreter(models: subsystems.models(server, roles: [.interpreter: "interp-model", .judge: "judge-model"]))
         }
 
         func run(_ request: String, answers: [String] = []) async throws -> Interpreter.Interpretation {

@@ -1,6 +1,5 @@
 import Foundation
 @testable import laloD
-import Logging
 import Shared
 import Testing
 
@@ -9,27 +8,17 @@ import Testing
 @Suite("Planner")
 struct PlannerTests {
     final class Fixture: @unchecked Sendable {
-        let directory = TemporaryDirectory("lalo-plan")
+        let subsystems: Subsystems
         let server: ScriptedServer
         let planner: Planner
 
         init(_ replies: [JSONValue]) async throws {
             server = try ScriptedServer(replies.map { ["reply": $0] })
-            let store = try Store.open(directory: directory.file("state"), busyTimeoutMilliseconds: 5000)
-            let audit = try AuditLog(store: store, journal: nil, logger: Logger(label: "test"))
-            let root = try RootKey.load(credentialName: "none", keyFile: directory.file("state/master.key"), environment: [:])
-            let secrets = try SecretStore(store: store, root: root, audit: audit, redactor: Redactor())
-            var configuration = Configuration()
-            configuration.localModel.mode = .off
-            configuration.providers["scripted"] = Configuration.Provider(kind: .openai, baseURL: server.baseURL + "/v1", apiKey: nil,
-                                                                         maxRetries: 0)
-            configuration.models["planner"] = Configuration.ModelBinding(provider: "scripted", model: "planner-model")
-            configuration.models["critic"] = Configuration.ModelBinding(provider: "scripted", model: "critic-model")
-            let models = ModelRouter(configuration: configuration, secrets: secrets, local: nil, store: store, redactor: Redactor(),
-                                     logger: Logger(label: "test"))
-            let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: secrets)], store: store, audit: audit,
-                                     redactor: Redactor())
-            planner = Planner(models: models, tools: tools)
+            let s = try Subsystems("lalo-plan")
+            subsystems = s
+            let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: s.secrets)], store: s.store, audit: s.audit,
+                                     redactor: s.redactor)
+            planner = Planner(models: s.models(server, roles: [.planner: "planner-model", .critic: "critic-model"]), tools: tools)
         }
 
         func run(allowed: [String] = ["file", "http.request"], feedback: String? = nil) async throws -> Planner.Plan {

@@ -1,7 +1,6 @@
 import Foundation
 import GRDB
 @testable import laloD
-import Logging
 import Shared
 import Synchronization
 import Testing
@@ -37,20 +36,19 @@ struct ToolRegistryTests {
     }
 
     final class Fixture: @unchecked Sendable {
-        let directory = TemporaryDirectory("lalo-tools")
-        let store: Store
+        let subsystems: Subsystems
         let registry: ToolRegistry
         let workspace: Workspace
         let counter = Counter()
-        let redactor = Redactor()
+        var store: Store { subsystems.store }
+        var directory: TemporaryDirectory { subsystems.directory }
 
         init() throws {
-            store = try Store.open(directory: directory.file("state"), busyTimeoutMilliseconds: 5000)
-            let audit = try AuditLog(store: store, journal: nil, logger: Logger(label: "test"))
-            redactor.update([(name: "token", value: "tok-SECRET-123456")])
-            registry = ToolRegistry(tools: [FileTool(), CounterTool(runs: counter), LyingTool()], store: store, audit: audit,
-                                    redactor: redactor)
-            workspace = try Workspace(root: directory.file("ws"))
+            subsystems = try Subsystems("lalo-tools")
+            subsystems.redactor.update([(name: "token", value: "tok-SECRET-123456")])
+            registry = ToolRegistry(tools: [FileTool(), CounterTool(runs: counter), LyingTool()], store: subsystems.store,
+                                    audit: subsystems.audit, redactor: subsystems.redactor)
+            workspace = try Workspace(root: subsystems.directory.file("ws"))
         }
 
         func context(_ key: String, permissions: Set<Permission> = [.workflowRun]) -> ToolContext {
