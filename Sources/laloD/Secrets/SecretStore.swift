@@ -17,6 +17,7 @@ final class SecretStore: Sendable {
     /// Derived master keys by version (derivation is cheap, but this also pins the verified set).
     private let masterKeys: Mutex<[Int64: SymmetricKey]>
     private let rotating = Mutex(false)
+    private let refreshing = Mutex(())
 
     /// How many secrets one rotation transaction re-wraps.
     let rotationBatchSize: Int
@@ -289,6 +290,10 @@ final class SecretStore: Sendable {
     }
 
     private func refreshRedactor() throws {
-        redactor.update(try Self.decryptAll(store: store, keys: masterKeys.withLock { $0 }))
+        // Read and apply under one lock: two changes refreshing at once must not let the older
+        // read be applied last, which would leave the newer value unredacted.
+        try refreshing.withLock { _ in
+            redactor.update(try Self.decryptAll(store: store, keys: masterKeys.withLock { $0 }))
+        }
     }
 }
