@@ -100,9 +100,9 @@ struct ToolRegistryTests {
         do {
             _ = try await f.registry.execute("file", arguments: append, context: f.context("crashed-file"))
             Issue.record("a non-idempotent interrupted call ran again")
-        } catch let error as RPCError {
-            #expect(error.kind == .conflict)
-            #expect(error.message.contains("needs review"))
+        } catch let error as InterruptedCall {
+            #expect(error.tool == "file")
+            #expect(error.description.contains("needs review"))
         }
         #expect(String(decoding: try f.workspace.read("log.txt"), as: UTF8.self) == "start\n")
         let repeated = try await f.registry.execute("counter", arguments: [:], context: f.context("crashed-counter"))

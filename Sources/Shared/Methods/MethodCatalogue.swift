@@ -9,6 +9,9 @@ public enum MethodCatalogue {
         SecretSet.descriptor, SecretList.descriptor, SecretDelete.descriptor, SecretRotate.descriptor,
         ModelList.descriptor, ModelTest.descriptor, ModelComplete.descriptor, ModelUsage.descriptor,
         ToolList.descriptor, ToolDescribe.descriptor, ToolConfigure.descriptor, ToolExecutions.descriptor,
+        WorkflowStart.descriptor, WorkflowGet.descriptor, WorkflowList.descriptor, WorkflowSubscribe.descriptor,
+        WorkflowClarify.descriptor, WorkflowApprove.descriptor, WorkflowReject.descriptor, WorkflowEdit.descriptor,
+        WorkflowCancel.descriptor, WorkflowPause.descriptor, WorkflowResume.descriptor, WorkflowFeedback.descriptor,
     ]
 
     public static func descriptor(named name: String) -> MethodDescriptor? {

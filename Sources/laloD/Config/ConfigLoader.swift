@@ -223,6 +223,11 @@ struct ConfigLoader {
         return number
     }
 
+    private static func boolean(_ value: any TOMLValueConvertible) throws(Problem) -> Bool {
+        guard value.type == .bool, let flag = value.bool else { throw Problem(message: "expected true or false, got \(value.type)") }
+        return flag
+    }
+
     private static func absolutePath(_ value: any TOMLValueConvertible, allowEmpty: Bool) throws(Problem) -> String {
         let path = try string(value)
         if path.isEmpty && allowEmpty { return path }
@@ -343,6 +348,21 @@ struct ConfigLoader {
             },
             "keyFile": { c, v throws(Problem) in c.secrets.keyFile = try absolutePath(v, allowEmpty: true) },
             "rotationBatchSize": { c, v throws(Problem) in c.secrets.rotationBatchSize = try integer(v, in: 1...100_000) },
+        ],
+        "workflow": [
+            "confidenceThreshold": { c, v throws(Problem) in c.workflow.confidenceThreshold = try number(v, in: 0...1) },
+            "interpretationSamples": { c, v throws(Problem) in c.workflow.interpretationSamples = try integer(v, in: 1...8) },
+            "judgeWeight": { c, v throws(Problem) in c.workflow.judgeWeight = try number(v, in: 0...1) },
+            "interpretationCacheSeconds": { c, v throws(Problem) in
+                c.workflow.interpretationCacheSeconds = try integer(v, in: 0...31_536_000)
+            },
+            "planRounds": { c, v throws(Problem) in c.workflow.planRounds = try integer(v, in: 1...3) },
+            "criticPassingScore": { c, v throws(Problem) in c.workflow.criticPassingScore = try number(v, in: 0...1) },
+            "autoApproveReadOnlyAbove": { c, v throws(Problem) in c.workflow.autoApproveReadOnlyAbove = try number(v, in: 0...2) },
+            "requireDifferentApprover": { c, v throws(Problem) in c.workflow.requireDifferentApprover = try boolean(v) },
+            "speculativePlanning": { c, v throws(Problem) in c.workflow.speculativePlanning = try boolean(v) },
+            "maxAutomaticReplans": { c, v throws(Problem) in c.workflow.maxAutomaticReplans = try integer(v, in: 0...10) },
+            "workspaceDirectory": { c, v throws(Problem) in c.workflow.workspaceDirectory = try absolutePath(v, allowEmpty: true) },
         ],
         "roles": [
             "adminUsers": { c, v throws(Problem) in c.roles.adminUsers = try names(v) },

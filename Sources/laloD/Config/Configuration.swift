@@ -104,8 +104,26 @@ struct Configuration: Sendable, Equatable {
         var rotationBatchSize = 100
     }
 
+    /// `[workflow]`: confidence, approval policy, planning rounds.
+    struct Workflow: Sendable, Equatable {
+        var confidenceThreshold = 0.7
+        var interpretationSamples = 2
+        var judgeWeight = 0.6
+        var interpretationCacheSeconds = 86_400
+        var planRounds = 3
+        var criticPassingScore = 0.7
+        /// Read-only plans run without asking when the confidence is at least this (above 1: never).
+        var autoApproveReadOnlyAbove = 0.8
+        var requireDifferentApprover = false
+        var speculativePlanning = true
+        var maxAutomaticReplans = 2
+        /// Empty: `STATE/workspaces`.
+        var workspaceDirectory = ""
+    }
+
     var server = Server()
     var store = Store()
+    var workflow = Workflow()
     var logLevel = Logger.Level.info
     var audit = Audit()
     var roles = Roles()
@@ -126,6 +144,10 @@ struct Configuration: Sendable, Equatable {
         case .off: return false
         case .auto: return ModelRole.allCases.contains { binding(for: $0).provider == LocalModelConfiguration.providerName }
         }
+    }
+
+    var workspaceRoot: String {
+        workflow.workspaceDirectory.isEmpty ? store.stateDirectory + "/workspaces" : workflow.workspaceDirectory
     }
 
     var keyFilePath: String {

@@ -72,8 +72,10 @@ enum Daemon {
         }
         let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: secrets)], store: store, audit: audit,
                                  redactor: Redactor.shared)
+        let workflows = WorkflowEngine.make(configuration: configuration, store: store, models: models, tools: tools,
+                                            logger: Logger(label: "lalo.workflow"))
         let context = DaemonContext(store: store, audit: audit, access: access, sessions: sessions, secrets: secrets,
-                                    models: models, tools: tools,
+                                    models: models, tools: tools, workflows: workflows,
                                     logger: Logger(label: "lalo.methods"), startedAt: Date(),
                                     socketPath: serverConfiguration.socket, socketActivated: !listen.isEmpty)
         let registry = context.makeRegistry()
@@ -93,6 +95,8 @@ enum Daemon {
                           failureTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: reload),
                     .init(service: status),
+                    // After the server: shut down first, so subscriptions end before the server drains.
+                    .init(service: WorkflowService(engine: workflows)),
                 ] + (localModel.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))

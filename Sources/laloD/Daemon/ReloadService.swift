@@ -64,6 +64,7 @@ struct ReloadService: Service {
         if next.localModel != current.localModel { changed.append("localModel") }
         if next.providers != current.providers { changed.append("providers") }
         if next.models != current.models { changed.append("models") }
+        if next.workflow != current.workflow { changed.append("workflow") }
         return changed
     }
 }

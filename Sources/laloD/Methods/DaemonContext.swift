@@ -11,6 +11,7 @@ struct DaemonContext: Sendable {
     let secrets: SecretStore
     let models: ModelRouter
     let tools: ToolRegistry
+    let workflows: WorkflowEngine
     let logger: Logger
     let startedAt: Date
     let socketPath: String
@@ -26,6 +27,7 @@ struct DaemonContext: Sendable {
         registerSecretMethods(&registry)
         registerModelMethods(&registry)
         registerToolMethods(&registry)
+        registerWorkflowMethods(&registry)
         return registry
     }
 

@@ -240,6 +240,7 @@ final class RPCServer: Service, Sendable {
                         } catch {
                             // Connection reset or closed by terminate(): fall through to cleanup.
                         }
+                        session.markInputClosed()
                     }
                     watchers.cancelAll()
                 }

@@ -21,6 +21,46 @@ final class Session: Sendable {
         var closeAfterReply: String?
     }
 
+    /// Calls that last as long as the client listens (subscriptions) wait here for the client to
+    /// stop sending: with half-closure allowed, that is the only sign a client is gone.
+    private struct InputWatch {
+        var closed = false
+        var next: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let inputWatch = Mutex(InputWatch())
+
+    /// The client will send nothing more (it closed its side, or the connection ended).
+    func markInputClosed() {
+        let waiters = inputWatch.withLock { watch in
+            watch.closed = true
+            defer { watch.waiters.removeAll() }
+            return Array(watch.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns once the client has stopped sending, or when the calling task is cancelled.
+    func waitUntilInputClosed() async {
+        let id = inputWatch.withLock { watch -> UInt64 in
+            watch.next += 1
+            return watch.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = inputWatch.withLock { watch -> Bool in
+                    if watch.closed || Task.isCancelled { return true }
+                    watch.waiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            inputWatch.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+        }
+    }
+
     init(id: Int64, principal: Principal, channel: any Channel) {
         self.id = id
         self.principal = principal

@@ -202,6 +202,56 @@ enum Migrations {
                 """)
         }
 
+        migrator.registerMigration("v4-workflow-engine") { db in
+            try db.execute(sql: """
+                -- What the workflow was started with (threshold, tools, approver rule, the requester's
+                -- permissions) and a summary of its log for lists (confidence, plan hash, questions).
+                ALTER TABLE workflow ADD COLUMN options TEXT NOT NULL DEFAULT '{}';
+                ALTER TABLE workflow ADD COLUMN summary TEXT NOT NULL DEFAULT '{}';
+                -- A path's content before an execution attempt first touched it: written before the
+                -- step runs, never overwritten (a resumed attempt keeps the original), so rollback
+                -- and the review diff survive a crash.
+                CREATE TABLE workflowSnapshot (
+                    workflowId TEXT NOT NULL REFERENCES workflow(id),
+                    attempt INTEGER NOT NULL,
+                    step INTEGER NOT NULL,
+                    path TEXT NOT NULL,
+                    content BLOB,               -- NULL: the path did not exist
+                    PRIMARY KEY (workflowId, attempt, step, path)
+                );
+                -- Committed workflows as examples for later learning.
+                CREATE TABLE workflowExample (
+                    workflowId TEXT PRIMARY KEY NOT NULL REFERENCES workflow(id),
+                    uid INTEGER NOT NULL,
+                    request TEXT NOT NULL,
+                    intent TEXT NOT NULL,
+                    plan TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    feedback TEXT NOT NULL,
+                    createdAt TEXT NOT NULL
+                );
+                CREATE TABLE workflowFeedback (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    workflowId TEXT NOT NULL REFERENCES workflow(id),
+                    state TEXT NOT NULL,
+                    uid INTEGER NOT NULL,
+                    user TEXT NOT NULL,
+                    thumbs TEXT,
+                    rating INTEGER,
+                    category TEXT,
+                    comment TEXT,
+                    createdAt TEXT NOT NULL
+                );
+                CREATE INDEX workflowFeedbackByWorkflow ON workflowFeedback(workflowId);
+                -- Interpretations by request key (user scope, normalised text, answers, models).
+                CREATE TABLE interpretationCache (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    interpretation TEXT NOT NULL,
+                    createdAtMicros INTEGER NOT NULL
+                );
+                """)
+        }
+
         return migrator
     }
 }

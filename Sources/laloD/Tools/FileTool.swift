@@ -24,7 +24,13 @@ struct FileTool: Tool {
             ]))),
             .optional("to", .string()),
         ]),
-        idempotent: false, canRollback: false, defaultTimeout: .seconds(10), defaultRateLimitPerMinute: 600)
+        idempotent: false, canRollback: true, defaultTimeout: .seconds(10), defaultRateLimitPerMinute: 600)
+
+    /// Reading and listing change nothing; writing the same bytes again gives the same file.
+    /// Appending twice, or moving or deleting what is already gone, does not.
+    func isIdempotent(_ arguments: JSONValue) -> Bool {
+        ["read", "list", "write"].contains(arguments["operation"]?.stringValue ?? "")
+    }
 
     func risk(of arguments: JSONValue) -> ToolRisk {
         switch arguments["operation"]?.stringValue {

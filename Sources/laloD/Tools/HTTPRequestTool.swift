@@ -52,6 +52,11 @@ struct HTTPRequestTool: Tool {
         arguments["method"]?.stringValue == "DELETE" ? .destructive : .external
     }
 
+    /// The methods RFC 9110 §9.2.2 calls idempotent may be sent again after an interruption.
+    func isIdempotent(_ arguments: JSONValue) -> Bool {
+        ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"].contains(arguments["method"]?.stringValue ?? "GET")
+    }
+
     func run(_ arguments: JSONValue, context: ToolContext) async throws -> JSONValue {
         func setting(_ name: String) -> Int {
             Int(context.settings[name]?.intValue ?? Self.defaultSettings[name]?.intValue ?? 0)

@@ -3,7 +3,7 @@ import Shared
 /// Checks a JSON value against a JSON Schema given as data (a tool's `responseSchema`, a model's
 /// answer schema). Covers the keywords such schemas use: `type` (one or a list), `enum`, `const`,
 /// `properties`, `required`, `additionalProperties` (false or a schema), `items`, `minItems`,
-/// `maxItems`, `minimum`, `maximum`, `minLength`, `maxLength`. Unknown keywords are ignored, as
+/// `maxItems`, `minimum`, `maximum`, `minLength`, `maxLength`, `anyOf` and `oneOf` (checked as `anyOf`). Unknown keywords are ignored, as
 /// the JSON Schema specification says; a schema that is not an object accepts everything.
 enum JSONSchemaValidator {
     /// The first problem found, as `path: message`, or nil when the value matches.
@@ -19,6 +19,12 @@ enum JSONSchemaValidator {
             return "\(path): not one of the allowed values"
         }
         if let constant = rules["const"], constant != value { return "\(path): not the required value" }
+        if let options = rules["anyOf"]?.arrayValue ?? rules["oneOf"]?.arrayValue {
+            let problems = options.map { firstProblem(value, schema: $0, path: path) }
+            if !problems.contains(where: { $0 == nil }) {
+                return problems.compactMap { $0 }.min(by: { $0.count > $1.count }) ?? "\(path): matches none of the alternatives"
+            }
+        }
         switch value {
         case .object(let object):
             for name in rules["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where object[name] == nil {

@@ -44,9 +44,23 @@ protocol Tool: Sendable {
     var descriptor: ToolDescriptor { get }
     /// The risk of this particular call (reading a file is `read` even though the tool can delete).
     func risk(of arguments: JSONValue) -> ToolRisk
+    /// Whether this particular call may safely run again after a crash interrupted it (reading
+    /// is; appending is not).
+    func isIdempotent(_ arguments: JSONValue) -> Bool
     func run(_ arguments: JSONValue, context: ToolContext) async throws -> JSONValue
 }
 
 extension Tool {
     func risk(of arguments: JSONValue) -> ToolRisk { descriptor.risk }
+    func isIdempotent(_ arguments: JSONValue) -> Bool { descriptor.idempotent }
+}
+
+/// A call whose start was recorded but whose end was not (laloD stopped in the middle of it), of
+/// a tool that is not safe to repeat: it is not run again, and a person has to look.
+struct InterruptedCall: Error, CustomStringConvertible, Sendable {
+    var execution: Int64
+    var tool: String
+    var description: String {
+        "call \(execution) of \(tool) was interrupted before it finished (laloD stopped) and is not safe to repeat; it was not run again and needs review"
+    }
 }

@@ -104,7 +104,7 @@ final class ToolRegistry: Sendable {
         }
         try descriptor.inputSchema.validate(arguments, at: "arguments")
         let execution: Int64
-        switch try await begin(name, arguments: arguments, context: context, idempotent: descriptor.idempotent) {
+        switch try await begin(name, arguments: arguments, context: context, idempotent: tool.isIdempotent(arguments)) {
         case .finished(let earlier): return (earlier, true)
         case .fresh(let id): execution = id
         }
@@ -169,9 +169,7 @@ final class ToolRegistry: Sendable {
                 }
                 // Started and never finished: laloD stopped in the middle of it. Only a tool that
                 // is safe to repeat runs again; anything else needs a person to look.
-                guard idempotent else {
-                    throw RPCError(.conflict, "call \(earlier.id) of \(name) was interrupted before it finished and \(name) is not safe to repeat; it was not run again and needs review")
-                }
+                guard idempotent else { throw InterruptedCall(execution: earlier.id, tool: name) }
                 try db.execute(sql: "UPDATE toolExecution SET startedAt = ? WHERE id = ?", arguments: [Timestamp.now(), earlier.id])
                 self.running.withLock { _ = $0.insert(earlier.id) }
                 return .fresh(earlier.id)

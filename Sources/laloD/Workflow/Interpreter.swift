@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GRDB
 import Shared
 import Synchronization
 
@@ -19,6 +20,8 @@ final class Interpreter: Sendable {
         var judgeWeight = 0.6
         var temperature = 0.7
         var cacheCapacity = 256
+        /// How long a stored interpretation is reused.
+        var cacheSeconds = 86_400
     }
 
     struct Intent: Sendable, Equatable, Codable {
@@ -35,7 +38,7 @@ final class Interpreter: Sendable {
         }
     }
 
-    struct Interpretation: Sendable, Equatable {
+    struct Interpretation: Sendable, Equatable, Codable {
         var intent: Intent
         var confidence: Double
         var judgeScore: Double
@@ -75,19 +78,23 @@ final class Interpreter: Sendable {
     private let models: ModelRouter
     let settings: Settings
     private let cache = Mutex<[String: Interpretation]>([:])
+    /// Where interpretations outlive a restart; nil keeps them in memory only.
+    private let store: Store?
 
-    init(models: ModelRouter, settings: Settings = Settings()) {
+    init(models: ModelRouter, settings: Settings = Settings(), store: Store? = nil) {
         self.models = models
         self.settings = settings
+        self.store = store
     }
 
     /// Interprets `request` (with the answers to earlier clarification questions, if any) for
     /// `actor`, offering the names in `tools`.
     func interpret(_ request: String, answers: [String] = [], tools: [String], threshold: Double? = nil,
-                   actor: AuditActor, workflowId: String? = nil) async throws -> Interpretation {
+                   actor: AuditActor, workflowId: String? = nil,
+                   onIntent: (@Sendable (Intent) -> Void)? = nil) async throws -> Interpretation {
         let threshold = threshold ?? settings.threshold
         let key = cacheKey(request, answers: answers, tools: tools, threshold: threshold, actor: actor)
-        if var hit = cache.withLock({ $0[key] }) {
+        if settings.cacheSeconds > 0, var hit = cached(key) {
             hit.fromCache = true
             hit.modelCalls = 0
             return hit
@@ -106,6 +113,9 @@ final class Interpreter: Sendable {
         guard let chosen = samples.first?.0 else {
             throw Failure(description: "the interpreter model gave no answer matching the intent schema in \(settings.samples * settings.attemptsPerCall) attempts")
         }
+        // The engine may start planning with this intent while the judge runs: if the judge
+        // is satisfied, the planner's first answer is already there.
+        onIntent?(chosen)
         let agreement = samples.count < settings.samples ? 0 : Self.agreement(samples.map(\.0))
         let (score, questions, judgeCalls) = try await judge(request, answers: answers, intent: chosen, actor: actor,
                                                              workflowId: workflowId)
@@ -119,11 +129,36 @@ final class Interpreter: Sendable {
         let result = Interpretation(intent: chosen, confidence: (confidence * 1000).rounded() / 1000, judgeScore: score,
                                     agreement: (agreement * 1000).rounded() / 1000, questions: asked, modelCalls: calls,
                                     fromCache: false)
+        if settings.cacheSeconds > 0 { remember(result, key: key) }
+        return result
+    }
+
+    private func cached(_ key: String) -> Interpretation? {
+        if let hit = cache.withLock({ $0[key] }) { return hit }
+        guard let store else { return nil }
+        let oldest = Timestamp.nowMicroseconds() - Int64(settings.cacheSeconds) * 1_000_000
+        guard let text = try? store.writer.read({ db in
+            try String.fetchOne(db, sql: "SELECT interpretation FROM interpretationCache WHERE key = ? AND createdAtMicros >= ?",
+                                arguments: [key, oldest])
+        }), let hit = try? JSONDecoder().decode(Interpretation.self, from: Data(text.utf8)) else { return nil }
+        cache.withLock { $0[key] = hit }
+        return hit
+    }
+
+    private func remember(_ result: Interpretation, key: String) {
         cache.withLock { cache in
+            // A crude bound: the store keeps the rest, so dropping the memory copy costs one read.
             if cache.count >= settings.cacheCapacity { cache.removeAll() }
             cache[key] = result
         }
-        return result
+        guard let store, let data = try? JSONEncoder().encode(result) else { return }
+        let now = Timestamp.nowMicroseconds()
+        let oldest = now - Int64(settings.cacheSeconds) * 1_000_000
+        _ = try? store.writer.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO interpretationCache (key, interpretation, createdAtMicros) VALUES (?, ?, ?)",
+                           arguments: [key, String(decoding: data, as: UTF8.self), now])
+            try db.execute(sql: "DELETE FROM interpretationCache WHERE createdAtMicros < ?", arguments: [oldest])
+        }
     }
 
     static func prompt(_ request: String, answers: [String], tools: [String]) -> String {

@@ -61,6 +61,29 @@ final class Planner: Sendable {
         "required": ["steps"],
     ]
 
+    /// The schema the planner model is asked to follow: the plan schema with each step narrowed
+    /// to one of the allowed tools and that tool's argument schema, so a constrained decoder (the
+    /// local model's grammar) cannot produce a step that names an unknown tool or bad arguments.
+    func modelSchema(allowed: [String]) -> JSONValue {
+        let alternatives: [JSONValue] = allowed.sorted().compactMap { name in
+            guard let tool = try? tools.tool(name) else { return nil }
+            return [
+                "type": "object",
+                "properties": [
+                    "tool": ["type": "string", "const": .string(name)], "arguments": tool.descriptor.inputSchema.json,
+                    "expectedOutcome": ["type": "string"], "dependsOn": ["type": "array", "items": ["type": "integer", "minimum": 0]],
+                ],
+                "required": ["tool", "arguments", "expectedOutcome", "dependsOn"],
+            ]
+        }
+        return [
+            "type": "object",
+            "properties": ["steps": ["type": "array", "minItems": 1, "maxItems": 20,
+                                     "items": alternatives.count == 1 ? alternatives[0] : ["anyOf": .array(alternatives)]]],
+            "required": ["steps"],
+        ]
+    }
+
     static let critiqueSchema: JSONValue = [
         "type": "object",
         "properties": ["score": ["type": "number", "minimum": 0, "maximum": 1],
@@ -95,7 +118,7 @@ final class Planner: Sendable {
                 \(catalogue)
                 Intent: \(JSONWriter.string(intent.json))
                 """ + (objections.isEmpty ? "" : "\nFix these objections to the previous plan: " + objections.joined(separator: "; "))
-            let (steps, planCalls) = try await draft(prompt, allowed: Set(allowed), actor: actor, workflowId: workflowId)
+            let (steps, planCalls) = try await draft(prompt, allowed: allowed, actor: actor, workflowId: workflowId)
             calls += planCalls
             let (score, found, critiqueCalls) = try await critique(intent: intent, steps: steps, catalogue: catalogue,
                                                                    actor: actor, workflowId: workflowId)
@@ -111,17 +134,18 @@ final class Planner: Sendable {
     }
 
     /// One plan from the planner, retried while it is not valid.
-    private func draft(_ prompt: String, allowed: Set<String>, actor: AuditActor, workflowId: String?) async throws -> ([Step], Int) {
+    private func draft(_ prompt: String, allowed: [String], actor: AuditActor, workflowId: String?) async throws -> ([Step], Int) {
+        let schema = modelSchema(allowed: allowed)
         var calls = 0
         var lastProblem = ""
         var messages = [ChatMessage(role: "user", content: prompt)]
         for _ in 0..<settings.attemptsPerCall {
             calls += 1
             let result = try await models.complete(
-                role: .planner, request: ChatRequest(model: "", messages: messages, responseSchema: Self.planSchema, maxTokens: 800,
+                role: .planner, request: ChatRequest(model: "", messages: messages, responseSchema: schema, maxTokens: 800,
                                                      temperature: 0.2),
                 stream: false, actor: actor, workflowId: workflowId)
-            switch validate(result.content, allowed: allowed) {
+            switch validate(result.content, allowed: Set(allowed)) {
             case .success(let steps): return (steps, calls)
             case .failure(let problem):
                 lastProblem = problem.description

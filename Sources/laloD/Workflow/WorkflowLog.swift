@@ -11,7 +11,7 @@ import Shared
 struct WorkflowLog: Sendable {
     let store: Store
 
-    struct Record: Codable, FetchableRecord, PersistableRecord, Sendable {
+    struct Record: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
         static let databaseTableName = "workflow"
         var id: String
         var uid: Int64
@@ -21,6 +21,31 @@ struct WorkflowLog: Sendable {
         var lastSeq: Int64
         var createdAt: String
         var updatedAt: String
+        /// ``Options`` as JSON.
+        var options: String = "{}"
+        /// ``Summary`` as JSON.
+        var summary: String = "{}"
+
+        var decodedOptions: Options { (try? JSONDecoder().decode(Options.self, from: Data(options.utf8))) ?? Options() }
+        var decodedSummary: Summary { (try? JSONDecoder().decode(Summary.self, from: Data(summary.utf8))) ?? Summary() }
+    }
+
+    /// What a workflow was started with; kept so a restarted daemon drives it the same way.
+    struct Options: Codable, Sendable, Equatable {
+        var threshold: Double?
+        /// The tools the planner may offer.
+        var tools: [String] = []
+        var requireDifferentApprover = false
+        /// The requester's permissions at start: tool calls run with these.
+        var permissions: [String] = []
+    }
+
+    /// The latest of what the log says, for lists.
+    struct Summary: Codable, Sendable, Equatable {
+        var confidence: Double?
+        var planHash: String?
+        var questions: [String]?
+        var failure: String?
     }
 
     struct Entry: Sendable, Equatable {
@@ -36,6 +61,9 @@ struct WorkflowLog: Sendable {
         var seq: Int64
         var state: WorkflowState
         var actions: [WorkflowAction]
+        var timeMicros: Int64
+        /// The workflow as it is after the event.
+        var record: Record
     }
 
     static func newID() -> String {
@@ -43,10 +71,11 @@ struct WorkflowLog: Sendable {
     }
 
     /// Creates a workflow in `interpreting`; the caller then runs the interpretation.
-    func create(request: String, by actor: AuditActor) async throws -> Record {
+    func create(request: String, options: Options = Options(), by actor: AuditActor) async throws -> Record {
         let now = Timestamp.now()
         let record = Record(id: Self.newID(), uid: actor.uid, user: actor.user, request: request,
-                            state: WorkflowState.interpreting.rawValue, lastSeq: 0, createdAt: now, updatedAt: now)
+                            state: WorkflowState.interpreting.rawValue, lastSeq: 0, createdAt: now, updatedAt: now,
+                            options: String(decoding: try JSONEncoder().encode(options), as: UTF8.self))
         try await store.writer.write { db in try record.insert(db) }
         return record
     }
@@ -60,23 +89,47 @@ struct WorkflowLog: Sendable {
             var machine = try Self.machine(db, id: id)
             let actions = try machine.apply(event)
             let seq = record.lastSeq + 1
+            let now = Timestamp.nowMicroseconds()
             try db.execute(sql: """
                 INSERT INTO workflowEvent (workflowId, seq, timeMicros, name, event, payload, stateAfter, uid, user)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, seq, Timestamp.nowMicroseconds(), event.name, JSONWriter.string(event.json),
+                """, arguments: [id, seq, now, event.name, JSONWriter.string(event.json),
                                  payload.map(JSONWriter.string), machine.state.rawValue, actor.uid, actor.user])
             record.state = machine.state.rawValue
             record.lastSeq = seq
+            record.summary = Self.summarise(record.decodedSummary, after: event, payload: payload, machine: machine)
             record.updatedAt = Timestamp.now()
             try record.update(db)
-            return Appended(seq: seq, state: machine.state, actions: actions)
+            return Appended(seq: seq, state: machine.state, actions: actions, timeMicros: now, record: record)
         }
+    }
+
+    private static func summarise(_ old: Summary, after event: WorkflowEvent, payload: JSONValue?,
+                                  machine: WorkflowMachine) -> String {
+        var summary = old
+        summary.planHash = machine.planHash
+        switch event {
+        case .interpreted(let confident):
+            summary.confidence = payload?["confidence"]?.numberValue
+            summary.questions = confident ? nil : payload?["questions"]?.arrayValue?.compactMap(\.stringValue)
+        case .clarified:
+            summary.questions = nil
+        case .failed(let reason):
+            summary.failure = reason
+        default:
+            break
+        }
+        return (try? String(decoding: JSONEncoder().encode(summary), as: UTF8.self)) ?? "{}"
     }
 
     /// The machine as the log leaves it.
     static func machine(_ db: Database, id: String) throws -> WorkflowMachine {
         let rows = try String.fetchAll(db, sql: "SELECT event FROM workflowEvent WHERE workflowId = ? ORDER BY seq", arguments: [id])
         return try WorkflowMachine.replay(try rows.map { try WorkflowEvent(json: try JSONParser.parse($0)) })
+    }
+
+    func machine(_ id: String) throws -> WorkflowMachine {
+        try store.writer.read { db in try Self.machine(db, id: id) }
     }
 
     func record(_ id: String) throws -> Record? {

@@ -1,0 +1,508 @@
+import Foundation
+import Logging
+import Shared
+import Synchronization
+
+/// Drives workflows through the five steps of SPEC §5.
+///
+/// The engine owns no state of its own that matters: every step's outcome is appended to the
+/// workflow's event log (``WorkflowLog``) before anything acts on it, and what to do next is what
+/// the state machine answers. So a restarted daemon calls ``resumeAll()`` and every live workflow
+/// goes on from its last recorded event. One driver task runs a workflow's automatic steps
+/// (interpret, plan, execute, roll back) until it waits for a person; people's decisions come in
+/// through ``decide(_:event:payload:by:)``.
+final class WorkflowEngine: Sendable {
+    struct Settings: Sendable, Equatable {
+        var policy = ApprovalPolicy()
+        var requireDifferentApprover = false
+        /// Start planning with the first interpretation while the judge is still scoring it.
+        var speculativePlanning = true
+        /// Automatic re-plans after a failed execution before the workflow ends rolled back.
+        var maxAutomaticReplans = 2
+        /// Where each workflow's workspace directory is created.
+        var workspaceRoot: String
+    }
+
+    let log: WorkflowLog
+    let interpreter: Interpreter
+    let planner: Planner
+    let executor: Executor
+    let tools: ToolRegistry
+    let hub = WorkflowEventHub()
+    let settings: Settings
+    private let logger: Logger
+
+    /// What runs for each workflow in this process.
+    private struct Runtime {
+        var driver: Task<Void, Never>?
+        var generation = 0
+        /// Pause or cancel asked the running execution to stop at the next step.
+        var stopRequested = false
+        /// A plan being drafted for an intent whose confidence is not known yet.
+        var speculative: (intent: Interpreter.Intent, task: Task<Planner.Plan, any Error>)?
+    }
+
+    private let runtime = Mutex<[String: Runtime]>([:])
+    private let shuttingDown = Atomic<Bool>(false)
+
+    init(log: WorkflowLog, interpreter: Interpreter, planner: Planner, tools: ToolRegistry, settings: Settings, logger: Logger) {
+        self.log = log
+        self.interpreter = interpreter
+        self.planner = planner
+        self.tools = tools
+        executor = Executor(tools: tools)
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// The engine as the configuration's `[workflow]` section sets it up.
+    static func make(configuration: Configuration, store: Store, models: ModelRouter, tools: ToolRegistry,
+                     logger: Logger) -> WorkflowEngine {
+        let w = configuration.workflow
+        let interpreter = Interpreter(models: models, settings: Interpreter.Settings(
+            samples: w.interpretationSamples, threshold: w.confidenceThreshold, judgeWeight: w.judgeWeight,
+            cacheSeconds: w.interpretationCacheSeconds), store: w.interpretationCacheSeconds > 0 ? store : nil)
+        let planner = Planner(models: models, tools: tools, settings: Planner.Settings(maxRounds: w.planRounds,
+                                                                                       passingScore: w.criticPassingScore))
+        return WorkflowEngine(
+            log: WorkflowLog(store: store), interpreter: interpreter, planner: planner, tools: tools,
+            settings: Settings(policy: ApprovalPolicy(autoApproveReadOnlyAbove: w.autoApproveReadOnlyAbove),
+                               requireDifferentApprover: w.requireDifferentApprover, speculativePlanning: w.speculativePlanning,
+                               maxAutomaticReplans: w.maxAutomaticReplans, workspaceRoot: configuration.workspaceRoot),
+            logger: logger)
+    }
+
+    // MARK: Starting and deciding
+
+    /// Creates a workflow and starts interpreting it. `allowed` are the tools the planner may use.
+    func start(request: String, options: WorkflowLog.Options, by actor: AuditActor) async throws -> WorkflowLog.Record {
+        let record = try await log.create(request: request, options: options, by: actor)
+        launch(record.id, [.interpret])
+        return record
+    }
+
+    /// Records a person's decision (or pause, resume, cancel) and runs what follows. Throws
+    /// `conflict` when the workflow's state does not allow it.
+    @discardableResult
+    func decide(_ id: String, event: WorkflowEvent, payload: JSONValue? = nil, by actor: AuditActor) async throws -> WorkflowLog.Record {
+        let before = try log.record(id)?.state
+        let appended = try await record(event, id: id, payload: payload, by: actor)
+        if event == .cancelled, before == WorkflowState.awaitingReview.rawValue,
+           let (_, _, attempt) = currentPlan(try log.entries(id)) {
+            // A result nobody accepted is not left behind.
+            let undone = executor.rollback(try orderedSnapshots(id, attempt: attempt), workspace: try workspace(for: id))
+            logger.info("cancelled workflow rolled back", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
+        }
+        var follow: [WorkflowAction] = []
+        for action in appended.actions {
+            if case .stopWork = action { stop(id, cancelled: event == .cancelled) } else { follow.append(action) }
+        }
+        if !follow.isEmpty { launch(id, follow) }
+        return appended.record
+    }
+
+    /// Appends `event` and tells subscribers.
+    private func record(_ event: WorkflowEvent, id: String, payload: JSONValue?, by actor: AuditActor) async throws -> WorkflowLog.Appended {
+        let appended = try await log.append(event, to: id, payload: payload, by: actor)
+        hub.publish(.init(info: WorkflowEventInfo(
+            workflowId: id, seq: appended.seq, time: Timestamp.format(microsecondsSinceEpoch: appended.timeMicros), name: event.name,
+            state: appended.state.rawValue, user: actor.user, payload: payload), uid: appended.record.uid))
+        return appended
+    }
+
+    /// Picks up every workflow that had not ended when laloD stopped.
+    func resumeAll() throws -> Int {
+        let live = try log.live()
+        for record in live {
+            let machine = try log.machine(record.id)
+            let actions = Self.pendingActions(machine)
+            if !actions.isEmpty { launch(record.id, actions) }
+        }
+        if !live.isEmpty { logger.info("resumed workflows", metadata: ["lalo.workflows": "\(live.count)"]) }
+        return live.count
+    }
+
+    /// What a workflow in `machine`'s state still has to do without a person.
+    static func pendingActions(_ machine: WorkflowMachine) -> [WorkflowAction] {
+        switch machine.state {
+        case .interpreting: return [.interpret]
+        case .planning: return [.plan(revision: machine.replans > 0)]
+        case .executing: return [.execute]
+        case .awaitingReview where machine.rollbackPending: return [.rollback]
+        default: return []
+        }
+    }
+
+    /// Stops the drivers: model calls are cancelled (they run again after a restart); an
+    /// execution finishes its current step first, so no tool call is cut off in the middle.
+    func shutdown(grace: Duration = .seconds(10)) async {
+        shuttingDown.store(true, ordering: .sequentiallyConsistent)
+        hub.shutdown()
+        let drivers = runtime.withLock { all in
+            for id in all.keys {
+                all[id]?.stopRequested = true
+                all[id]?.driver?.cancel()
+                all[id]?.speculative?.task.cancel()
+            }
+            return all.values.compactMap(\.driver)
+        }
+        _ = try? await withTimeout(grace) {
+            for driver in drivers { await driver.value }
+        }
+    }
+
+    // MARK: Driving
+
+    private func launch(_ id: String, _ actions: [WorkflowAction]) {
+        guard !shuttingDown.load(ordering: .sequentiallyConsistent) else { return }
+        runtime.withLock { all in
+            var entry = all[id] ?? Runtime()
+            let previous = entry.driver
+            entry.generation += 1
+            let generation = entry.generation
+            // A driver that is finishing a step after a pause runs to its end before the next starts.
+            entry.driver = Task {
+                await previous?.value
+                self.runtime.withLock { all in
+                    if all[id]?.generation == generation { all[id]?.stopRequested = false }
+                }
+                await self.run(id, actions)
+                self.runtime.withLock { all in
+                    if all[id]?.generation == generation {
+                        all[id]?.driver = nil
+                        if all[id]?.speculative == nil { all.removeValue(forKey: id) }
+                    }
+                }
+            }
+            all[id] = entry
+        }
+    }
+
+    /// Asks the running step to stop: model calls are cancelled at once; an execution runs in a
+    /// task of its own that cancellation does not reach and stops at the next step boundary (and
+    /// is rolled back when the workflow was cancelled).
+    private func stop(_ id: String, cancelled: Bool) {
+        let (driver, speculative) = runtime.withLock { all -> (Task<Void, Never>?, Task<Planner.Plan, any Error>?) in
+            guard var entry = all[id] else { return (nil, nil) }
+            entry.stopRequested = true
+            let speculative = entry.speculative?.task
+            entry.speculative = nil
+            all[id] = entry
+            return (entry.driver, speculative)
+        }
+        speculative?.cancel()
+        driver?.cancel()
+    }
+
+    private func run(_ id: String, _ initial: [WorkflowAction]) async {
+        var pending = initial
+        while !pending.isEmpty {
+            let action = pending.removeFirst()
+            if Task.isCancelled { return }
+            do {
+                pending += try await perform(action, id: id)
+            } catch is CancellationError {
+                return
+            } catch let error as RPCError where error.kind == .conflict {
+                // Someone paused or cancelled the workflow while the step ran: its result is moot.
+                logger.debug("workflow step outdated", metadata: ["lalo.workflow": "\(id)", "lalo.reason": "\(error.message)"])
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.error("workflow step failed", metadata: ["lalo.workflow": "\(id)", "lalo.error": "\(error)"])
+                guard let record = try? log.record(id) else { return }
+                _ = try? await self.record(.failed(reason: "internal error: \(error)"), id: id, payload: nil, by: Self.actor(record))
+                return
+            }
+        }
+    }
+
+    /// The requester, as whom the engine's own steps are recorded and run.
+    static func actor(_ record: WorkflowLog.Record) -> AuditActor {
+        AuditActor(uid: record.uid, user: record.user, pid: 0, sessionId: 0)
+    }
+
+    private func perform(_ action: WorkflowAction, id: String) async throws -> [WorkflowAction] {
+        guard let record = try log.record(id) else { return [] }
+        // The log decides: an action whose state has passed (paused or cancelled meanwhile) is dropped.
+        let machine = try log.machine(id)
+        switch action {
+        case .interpret where machine.state != .interpreting, .plan where machine.state != .planning,
+             .execute where machine.state != .executing, .rollback where !machine.rollbackPending,
+             .commit where machine.state != .committed:
+            return []
+        default:
+            break
+        }
+        switch action {
+        case .interpret: return try await interpret(record)
+        case .plan(let revision): return try await plan(record, revision: revision)
+        case .execute: return try await execute(record)
+        case .rollback: return try await rollBackReview(record)
+        case .commit: return try await commit(record)
+        case .resume:
+            return Self.pendingActions(machine)
+        case .askClarification, .requestApproval, .presentReview, .stopWork:
+            return []
+        }
+    }
+
+    // MARK: Interpret
+
+    private func interpret(_ record: WorkflowLog.Record) async throws -> [WorkflowAction] {
+        let entries = try log.entries(record.id)
+        let answers = entries.compactMap { $0.event == .clarified ? $0.payload?["answers"]?.arrayValue : nil }
+            .flatMap { $0.compactMap(\.stringValue) }
+        let options = record.decodedOptions
+        let actor = Self.actor(record)
+        let interpretation: Interpreter.Interpretation
+        var onIntent: (@Sendable (Interpreter.Intent) -> Void)?
+        if settings.speculativePlanning {
+            onIntent = { intent in self.speculate(record, intent: intent) }
+        }
+        do {
+            interpretation = try await interpreter.interpret(
+                record.request, answers: answers, tools: options.tools, threshold: options.threshold, actor: actor,
+                workflowId: record.id, onIntent: onIntent)
+        } catch let failure as Interpreter.Failure {
+            // Output that never matched the schema is not trusted: the person is asked instead.
+            cancelSpeculation(record.id)
+            return try await self.record(.interpreted(confident: false), id: record.id, payload: [
+                "questions": ["I could not turn the request into a clear task. What exactly should be done, and what should the result be?"],
+                "problem": .string(failure.description), "confidence": 0,
+            ], by: actor).actions
+        } catch let error as ProviderError {
+            cancelSpeculation(record.id)
+            return try await self.record(.failed(reason: "the interpreter model is not available: \(error.message)"), id: record.id,
+                                    payload: nil, by: actor).actions
+        }
+        if !interpretation.confident { cancelSpeculation(record.id) }
+        return try await self.record(.interpreted(confident: interpretation.confident), id: record.id, payload: [
+            "intent": interpretation.intent.json, "confidence": .double(interpretation.confidence),
+            "judgeScore": .double(interpretation.judgeScore), "agreement": .double(interpretation.agreement),
+            "questions": .array(interpretation.questions.map { .string($0) }), "modelCalls": .int(Int64(interpretation.modelCalls)),
+            "fromCache": .bool(interpretation.fromCache), "threshold": .double(options.threshold ?? interpreter.settings.threshold),
+        ], by: actor).actions
+    }
+
+    private func speculate(_ record: WorkflowLog.Record, intent: Interpreter.Intent) {
+        let options = record.decodedOptions
+        let task = Task { [planner] in
+            try await planner.plan(intent: intent, allowed: options.tools, actor: Self.actor(record), workflowId: record.id)
+        }
+        runtime.withLock { $0[record.id, default: Runtime()].speculative = (intent, task) }
+    }
+
+    private func cancelSpeculation(_ id: String) {
+        let task = runtime.withLock { all -> Task<Planner.Plan, any Error>? in
+            defer { all[id]?.speculative = nil }
+            return all[id]?.speculative?.task
+        }
+        task?.cancel()
+    }
+
+    // MARK: Plan
+
+    /// The latest interpretation's intent and confidence.
+    private func currentIntent(_ entries: [WorkflowLog.Entry]) -> (Interpreter.Intent, Double)? {
+        guard let payload = entries.last(where: { $0.event.name == "interpreted" })?.payload,
+              let intentJSON = payload["intent"],
+              let intent = try? JSONDecoder().decode(Interpreter.Intent.self, from: Data(JSONWriter.bytes(intentJSON)))
+        else { return nil }
+        return (intent, payload["confidence"]?.numberValue ?? 0)
+    }
+
+    /// What the planner should hear on a re-plan: the rejection reason or the failed execution.
+    private func replanFeedback(_ entries: [WorkflowLog.Entry]) -> String? {
+        for entry in entries.reversed() {
+            switch entry.event {
+            case .rejected:
+                return entry.payload?["reason"]?.stringValue ?? "the plan was rejected without a reason; propose a different one"
+            case .executionRolledBack:
+                return "executing the previous plan failed and was rolled back: " + (entry.payload?["failure"]?.stringValue ?? "unknown error")
+            case .planned, .edited, .interpreted:
+                return nil
+            default:
+                continue
+            }
+        }
+        return nil
+    }
+
+    private func plan(_ record: WorkflowLog.Record, revision: Bool) async throws -> [WorkflowAction] {
+        let entries = try log.entries(record.id)
+        let actor = Self.actor(record)
+        guard let (intent, confidence) = currentIntent(entries) else {
+            return try await self.record(.failed(reason: "no interpretation to plan from"), id: record.id, payload: nil, by: actor).actions
+        }
+        let feedback = revision ? replanFeedback(entries) : nil
+        let options = record.decodedOptions
+        let plan: Planner.Plan
+        do {
+            let speculative = runtime.withLock { all -> Task<Planner.Plan, any Error>? in
+                defer { all[record.id]?.speculative = nil }
+                guard let guess = all[record.id]?.speculative, guess.intent == intent else { return nil }
+                return guess.task
+            }
+            if feedback == nil, let speculative {
+                plan = try await withTaskCancellationHandler { try await speculative.value } onCancel: { speculative.cancel() }
+            } else {
+                speculative?.cancel()
+                plan = try await planner.plan(intent: intent, allowed: options.tools, feedback: feedback, actor: actor,
+                                              workflowId: record.id)
+            }
+        } catch let failure as Planner.Failure {
+            return try await self.record(.failed(reason: failure.description), id: record.id, payload: nil, by: actor).actions
+        } catch let error as ProviderError {
+            return try await self.record(.failed(reason: "the planner model is not available: \(error.message)"), id: record.id,
+                                         payload: nil, by: actor).actions
+        }
+        // A plan the critic never passed always goes to a person, whatever its risk.
+        let needsApproval = !plan.passed || settings.policy.needsApproval(risk: plan.effects.risk, confidence: confidence)
+        return try await self.record(.planned(planHash: plan.hash, needsApproval: needsApproval), id: record.id,
+                                     payload: Self.json(plan, source: "planner", feedback: feedback), by: actor).actions
+    }
+
+    static func json(_ plan: Planner.Plan, source: String, feedback: String?) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "source": .string(source), "hash": .string(plan.hash), "steps": .array(plan.steps.map(Planner.json)),
+            "passed": .bool(plan.passed), "modelCalls": .int(Int64(plan.modelCalls)), "effects": json(plan.effects),
+            "rounds": .array(plan.rounds.map { round in
+                ["steps": .array(round.steps.map(Planner.json)), "score": .double(round.score),
+                 "objections": .array(round.objections.map { .string($0) })]
+            }),
+        ]
+        if let feedback { object["feedback"] = .string(feedback) }
+        return .object(object)
+    }
+
+    static func json(_ effects: Planner.Effects) -> JSONValue {
+        ["paths": .array(effects.paths.map { .string($0) }), "hosts": .array(effects.hosts.map { .string($0) }),
+         "secrets": .array(effects.secrets.map { .string($0) }), "risk": .string(effects.risk.rawValue)]
+    }
+
+    /// The plan the machine's hash names: the latest `planned` or `edited` payload.
+    func currentPlan(_ entries: [WorkflowLog.Entry]) -> (steps: [Planner.Step], payload: JSONValue, attempt: Int)? {
+        let plans = entries.filter { $0.event.name == "planned" || $0.event.name == "edited" }
+        guard let latest = plans.last?.payload, let stepsJSON = latest["steps"],
+              let steps = try? JSONDecoder().decode([Planner.Step].self, from: Data(JSONWriter.bytes(stepsJSON))) else { return nil }
+        return (steps, latest, plans.count)
+    }
+
+    // MARK: Execute
+
+    func workspace(for id: String) throws -> Workspace {
+        try Workspace(root: settings.workspaceRoot + "/" + id)
+    }
+
+    private func execute(_ record: WorkflowLog.Record) async throws -> [WorkflowAction] {
+        let entries = try log.entries(record.id)
+        let actor = Self.actor(record)
+        guard let (steps, _, attempt) = currentPlan(entries) else {
+            return try await self.record(.failed(reason: "no plan to execute"), id: record.id, payload: nil, by: actor).actions
+        }
+        let workspace = try self.workspace(for: record.id)
+        let options = record.decodedOptions
+        let context = ToolContext(actor: actor, permissions: Set(options.permissions.map { Permission($0) }), workspace: workspace,
+                                  workflowId: record.id, step: nil, idempotencyKey: "")
+        let id = record.id
+        var hooks = Executor.Hooks()
+        hooks.earlier = try log.snapshots(workflowId: id, attempt: attempt)
+        hooks.save = { snapshots, step in try await self.log.saveSnapshots(snapshots, workflowId: id, attempt: attempt, step: step) }
+        hooks.shouldStop = { self.runtime.withLock { $0[id]?.stopRequested ?? false } }
+        let (uid, user) = (record.uid, record.user)
+        hooks.progress = { outcome in self.progress(id, uid: uid, user: user, attempt: attempt, outcome: outcome) }
+        let frozen = hooks
+        // Not cancelled with the driver: a tool call is never cut off in the middle; pause,
+        // cancel and shutdown stop the run between steps through `shouldStop`.
+        let report = await Task { [executor] in
+            await executor.run(steps, workflowId: id, attempt: attempt, context: context, hooks: frozen)
+        }.value
+        if report.stopped {
+            // Paused: it goes on from the next step on resume. Cancelled: undo what ran.
+            if (try? log.record(id))?.state == WorkflowState.cancelled.rawValue {
+                let undone = executor.rollback(try orderedSnapshots(id, attempt: attempt), workspace: workspace)
+                logger.info("cancelled workflow rolled back", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
+            }
+            return []
+        }
+        var payload = Self.reportJSON(report, attempt: attempt)
+        if report.succeeded || report.interrupted != nil {
+            let snapshots = try log.snapshots(workflowId: id, attempt: attempt)
+            payload["diff"] = JSONValue.array(executor.diff(snapshots, workspace: workspace))
+            return try await self.record(.executed, id: id, payload: .object(payload), by: actor).actions
+        }
+        let machine = try log.machine(id)
+        let replan = machine.replans < settings.maxAutomaticReplans
+        return try await self.record(.executionRolledBack(replan: replan), id: id, payload: .object(payload), by: actor).actions
+    }
+
+    private func progress(_ id: String, uid: Int64, user: String, attempt: Int, outcome: Executor.StepOutcome) {
+        var payload: [String: JSONValue] = ["step": .int(Int64(outcome.index)), "tool": .string(outcome.tool),
+                                            "attempt": .int(Int64(attempt))]
+        if let execution = outcome.execution {
+            payload["status"] = .string(execution.status)
+            payload["executionId"] = .int(execution.id)
+            payload["replayed"] = .bool(outcome.replayed)
+        } else {
+            payload["status"] = .string(outcome.error == nil ? "started" : "failed")
+        }
+        if let error = outcome.error { payload["error"] = .string(error) }
+        hub.publish(.init(info: WorkflowEventInfo(workflowId: id, seq: 0, time: Timestamp.now(), name: "progress",
+                                                  state: WorkflowState.executing.rawValue, user: user, payload: .object(payload)),
+                          uid: uid))
+    }
+
+    static func reportJSON(_ report: Executor.Report, attempt: Int) -> [String: JSONValue] {
+        var object: [String: JSONValue] = [
+            "attempt": .int(Int64(attempt)), "succeeded": .bool(report.succeeded),
+            "undone": .array(report.undone.map { .string($0) }),
+            "steps": .array(report.steps.map { step in
+                var json: [String: JSONValue] = ["index": .int(Int64(step.index)), "tool": .string(step.tool),
+                                                 "replayed": .bool(step.replayed)]
+                if let execution = step.execution {
+                    json["executionId"] = .int(execution.id)
+                    json["status"] = .string(execution.status)
+                    json["result"] = execution.result ?? .null
+                    json["durationMicros"] = execution.durationMicros.map(JSONValue.int) ?? .null
+                }
+                if let error = step.error { json["error"] = .string(error) }
+                return .object(json)
+            }),
+        ]
+        if let failure = report.failure { object["failure"] = .string(failure) }
+        if let interrupted = report.interrupted { object["interrupted"] = .string(interrupted) }
+        return object
+    }
+
+    private func orderedSnapshots(_ id: String, attempt: Int) throws -> [[Executor.Snapshot]] {
+        let byStep = try log.snapshots(workflowId: id, attempt: attempt)
+        return byStep.keys.sorted().map { byStep[$0]! }
+    }
+
+    // MARK: Review
+
+    private func rollBackReview(_ record: WorkflowLog.Record) async throws -> [WorkflowAction] {
+        let entries = try log.entries(record.id)
+        guard let (_, _, attempt) = currentPlan(entries) else { return [] }
+        let undone = executor.rollback(try orderedSnapshots(record.id, attempt: attempt), workspace: try workspace(for: record.id))
+        let rejection = entries.last { $0.event.name == "rejected" }
+        let replan = rejection.map { entry -> Bool in
+            if case .rejected(let replan) = entry.event { return replan } else { return false }
+        } ?? false
+        return try await self.record(.rolledBack(replan: replan), id: record.id,
+                                     payload: ["undone": .array(undone.map { .string($0) }), "attempt": .int(Int64(attempt))],
+                                     by: Self.actor(record)).actions
+    }
+
+    /// The committed workflow becomes an example for later runs (SPEC §5, step 5).
+    private func commit(_ record: WorkflowLog.Record) async throws -> [WorkflowAction] {
+        let entries = try log.entries(record.id)
+        let intent = entries.last { $0.event.name == "interpreted" }?.payload?["intent"] ?? .null
+        let plan = currentPlan(entries)?.payload ?? .null
+        let outcome = entries.last { $0.event == .executed }?.payload ?? .null
+        try await log.saveExample(workflowId: record.id, uid: record.uid, request: record.request, intent: intent, plan: plan,
+                                  outcome: outcome, feedback: .array(try log.feedback(record.id)))
+        return []
+    }
+}

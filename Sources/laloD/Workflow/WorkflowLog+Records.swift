@@ -1,0 +1,125 @@
+import Foundation
+import GRDB
+import Shared
+
+/// The rows that sit beside the event log: snapshots taken before execution steps, committed
+/// examples, feedback; and the list query.
+extension WorkflowLog {
+    /// Keeps the content of `snapshots` as they were before step `step` of `attempt` ran. An
+    /// existing row is never replaced: after a crash the step runs again, but what it must be
+    /// rolled back to is what was there before its first run.
+    func saveSnapshots(_ snapshots: [Executor.Snapshot], workflowId: String, attempt: Int, step: Int) async throws {
+        guard !snapshots.isEmpty else { return }
+        try await store.writer.write { db in
+            for snapshot in snapshots {
+                try db.execute(sql: """
+                    INSERT OR IGNORE INTO workflowSnapshot (workflowId, attempt, step, path, content) VALUES (?, ?, ?, ?, ?)
+                    """, arguments: [workflowId, attempt, step, snapshot.path, snapshot.content.map { Data($0) }])
+            }
+        }
+    }
+
+    /// The snapshots of one attempt, by step.
+    func snapshots(workflowId: String, attempt: Int) throws -> [Int: [Executor.Snapshot]] {
+        try store.writer.read { db in
+            var byStep: [Int: [Executor.Snapshot]] = [:]
+            for row in try GRDB.Row.fetchAll(db, sql: """
+                SELECT step, path, content FROM workflowSnapshot WHERE workflowId = ? AND attempt = ? ORDER BY step, rowid
+                """, arguments: [workflowId, attempt]) {
+                let content: Data? = row["content"]
+                byStep[row["step"], default: []].append(Executor.Snapshot(path: row["path"], content: content.map { Array($0) }))
+            }
+            return byStep
+        }
+    }
+
+    func saveExample(workflowId: String, uid: Int64, request: String, intent: JSONValue, plan: JSONValue, outcome: JSONValue,
+                     feedback: JSONValue) async throws {
+        try await store.writer.write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO workflowExample (workflowId, uid, request, intent, plan, outcome, feedback, createdAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [workflowId, uid, request, JSONWriter.string(intent), JSONWriter.string(plan),
+                                 JSONWriter.string(outcome), JSONWriter.string(feedback), Timestamp.now()])
+        }
+    }
+
+    func example(_ workflowId: String) throws -> JSONValue? {
+        try store.writer.read { db in
+            guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM workflowExample WHERE workflowId = ?",
+                                                  arguments: [workflowId]) else { return nil }
+            return [
+                "request": .string(row["request"]), "intent": JSONParser.parseOrNull(row["intent"] as String),
+                "plan": JSONParser.parseOrNull(row["plan"] as String), "outcome": JSONParser.parseOrNull(row["outcome"] as String),
+                "feedback": JSONParser.parseOrNull(row["feedback"] as String), "createdAt": .string(row["createdAt"]),
+            ]
+        }
+    }
+
+    func addFeedback(_ params: WorkflowFeedback.Params, state: String, by actor: AuditActor) async throws -> Int64 {
+        try await store.writer.write { db in
+            try db.execute(sql: """
+                INSERT INTO workflowFeedback (workflowId, state, uid, user, thumbs, rating, category, comment, createdAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [params.id, state, actor.uid, actor.user, params.thumbs, params.rating, params.category,
+                                 params.comment, Timestamp.now()])
+            return db.lastInsertedRowID
+        }
+    }
+
+    func feedback(_ workflowId: String) throws -> [JSONValue] {
+        try store.writer.read { db in
+            try GRDB.Row.fetchAll(db, sql: "SELECT * FROM workflowFeedback WHERE workflowId = ? ORDER BY id",
+                                  arguments: [workflowId]).map { row in
+                var object: [String: JSONValue] = [
+                    "id": .int(row["id"]), "state": .string(row["state"]), "user": .string(row["user"]),
+                    "createdAt": .string(row["createdAt"]),
+                ]
+                if let thumbs: String = row["thumbs"] { object["thumbs"] = .string(thumbs) }
+                if let rating: Int64 = row["rating"] { object["rating"] = .int(rating) }
+                if let category: String = row["category"] { object["category"] = .string(category) }
+                if let comment: String = row["comment"] { object["comment"] = .string(comment) }
+                return .object(object)
+            }
+        }
+    }
+
+    /// Newest first. `uid` nil: everyone's. `state` may be `live` or `waiting`.
+    func list(uid: Int64?, user: String?, state: String?, before: (String, String)?, limit: Int) throws -> [Record] {
+        var conditions: [String] = []
+        var arguments: [any DatabaseValueConvertible] = []
+        if let uid { conditions.append("uid = ?"); arguments.append(uid) }
+        if let user { conditions.append("user = ?"); arguments.append(user) }
+        switch state {
+        case nil: break
+        case "live": conditions.append("state NOT IN ('committed', 'rolled_back', 'rejected', 'failed', 'cancelled')")
+        case "waiting": conditions.append("state IN ('awaiting_clarification', 'awaiting_approval', 'awaiting_review', 'paused')")
+        case let state?: conditions.append("state = ?"); arguments.append(state)
+        }
+        if let (createdAt, id) = before {
+            conditions.append("(createdAt < ? OR (createdAt = ? AND id < ?))")
+            arguments += [createdAt, createdAt, id]
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        return try store.writer.read { db in
+            try Record.fetchAll(db, sql: "SELECT * FROM workflow \(whereClause) ORDER BY createdAt DESC, id DESC LIMIT ?",
+                                arguments: StatementArguments(arguments + [limit]))
+        }
+    }
+}
+
+extension WorkflowLog.Record {
+    var info: WorkflowInfo {
+        let summary = decodedSummary
+        return WorkflowInfo(id: id, user: user, uid: uid, request: request, state: state, lastSeq: lastSeq, createdAt: createdAt,
+                            updatedAt: updatedAt, confidence: summary.confidence, planHash: summary.planHash,
+                            questions: summary.questions, failure: state == WorkflowState.failed.rawValue ? summary.failure : nil)
+    }
+}
+
+extension WorkflowLog.Entry {
+    func info(workflowId: String) -> WorkflowEventInfo {
+        WorkflowEventInfo(workflowId: workflowId, seq: seq, time: Timestamp.format(microsecondsSinceEpoch: timeMicros),
+                          name: event.name, state: stateAfter.rawValue, user: user, payload: payload)
+    }
+}
