@@ -40,6 +40,21 @@ let matrix: [MatrixMethod] = [
     MatrixMethod(name: "tool.describe", params: #"{"name":"file"}"#, allowed: everyoneWithARole),
     MatrixMethod(name: "tool.configure", params: #"{"name":"file","timeoutMs":10000}"#, allowed: ["admin"]),
     MatrixMethod(name: "tool.executions", params: "{}", allowed: everyoneWithARole),
+    MatrixMethod(name: "workflow.start", params: #"{"request":"list the workspace","tools":["file"]}"#, allowed: ["admin", "user"]),
+    MatrixMethod(name: "workflow.get", params: #"{"id":"wf_0000000000000000"}"#, allowed: everyoneWithARole),
+    MatrixMethod(name: "workflow.list", params: "{}", allowed: everyoneWithARole),
+    // Everyone's workflows need workflow.approve or audit.read.
+    MatrixMethod(name: "workflow.list", params: #"{"all":true}"#, allowed: ["admin"]),
+    MatrixMethod(name: "workflow.subscribe", params: #"{"id":"wf_0000000000000000"}"#, allowed: everyoneWithARole),
+    MatrixMethod(name: "workflow.clarify", params: #"{"id":"wf_0000000000000000","answers":["x"]}"#, allowed: ["admin", "user"]),
+    MatrixMethod(name: "workflow.approve", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
+    MatrixMethod(name: "workflow.reject", params: #"{"id":"wf_0000000000000000","reason":"no"}"#, allowed: ["admin", "user"]),
+    MatrixMethod(name: "workflow.edit", params: #"{"id":"wf_0000000000000000","planHash":"\#(String(repeating: "0", count: 64))","steps":[]}"#,
+                 allowed: ["admin", "user"]),
+    MatrixMethod(name: "workflow.cancel", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
+    MatrixMethod(name: "workflow.pause", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
+    MatrixMethod(name: "workflow.resume", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
+    MatrixMethod(name: "workflow.feedback", params: #"{"id":"wf_0000000000000000","thumbs":"up"}"#, allowed: everyoneWithARole),
 ]
 
 let roleAccounts: [(role: String, user: String)] = [

@@ -251,4 +251,48 @@ struct WorkflowEngineTests {
         #expect(try client.call(WorkflowList.self, .init(state: "live")).workflows.isEmpty)
         #expect(daemon.stop() == 0)
     }
+
+    @Test func approvalsBetweenUsers() throws {
+        let models = try RoleServers()
+        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: TestUsers.rolesConfig + "\n" + models.config()))
+        let R = RoleServers.self
+        try models.interpreter.load([["reply": Reply.openAIChat(JSONWriter.string([
+            "goal": "write a.txt", "entities": [], "constraints": [], "expectedOutput": "a.txt", "tools": ["file"],
+        ])), "repeat": 2]])
+        try models.judge.load([R.judge(0.9)])
+        try models.planner.load([R.plan([R.file("write", "a.txt", content: "a")])])
+        try models.critic.load([R.critique(0.9)])
+        func call(_ user: String, _ method: String, _ params: JSONValue) throws -> (status: Int32, result: JSONValue?, stderr: String) {
+            let result = try TestUsers.laloctl(as: try TestUsers.account(user), ["rpc", "call", method, JSONWriter.string(params),
+                                                                                 "--socket", daemon.socketPath, "-o", "json"])
+            return (result.status, try? JSONParser.parse(Array(result.stdout.utf8)), result.stderr)
+        }
+        let started = try call("lalot-user", "workflow.start", ["request": "write a.txt", "tools": ["file"],
+                                                                "requireDifferentApprover": true])
+        let id = try #require(started.result?["id"]?.stringValue, "\(started.stderr)")
+        _ = try call("lalot-user", "workflow.subscribe", ["id": .string(id), "untilWaiting": true])
+        let shown = try call("lalot-user", "workflow.get", ["id": .string(id)])
+        #expect(shown.result?["workflow"]?["state"] == "awaiting_approval")
+        let hash = try #require(shown.result?["workflow"]?["planHash"]?.stringValue)
+        let approve: JSONValue = ["id": .string(id), "planHash": .string(hash)]
+        // (user, expected exit status, expected error kind)
+        let cases: [(String, Int32, String?)] = [
+            ("lalot-user", 4, "permissionDenied"),   // the requester, but another approver is required
+            ("lalot-viewer", 4, "permissionDenied"), // no workflow.run at all
+            ("lalot-none", 4, "permissionDenied"),
+        ]
+        for (user, status, kind) in cases {
+            let result = try call(user, "workflow.approve", approve)
+            #expect(result.status == status, "\(user): \(result.stderr)")
+            if let kind { #expect(result.stderr.contains(kind), "\(user): \(result.stderr)") }
+        }
+        let admin = try call("lalot-admin", "workflow.approve", approve)
+        #expect(admin.status == 0, "\(admin.stderr)")
+        let done = try call("lalot-user", "workflow.subscribe", ["id": .string(id), "untilWaiting": true])
+        #expect(done.result?["state"] == "awaiting_review")
+        let events = try call("lalot-admin", "workflow.get", ["id": .string(id)])
+        let approval = events.result?["events"]?.arrayValue?.first { $0["name"] == "approved" }
+        #expect(approval?["user"] == "lalot-admin")
+        #expect(daemon.stop() == 0)
+    }
 }

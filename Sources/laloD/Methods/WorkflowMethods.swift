@@ -203,11 +203,14 @@ extension DaemonContext {
             try await sink.send(RPCNotification(method: WorkflowSubscribe.notification!, params: try JSONValueEncoder().encode(info)))
             sent += 1
         }
-        func finished(_ state: String?) -> String? {
-            guard let state, params.id != nil else { return nil }
+        let log = workflows.log
+        let finished: @Sendable (String?) -> String? = { state in
+            guard let state, let id = params.id else { return nil }
             if workflowTerminalStates.contains(state) { return "ended" }
-            if params.untilWaiting == true, workflowWaitingStates.contains(state) { return "waiting" }
-            return nil
+            guard params.untilWaiting == true, workflowWaitingStates.contains(state) else { return nil }
+            // A rejected result is still being rolled back: not waiting for anyone yet.
+            if state == WorkflowState.awaitingReview.rawValue, (try? log.machine(id).rollbackPending) == true { return nil }
+            return "waiting"
         }
         if let record, let since = params.since {
             for entry in try workflows.log.entries(record.id) where entry.seq > since {

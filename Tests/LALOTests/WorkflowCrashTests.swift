@@ -1,0 +1,163 @@
+import Foundation
+import Shared
+import Testing
+
+/// laloD killed with SIGKILL while a workflow is in each state, restarted on the same state
+/// directory: the workflow goes on from its last recorded event, and a call that was running and
+/// is not safe to repeat is not run a second time.
+@Suite("Workflows survive kill -9", .serialized, .timeLimit(.minutes(5)))
+struct WorkflowCrashTests {
+    let models: RoleServers
+    let tool: ScriptedServer
+    let R = RoleServers.self
+
+    init() throws {
+        models = try RoleServers()
+        tool = try ScriptedServer()
+    }
+
+    func start() throws -> DaemonProcess {
+        try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+    }
+
+    /// SIGKILL, then a new laloD on the same state directory.
+    func crashAndRestart(_ daemon: DaemonProcess) throws -> DaemonProcess {
+        daemon.signal(SIGKILL)
+        _ = daemon.waitForExit()
+        return try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
+                                 reuse: daemon)
+    }
+
+    func waitForRequests(_ server: ScriptedServer, _ count: Int) throws {
+        let deadline = Date().addingTimeInterval(20)
+        while try server.requests().count < count {
+            guard Date() < deadline else { throw HarnessError("the server never got \(count) requests") }
+            usleep(20_000)
+        }
+    }
+
+    func scriptInterpretation() throws {
+        try models.interpreter.load([["reply": Reply.openAIChat(JSONWriter.string([
+            "goal": "write a.txt", "entities": [], "constraints": [], "expectedOutput": "a.txt", "tools": ["file"],
+        ])), "repeat": 2]])
+        try models.judge.load([R.judge(0.9)])
+    }
+
+    func scriptPlan(_ steps: [JSONValue], criticDelayMs: Int = 0) throws {
+        try models.planner.load([R.plan(steps)])
+        var critique = R.critique(0.9)
+        if criticDelayMs > 0, case .object(var exchange) = critique, case .object(var reply)? = exchange["reply"] {
+            reply["delayMs"] = .int(Int64(criticDelayMs))
+            exchange["reply"] = .object(reply)
+            critique = .object(exchange)
+        }
+        try models.critic.load([critique])
+    }
+
+    @Test func killedWhileInterpreting() throws {
+        var daemon = try start()
+        try models.interpreter.load([["reply": Reply.openAIChat(JSONWriter.string([
+            "goal": "write a.txt", "entities": [], "constraints": [], "expectedOutput": "a.txt", "tools": ["file"],
+        ])), "repeat": 2]])
+        try models.judge.load([R.judge(0.9, delayMs: 5000)])
+        let id = try daemon.client().call(WorkflowStart.self, .init(request: "write a.txt", tools: ["file"])).id
+        try waitForRequests(models.judge, 1)
+        // What the restarted daemon will be answered (it resumes at once).
+        try scriptInterpretation()
+        try scriptPlan([R.file("write", "a.txt", content: "a")])
+        daemon = try crashAndRestart(daemon)
+        let client = try daemon.client()
+        #expect(try client.settle(id).state == "awaiting_approval")
+        #expect(try client.events(id).map(\.name) == ["interpreted", "planned"])
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func killedWhilePlanning() throws {
+        var daemon = try start()
+        try scriptInterpretation()
+        try scriptPlan([R.file("write", "a.txt", content: "a")], criticDelayMs: 5000)
+        let id = try daemon.client().call(WorkflowStart.self, .init(request: "write a.txt", tools: ["file"])).id
+        try waitForRequests(models.critic, 1)
+        #expect(try daemon.client().call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == "planning")
+        try scriptPlan([R.file("write", "a.txt", content: "a")])
+        daemon = try crashAndRestart(daemon)
+        let client = try daemon.client()
+        #expect(try client.settle(id).state == "awaiting_approval")
+        #expect(try client.events(id).map(\.name) == ["interpreted", "planned"])
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func killedWhileWaitingForApprovalAndWhilePaused() throws {
+        var daemon = try start()
+        try scriptInterpretation()
+        try scriptPlan([R.file("write", "a.txt", content: "a")])
+        var client = try daemon.client()
+        let waiting = try client.call(WorkflowStart.self, .init(request: "write a.txt", tools: ["file"])).id
+        let hash = try #require(try client.settle(waiting).planHash)
+        try scriptPlan([R.file("write", "a.txt", content: "a")])
+        try scriptInterpretation()
+        let paused = try client.call(WorkflowStart.self, .init(request: "write a.txt now", tools: ["file"])).id
+        _ = try client.settle(paused)
+        _ = try client.call(WorkflowPause.self, WorkflowRef(id: paused))
+        daemon = try crashAndRestart(daemon)
+        client = try daemon.client()
+        #expect(try client.call(WorkflowGet.self, WorkflowRef(id: waiting)).workflow.state == "awaiting_approval")
+        _ = try client.call(WorkflowApprove.self, .init(id: waiting, planHash: hash))
+        #expect(try client.settle(waiting).state == "awaiting_review")
+        #expect(try client.call(WorkflowResume.self, WorkflowRef(id: paused)).state == "awaiting_approval")
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func aNonIdempotentCallInterruptedByTheCrashIsNotRunAgain() throws {
+        var daemon = try start()
+        try scriptInterpretation()
+        let post: JSONValue = ["tool": "http.request", "arguments": ["url": .string(tool.baseURL + "/orders"), "method": "POST",
+                                                                    "json": ["item": "book"]],
+                               "expectedOutcome": "the order is placed", "dependsOn": []]
+        try scriptPlan([R.file("write", "a.txt", content: "a\n"), post])
+        try tool.load([["expect": ["method": "POST", "path": "/orders"], "reply": ["status": 201, "json": ["id": 7], "delayMs": 5000]]])
+        var client = try daemon.client()
+        let id = try client.call(WorkflowStart.self, .init(request: "write a.txt and order a book", tools: ["file", "http.request"])).id
+        let hash = try #require(try client.settle(id).planHash)
+        _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
+        try waitForRequests(tool, 1)
+        daemon = try crashAndRestart(daemon)
+        client = try daemon.client()
+        let workflow = try client.settle(id)
+        #expect(workflow.state == "awaiting_review", "an interrupted call that is not safe to repeat goes to a person")
+        let executed = try #require(try client.events(id).last { $0.name == "executed" })
+        #expect(executed.payload?["interrupted"]?.stringValue?.contains("not safe to repeat") == true)
+        #expect(executed.payload?["diff"]?.arrayValue?.first?["path"] == "a.txt")
+        usleep(300_000)
+        #expect(try tool.requests().count == 1, "the POST must not be sent twice")
+        // Rejecting the result rolls the completed write back.
+        _ = try client.call(WorkflowReject.self, .init(id: id, reason: "check the order by hand", replan: false))
+        #expect(try client.settle(id).state == "rolled_back")
+        #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/workspaces/\(id)/a.txt")))
+        #expect(daemon.stop() == 0)
+    }
+
+    @Test func anIdempotentCallInterruptedByTheCrashRunsAgain() throws {
+        var daemon = try start()
+        try scriptInterpretation()
+        let get: JSONValue = ["tool": "http.request", "arguments": ["url": .string(tool.baseURL + "/status")],
+                              "expectedOutcome": "the status is known", "dependsOn": []]
+        try scriptPlan([get])
+        try tool.load([
+            ["expect": ["method": "GET", "path": "/status"], "reply": ["status": 200, "json": ["ok": true], "delayMs": 5000]],
+            ["expect": ["method": "GET", "path": "/status"], "reply": ["status": 200, "json": ["ok": true]]],
+        ])
+        var client = try daemon.client()
+        let id = try client.call(WorkflowStart.self, .init(request: "check the status", tools: ["http.request"])).id
+        let hash = try #require(try client.settle(id).planHash)
+        _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
+        try waitForRequests(tool, 1)
+        daemon = try crashAndRestart(daemon)
+        client = try daemon.client()
+        #expect(try client.settle(id).state == "awaiting_review")
+        let executed = try #require(try client.events(id).last { $0.name == "executed" })
+        #expect(executed.payload?["succeeded"] == true)
+        #expect(try tool.requests().count == 2, "a GET is safe to repeat, so it ran again")
+        #expect(daemon.stop() == 0)
+    }
+}
