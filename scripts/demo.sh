@@ -40,3 +40,27 @@ step "$bin/laloctl" model list
 step "$bin/laloctl" model test chat
 step "$bin/laloctl" ask --max-tokens 60 "In one sentence, what is a Linux daemon?"
 step "$bin/laloctl" model usage
+
+# The workflow, all five steps on the embedded model: interpret (with the judge's confidence),
+# plan (with the critic), approve, execute (snapshot, verify), review the diff and commit.
+# The 135M-parameter model rarely words two interpretations alike, so the demo asks with a
+# confidence threshold of 0.6 instead of the default 0.7; --answer answers any question it asks.
+# A model this small may plan badly: the workflow retries, re-plans after a failed step and
+# otherwise ends without touching anything, and the demo tries the request up to three times.
+request="Create notes.txt containing the words: remember the milk"
+printf '\n%s$ laloctl run "%s" --tools file --threshold 0.6 --yes --rating 5 --answer "notes.txt in the workspace"%s\n' "$bold" "$request" "$plain"
+for attempt in 1 2 3; do
+    if "$bin/laloctl" run "$request" --tools file --threshold 0.6 --yes --rating 5 \
+        --answer "notes.txt in the workspace" --answer "the words: remember the milk"; then
+        break
+    fi
+    echo "(attempt $attempt did not commit; trying again)"
+done
+step "$bin/laloctl" workflow list
+id=$("$bin/laloctl" workflow list --state committed -o json | python3 -c 'import json,sys; w=json.load(sys.stdin)["workflows"]; print(w[0]["id"] if w else "")')
+if [ -n "$id" ]; then
+    step "$bin/laloctl" workflow get "$id"
+    printf '\n%s$ ls -l <state>/workspaces/%s%s\n' "$bold" "$id" "$plain"
+    ls -l "$dir/state/workspaces/$id"
+fi
+step "$bin/laloctl" tool executions

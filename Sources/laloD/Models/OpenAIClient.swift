@@ -18,6 +18,34 @@ struct OpenAIClient: ModelProvider {
     var kind: String { "openai" }
     var baseURL: String { transport.endpoint.baseURL }
 
+    /// llama.cpp turns a schema into a grammar, and its grammar parser refuses (and
+    /// llama-cpp-python 0.3.x then crashes on) bounded repetitions that are long or nested:
+    /// `maxLength: 1024` inside an array of objects is enough. So for the grammar, string length
+    /// bounds and large item bounds are dropped, and descriptions (noise to a grammar) too. The
+    /// answer is still checked against the full schema afterwards; only the decoder is looser.
+    static func grammarFriendly(_ schema: JSONValue) -> JSONValue {
+        guard case .object(let object) = schema else { return schema }
+        var kept: [String: JSONValue] = [:]
+        for (key, value) in object {
+            switch key {
+            case "maxLength", "minLength", "description", "pattern", "format":
+                continue
+            case "maxItems" where (value.intValue ?? 0) > 8:
+                continue
+            case "properties":
+                // Keys here are property names (one may well be "description"), values schemas.
+                kept[key] = .object((value.objectValue ?? [:]).mapValues(grammarFriendly))
+            case "items", "additionalProperties", "not":
+                kept[key] = grammarFriendly(value)
+            case "anyOf", "oneOf", "allOf":
+                kept[key] = .array((value.arrayValue ?? []).map(grammarFriendly))
+            default:
+                kept[key] = value
+            }
+        }
+        return .object(kept)
+    }
+
     func body(_ request: ChatRequest, stream: Bool) -> JSONValue {
         var body: [String: JSONValue] = [
             "model": .string(request.model),
@@ -35,7 +63,7 @@ struct OpenAIClient: ModelProvider {
                 body["response_format"] = ["type": "json_schema",
                                            "json_schema": ["name": "response", "schema": schema, "strict": true]]
             case .jsonObject:
-                body["response_format"] = ["type": "json_object", "schema": schema]
+                body["response_format"] = ["type": "json_object", "schema": Self.grammarFriendly(schema)]
             }
         }
         if let maxTokens = request.maxTokens { body["max_tokens"] = .int(Int64(maxTokens)) }

@@ -26,6 +26,25 @@ struct FileTool: Tool {
         ]),
         idempotent: false, canRollback: true, defaultTimeout: .seconds(10), defaultRateLimitPerMinute: 600)
 
+    func problem(with arguments: JSONValue) -> String? {
+        let operation = arguments["operation"]?.stringValue ?? ""
+        if ["write", "append"].contains(operation), arguments["content"] == nil { return "\(operation) needs content" }
+        if operation == "move", arguments["to"] == nil { return "move needs to" }
+        return nil
+    }
+
+    /// One alternative per kind of operation, each with exactly the arguments it needs.
+    var planningSchema: JSONValue {
+        func variant(_ operations: [String], _ extra: [String]) -> JSONValue {
+            var properties: [String: JSONValue] = ["operation": ["type": "string", "enum": .array(operations.map { .string($0) })],
+                                                   "path": ["type": "string"]]
+            for name in extra { properties[name] = ["type": "string"] }
+            return ["type": "object", "properties": .object(properties),
+                    "required": .array((["operation", "path"] + extra).map { .string($0) }), "additionalProperties": false]
+        }
+        return ["anyOf": [variant(["write", "append"], ["content"]), variant(["read", "list", "delete"], []), variant(["move"], ["to"])]]
+    }
+
     /// Reading and listing change nothing; writing the same bytes again gives the same file.
     /// Appending twice, or moving or deleting what is already gone, does not.
     func isIdempotent(_ arguments: JSONValue) -> Bool {

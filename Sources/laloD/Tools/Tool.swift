@@ -47,12 +47,20 @@ protocol Tool: Sendable {
     /// Whether this particular call may safely run again after a crash interrupted it (reading
     /// is; appending is not).
     func isIdempotent(_ arguments: JSONValue) -> Bool
+    /// Rules between arguments that the input schema cannot say (a write needs content); the
+    /// planner refuses a plan that breaks one, before anything runs. Nil when the call is fine.
+    func problem(with arguments: JSONValue) -> String?
+    /// The schema a planner model is constrained with: the input schema, or a stricter form of
+    /// it that also encodes those rules (one alternative per operation).
+    var planningSchema: JSONValue { get }
     func run(_ arguments: JSONValue, context: ToolContext) async throws -> JSONValue
 }
 
 extension Tool {
     func risk(of arguments: JSONValue) -> ToolRisk { descriptor.risk }
     func isIdempotent(_ arguments: JSONValue) -> Bool { descriptor.idempotent }
+    func problem(with arguments: JSONValue) -> String? { nil }
+    var planningSchema: JSONValue { descriptor.inputSchema.json }
 }
 
 /// A call whose start was recorded but whose end was not (laloD stopped in the middle of it), of

@@ -58,10 +58,10 @@ final class Interpreter: Sendable {
         "type": "object",
         "properties": [
             "goal": ["type": "string", "minLength": 1],
-            "entities": ["type": "array", "items": ["type": "string"]],
-            "constraints": ["type": "array", "items": ["type": "string"]],
+            "entities": ["type": "array", "items": ["type": "string"], "maxItems": 5],
+            "constraints": ["type": "array", "items": ["type": "string"], "maxItems": 5],
             "expectedOutput": ["type": "string"],
-            "tools": ["type": "array", "items": ["type": "string"]],
+            "tools": ["type": "array", "items": ["type": "string"], "maxItems": 5],
         ],
         "required": ["goal", "entities", "constraints", "expectedOutput", "tools"],
     ]

@@ -18,7 +18,20 @@ final class Planner: Sendable {
         var tool: String
         var arguments: JSONValue
         var expectedOutcome: String
+        /// Earlier steps this one needs; steps run in order, so this documents rather than schedules.
         var dependsOn: [Int]
+
+        init(tool: String, arguments: JSONValue, expectedOutcome: String, dependsOn: [Int]) {
+            self.tool = tool; self.arguments = arguments; self.expectedOutcome = expectedOutcome; self.dependsOn = dependsOn
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            tool = try container.decode(String.self, forKey: .tool)
+            arguments = try container.decode(JSONValue.self, forKey: .arguments)
+            expectedOutcome = try container.decode(String.self, forKey: .expectedOutcome)
+            dependsOn = try container.decodeIfPresent([Int].self, forKey: .dependsOn) ?? []
+        }
     }
 
     struct Effects: Sendable, Equatable {
@@ -56,7 +69,7 @@ final class Planner: Sendable {
                 "tool": ["type": "string"], "arguments": ["type": "object"], "expectedOutcome": ["type": "string"],
                 "dependsOn": ["type": "array", "items": ["type": "integer", "minimum": 0]],
             ],
-            "required": ["tool", "arguments", "expectedOutcome", "dependsOn"],
+            "required": ["tool", "arguments", "expectedOutcome"],
         ]]],
         "required": ["steps"],
     ]
@@ -70,15 +83,18 @@ final class Planner: Sendable {
             return [
                 "type": "object",
                 "properties": [
-                    "tool": ["type": "string", "const": .string(name)], "arguments": tool.descriptor.inputSchema.json,
-                    "expectedOutcome": ["type": "string"], "dependsOn": ["type": "array", "items": ["type": "integer", "minimum": 0]],
+                    "tool": ["type": "string", "const": .string(name)], "arguments": tool.planningSchema,
+                    "expectedOutcome": ["type": "string"],
+                    "dependsOn": ["type": "array", "items": ["type": "integer", "minimum": 0], "maxItems": 5],
                 ],
-                "required": ["tool", "arguments", "expectedOutcome", "dependsOn"],
+                "required": ["tool", "arguments", "expectedOutcome"],
             ]
         }
         return [
             "type": "object",
-            "properties": ["steps": ["type": "array", "minItems": 1, "maxItems": 20,
+            // At most 8 steps from a model (an edit may have 20): long enough for real work, and
+            // short enough to bound a small model that starts repeating itself.
+            "properties": ["steps": ["type": "array", "minItems": 1, "maxItems": 8,
                                      "items": alternatives.count == 1 ? alternatives[0] : ["anyOf": .array(alternatives)]]],
             "required": ["steps"],
         ]
@@ -107,16 +123,18 @@ final class Planner: Sendable {
               workflowId: String? = nil) async throws -> Plan {
         let catalogue = try allowed.sorted().map { name -> String in
             let info = try tools.info(name)
-            return "- \(name) (risk \(info.risk)): \(info.description) Arguments schema: \(JSONWriter.string(info.inputSchema))"
+            // The planning schema, without field descriptions: small models copy descriptions into values.
+            return "- \(name) (risk \(info.risk)): \(info.description) Arguments: \(JSONWriter.string(try tools.tool(name).planningSchema))"
         }.joined(separator: "\n")
         var rounds: [Round] = []
         var calls = 0
         var objections: [String] = feedback.map { ["A person said: \($0)"] } ?? []
         for _ in 0..<settings.maxRounds {
+            // The intent first and the tools after: small models weigh the start of the prompt most.
             let prompt = """
-                Plan tool calls that achieve this intent, using only these tools:
-                \(catalogue)
                 Intent: \(JSONWriter.string(intent.json))
+                Plan the tool calls that achieve this intent, using only these tools:
+                \(catalogue)
                 """ + (objections.isEmpty ? "" : "\nFix these objections to the previous plan: " + objections.joined(separator: "; "))
             let (steps, planCalls) = try await draft(prompt, allowed: allowed, actor: actor, workflowId: workflowId)
             calls += planCalls
@@ -138,29 +156,33 @@ final class Planner: Sendable {
         let schema = modelSchema(allowed: allowed)
         var calls = 0
         var lastProblem = ""
+        var lastAnswer = ""
         var messages = [ChatMessage(role: "user", content: prompt)]
         for _ in 0..<settings.attemptsPerCall {
             calls += 1
             let result = try await models.complete(
                 role: .planner, request: ChatRequest(model: "", messages: messages, responseSchema: schema, maxTokens: 800,
-                                                     temperature: 0.2),
+                                                     temperature: 0),
                 stream: false, actor: actor, workflowId: workflowId)
             switch validate(result.content, allowed: Set(allowed)) {
             case .success(let steps): return (steps, calls)
             case .failure(let problem):
                 lastProblem = problem.description
+                lastAnswer = result.content
                 // The planner sees what was wrong with its answer.
                 messages += [ChatMessage(role: "assistant", content: result.content),
                              ChatMessage(role: "user", content: "That plan is invalid: \(lastProblem). Answer again.")]
             }
         }
-        throw Failure(description: "the planner gave no valid plan in \(settings.attemptsPerCall) attempts: \(lastProblem)")
+        throw Failure(description: "the planner gave no valid plan in \(settings.attemptsPerCall) attempts: \(lastProblem) (last answer: \(String(lastAnswer.prefix(300))))")
     }
 
     /// Parses and checks a plan: schema, allowed tools, arguments against each tool's schema,
     /// dependencies pointing to earlier steps.
     func validate(_ text: String, allowed: Set<String>) -> Result<[Step], Failure> {
-        guard let json = try? JSONParser.parse(text) else { return .failure(Failure(description: "not JSON")) }
+        guard let json = try? JSONParser.parse(text) else {
+            return .failure(Failure(description: "not JSON (the answer began: \(JSONWriter.string(.string(String(text.prefix(120))))))"))
+        }
         if let problem = JSONSchemaValidator.firstProblem(json, schema: Self.planSchema) { return .failure(Failure(description: problem)) }
         guard let steps = try? JSONDecoder().decode([Step].self, from: Data(JSONWriter.bytes(json["steps"] ?? []))) else {
             return .failure(Failure(description: "steps do not decode"))
@@ -173,6 +195,9 @@ final class Planner: Sendable {
                 try tool.descriptor.inputSchema.validate(step.arguments, at: "steps[\(index)].arguments")
             } catch {
                 return .failure(Failure(description: error.message))
+            }
+            if let problem = tool.problem(with: step.arguments) {
+                return .failure(Failure(description: "steps[\(index)].arguments: \(problem)"))
             }
             if let bad = step.dependsOn.first(where: { $0 >= index }) {
                 return .failure(Failure(description: "step \(index) depends on step \(bad), which does not come before it"))

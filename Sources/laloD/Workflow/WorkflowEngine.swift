@@ -103,6 +103,8 @@ final class WorkflowEngine: Sendable {
 
     /// Appends `event` and tells subscribers.
     private func record(_ event: WorkflowEvent, id: String, payload: JSONValue?, by actor: AuditActor) async throws -> WorkflowLog.Appended {
+        var payload = payload
+        if case .failed(let reason) = event, payload == nil { payload = ["reason": .string(reason)] }
         let appended = try await log.append(event, to: id, payload: payload, by: actor)
         hub.publish(.init(info: WorkflowEventInfo(
             workflowId: id, seq: appended.seq, time: Timestamp.format(microsecondsSinceEpoch: appended.timeMicros), name: event.name,

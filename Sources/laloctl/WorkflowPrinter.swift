@@ -1,0 +1,130 @@
+import Foundation
+import Shared
+
+/// How workflow events read in a terminal: the interpretation with its confidence, each plan
+/// with the critic's rounds and the effect preview, steps as they run, the result with its diff.
+enum WorkflowPrinter {
+    static func percent(_ value: JSONValue?) -> String {
+        guard let number = value?.numberValue else { return "?" }
+        return String(format: "%.0f%%", number * 100)
+    }
+
+    static func step(_ step: JSONValue, index: Int) -> String {
+        let arguments = step["arguments"]?.objectValue ?? [:]
+        // Content can be long: the preview shows its size; `workflow get -o json` has it all.
+        let shown = arguments.sorted { $0.key < $1.key }.map { key, value -> String in
+            if key == "content", let text = value.stringValue, text.count > 60 {
+                return "content=<\(text.utf8.count) bytes>"
+            }
+            return "\(key)=\(JSONWriter.string(value))"
+        }
+        return "  \(index + 1). \(Terminal.text(step["tool"])) \(shown.joined(separator: " "))"
+            + (step["expectedOutcome"]?.stringValue.map { $0.isEmpty ? "" : "\n     expect: \($0)" } ?? "")
+    }
+
+    static func plan(_ payload: JSONValue) {
+        let rounds = payload["rounds"]?.arrayValue ?? []
+        for (index, round) in rounds.enumerated() {
+            let objections = round["objections"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            print("  critic round \(index + 1): score \(percent(round["score"]))"
+                  + (objections.isEmpty ? "" : " — " + objections.joined(separator: "; ")))
+        }
+        if payload["source"] == "edit" { print("  edited by \(Terminal.text(payload["editor"]))") }
+        for (index, item) in (payload["steps"]?.arrayValue ?? []).enumerated() { print(step(item, index: index)) }
+        let effects = payload["effects"]
+        var touches: [String] = []
+        for key in ["paths", "hosts", "secrets"] {
+            let values = effects?[key]?.arrayValue?.compactMap(\.stringValue) ?? []
+            if !values.isEmpty { touches.append("\(key): \(values.joined(separator: ", "))") }
+        }
+        print("  risk: \(Terminal.bold(Terminal.text(effects?["risk"])))" + (touches.isEmpty ? "" : " — touches " + touches.joined(separator: "; ")))
+        print("  plan hash: \(Terminal.text(payload["hash"]))")
+    }
+
+    static func result(_ payload: JSONValue) {
+        for step in payload["steps"]?.arrayValue ?? [] {
+            let ok = step["status"] == "succeeded"
+            var line = "  step \((step["index"]?.intValue ?? 0) + 1) \(Terminal.text(step["tool"])): "
+                + (ok ? Terminal.good("ok") : Terminal.bad(Terminal.text(step["error"] ?? step["status"])))
+            if step["replayed"] == true { line += " (recorded before a restart)" }
+            print(line)
+            if ok, let result = step["result"], let content = result["content"]?.stringValue {
+                print(content.split(separator: "\n", omittingEmptySubsequences: false).prefix(20).map { "    | \($0)" }.joined(separator: "\n"))
+            } else if ok, let entries = step["result"]?["entries"]?.arrayValue {
+                print("    " + entries.compactMap { $0["name"]?.stringValue }.joined(separator: "  "))
+            }
+        }
+        if let interrupted = payload["interrupted"]?.stringValue { print("  " + Terminal.bad("needs review: ") + interrupted) }
+        if let failure = payload["failure"]?.stringValue { print("  " + Terminal.bad("failed: ") + failure) }
+        let undone = payload["undone"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        if !undone.isEmpty { print("  rolled back: " + undone.joined(separator: ", ")) }
+        for change in payload["diff"]?.arrayValue ?? [] {
+            print("  \(Terminal.text(change["change"])) \(Terminal.text(change["path"]))")
+            for line in (change["diff"]?.stringValue ?? "").split(separator: "\n", omittingEmptySubsequences: false) {
+                let text = String(line)
+                if text.hasPrefix("+") && !text.hasPrefix("+++") { print("    " + Terminal.good(text)) }
+                else if text.hasPrefix("-") && !text.hasPrefix("---") { print("    " + Terminal.bad(text)) }
+                else if !text.isEmpty { print("    " + text) }
+            }
+        }
+    }
+
+    /// One event, as `laloctl run` and `laloctl workflow watch` show it.
+    static func event(_ event: JSONValue, showWorkflow: Bool = false) {
+        let name = event["name"]?.stringValue ?? "?"
+        let payload = event["payload"] ?? .null
+        let prefix = showWorkflow ? "[\(Terminal.text(event["workflowId"]))] " : ""
+        switch name {
+        case "interpreted":
+            if let intent = payload["intent"] {
+                print(prefix + Terminal.bold("Interpretation") + " (confidence \(percent(payload["confidence"])): judge \(percent(payload["judgeScore"])), agreement \(percent(payload["agreement"]))"
+                      + (payload["fromCache"] == true ? ", cached" : "") + ")")
+                print("  goal: \(Terminal.text(intent["goal"]))")
+                print("  expected: \(Terminal.text(intent["expectedOutput"]))")
+            } else {
+                print(prefix + Terminal.bold("Interpretation failed") + ": \(Terminal.text(payload["problem"]))")
+            }
+            let questions = payload["questions"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            if !questions.isEmpty {
+                print("  needs clarification:")
+                for (index, question) in questions.enumerated() { print("   \(index + 1). \(question)") }
+            }
+        case "clarified":
+            print(prefix + "Answered: " + (payload["answers"]?.arrayValue?.compactMap(\.stringValue).joined(separator: " | ") ?? ""))
+        case "planned", "edited":
+            print(prefix + Terminal.bold(name == "edited" ? "Edited plan" : "Plan") + (payload["passed"] == false ? Terminal.bad(" (the critic never passed it)") : ""))
+            if let feedback = payload["feedback"]?.stringValue { print("  revised because: \(feedback)") }
+            plan(payload)
+            if event["state"] == "executing" { print("  approved by policy (read-only, confident)") }
+        case "approved":
+            print(prefix + Terminal.good(payload["stage"] == "review" ? "Accepted" : "Approved") + " by \(Terminal.text(event["user"]))")
+        case "rejected":
+            print(prefix + Terminal.bad("Rejected") + " by \(Terminal.text(event["user"]))" + (payload["reason"]?.stringValue.map { ": \($0)" } ?? ""))
+        case "progress":
+            if payload["status"] == "started" {
+                print(prefix + "  running step \((payload["step"]?.intValue ?? 0) + 1) (\(Terminal.text(payload["tool"])))…")
+            }
+        case "executed":
+            print(prefix + Terminal.bold("Result") + " — review it:")
+            result(payload)
+        case "executionRolledBack":
+            print(prefix + Terminal.bad("Execution failed and was rolled back"))
+            result(payload)
+        case "rolledBack":
+            print(prefix + "Rolled back: " + (payload["undone"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ") ?? "nothing to undo"))
+        case "failed":
+            print(prefix + Terminal.bad("Failed") + ": \(Terminal.text(payload["reason"] ?? event["payload"]))")
+        default:
+            print(prefix + "\(name) → \(Terminal.text(event["state"]))")
+        }
+    }
+
+    static func summary(_ workflow: JSONValue) {
+        Terminal.fields([
+            ("id", Terminal.text(workflow["id"])), ("state", Terminal.bold(Terminal.text(workflow["state"]))),
+            ("request", Terminal.text(workflow["request"])), ("user", Terminal.text(workflow["user"])),
+            ("confidence", percent(workflow["confidence"])), ("plan hash", Terminal.text(workflow["planHash"])),
+            ("created", Terminal.text(workflow["createdAt"])), ("updated", Terminal.text(workflow["updatedAt"])),
+        ] + (workflow["failure"].map { [("failure", Terminal.text($0))] } ?? []))
+    }
+}
