@@ -6,7 +6,7 @@ STATEDIR    ?= /var/lib/lalo
 SWIFT       ?= swift
 COMPLETIONS ?= /usr/share/bash-completion/completions
 
-.PHONY: all deps local-model build release test demo bench bench-model install uninstall clean
+.PHONY: all deps local-model build release test demo bench bench-model bench-workflow install uninstall clean
 
 all: build
 
@@ -42,6 +42,11 @@ bench: release
 bench-model: release local-model
 	.build/release/lalo-model-bench --runs $${RUNS:-100} --local-model $(STATEDIR)/local-model
 	.build/release/lalo-model-bench --stub --runs 300
+
+# The workflow engine with stub models: overhead per workflow, workflows/s with 16 clients, model
+# calls on the critical path, and kill -9 with 100 workflows in flight.
+bench-workflow: release
+	.build/release/lalo-workflow-bench --runs $${RUNS:-300} --seconds $${SECONDS_:-10}
 
 install: release local-model
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml.d

@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "laloctl", targets: ["laloctl"]),
         .executable(name: "lalo-bench", targets: ["LaloBench"]),
         .executable(name: "lalo-model-bench", targets: ["ModelBench"]),
+        .executable(name: "lalo-workflow-bench", targets: ["WorkflowBench"]),
         .library(name: "Shared", targets: ["Shared"]),
     ],
     dependencies: [
@@ -77,6 +78,11 @@ let package = Package(
             name: "ModelBench",
             dependencies: ["Shared"],
             path: "Benchmarks/ModelBench"
+        ),
+        .executableTarget(
+            name: "WorkflowBench",
+            dependencies: ["Shared"],
+            path: "Benchmarks/WorkflowBench"
         ),
         .testTarget(
             name: "LALOTests",

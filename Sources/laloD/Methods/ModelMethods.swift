@@ -95,6 +95,7 @@ extension DaemonContext {
         }
 
         registry.register(ModelUsage.self) { params, context in
+            await models.flushUsage()
             let me = context.session.principal
             var uid: Int64? = Int64(me.uid)
             if params.all == true || params.user != nil {

@@ -15,6 +15,7 @@ final class ModelRouter: Sendable {
     let providers: [String: any ModelProvider]
     let local: LocalModelServer?
     private let store: Store
+    private let usageRecorder: UsageRecorder
     private let redactor: Redactor
     private let logger: Logger
 
@@ -25,6 +26,7 @@ final class ModelRouter: Sendable {
         self.store = store
         self.redactor = redactor
         self.logger = logger
+        usageRecorder = UsageRecorder(store: store, logger: logger)
         let http = HTTPClient(maxIdleHandles: 16)
         var providers: [String: any ModelProvider] = [:]
         for (name, provider) in configuration.providers {
@@ -199,19 +201,14 @@ final class ModelRouter: Sendable {
                              duration: Duration, outcome: String) async {
         let micros = Timestamp.nowMicroseconds()
         let day = String(Timestamp.format(microsecondsSinceEpoch: micros).prefix(10))
-        do {
-            try await store.writer.write { db in
-                try db.execute(sql: """
-                    INSERT INTO modelUsage (timeMicros, day, uid, user, workflowId, role, provider, model, promptTokens,
-                        completionTokens, durationMicros, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [micros, day, actor.uid, actor.user, workflowId, resolved.role.rawValue,
-                                     resolved.providerName, resolved.model, usage.promptTokens, usage.completionTokens,
-                                     duration.microseconds, outcome])
-            }
-        } catch {
-            logger.error("cannot record model usage", metadata: ["lalo.error": "\(error)"])
-        }
+        usageRecorder.record(UsageRecorder.Row(arguments: [
+            micros, day, actor.uid, actor.user, workflowId, resolved.role.rawValue, resolved.providerName, resolved.model,
+            usage.promptTokens, usage.completionTokens, duration.microseconds, outcome,
+        ]))
     }
+
+    /// Every usage row recorded so far is in the store.
+    func flushUsage() async { await usageRecorder.flush() }
 }
 
 /// A ``StreamRedactor`` shared with a provider's delta callback.

@@ -154,11 +154,12 @@ final class Interpreter: Sendable {
         guard let store, let data = try? JSONEncoder().encode(result) else { return }
         let now = Timestamp.nowMicroseconds()
         let oldest = now - Int64(settings.cacheSeconds) * 1_000_000
-        _ = try? store.writer.write { db in
+        // Off the request's path: the memory copy answers until the row is there.
+        store.writer.asyncWrite({ db in
             try db.execute(sql: "INSERT OR REPLACE INTO interpretationCache (key, interpretation, createdAtMicros) VALUES (?, ?, ?)",
                            arguments: [key, String(decoding: data, as: UTF8.self), now])
             try db.execute(sql: "DELETE FROM interpretationCache WHERE createdAtMicros < ?", arguments: [oldest])
-        }
+        }, completion: { _, _ in })
     }
 
     static func prompt(_ request: String, answers: [String], tools: [String]) -> String {
