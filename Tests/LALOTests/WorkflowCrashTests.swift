@@ -160,4 +160,42 @@ struct WorkflowCrashTests {
         #expect(try tool.requests().count == 2, "a GET is safe to repeat, so it ran again")
         #expect(daemon.stop() == 0)
     }
+
+    /// Pause and cancel while a step runs: the step finishes (a call is never cut off), the next
+    /// does not start; resume goes on from there, cancel rolls back what ran.
+    @Test func pauseAndCancelDuringExecutionStopAtAStepBoundary() throws {
+        let daemon = try start()
+        let client = try daemon.client()
+        let slow: JSONValue = ["tool": "http.request", "arguments": ["url": .string(tool.baseURL + "/slow")],
+                               "expectedOutcome": "fetched", "dependsOn": []]
+        for action in ["pause", "cancel"] {
+            try scriptInterpretation()
+            try scriptPlan([R.file("write", "a.txt", content: "a\n"), slow, R.file("write", "b.txt", content: "b\n")])
+            try tool.load([["reply": ["status": 200, "json": ["ok": true], "delayMs": 1500]]])
+            let base = try tool.requests().count
+            let id = try client.call(WorkflowStart.self, .init(request: "write a and b around a slow call \(action)",
+                                                               tools: ["file", "http.request"])).id
+            let hash = try #require(try client.settle(id).planHash)
+            _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
+            try waitForRequests(tool, base + 1)
+            let workspace = daemon.directory.file("state/workspaces/\(id)")
+            #expect(FileManager.default.fileExists(atPath: workspace + "/a.txt"))
+            if action == "pause" {
+                #expect(try client.call(WorkflowPause.self, WorkflowRef(id: id)).state == "paused")
+                usleep(2_000_000)  // the slow call ends meanwhile
+                #expect(!FileManager.default.fileExists(atPath: workspace + "/b.txt"), "no step starts while paused")
+                _ = try client.call(WorkflowResume.self, WorkflowRef(id: id))
+                #expect(try client.settle(id).state == "awaiting_review")
+                #expect(FileManager.default.fileExists(atPath: workspace + "/b.txt"))
+                #expect(try tool.requests().count == base + 1, "the finished call is not repeated on resume")
+            } else {
+                #expect(try client.call(WorkflowCancel.self, WorkflowRef(id: id)).state == "cancelled")
+                usleep(2_000_000)
+                #expect(!FileManager.default.fileExists(atPath: workspace + "/a.txt"), "a cancelled execution is rolled back")
+                #expect(!FileManager.default.fileExists(atPath: workspace + "/b.txt"))
+            }
+        }
+        #expect(daemon.stop() == 0)
+    }
 }
+

@@ -295,4 +295,37 @@ struct WorkflowEngineTests {
         #expect(approval?["user"] == "lalot-admin")
         #expect(daemon.stop() == 0)
     }
+
+    @Test func laloctlRunDrivesAWorkflowWithoutATerminal() throws {
+        let models = try RoleServers()
+        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let R = RoleServers.self
+        func script() throws {
+            try models.judge.load([R.judge(0.3, ["Which file?"]), R.judge(0.9)])
+            try models.interpreter.load([R.intent("write notes"), R.intent("write notes"), R.intent("write notes.txt"),
+                                         R.intent("write notes.txt")])
+            try models.planner.load([R.plan([R.file("write", "notes.txt", content: "milk\n")])])
+            try models.critic.load([R.critique(0.9)])
+        }
+        try script()
+        // No --yes: it stops at the approval, says how to go on, and exits with 5.
+        let waiting = try run(Binaries.laloctl, ["run", "write my notes", "--tools", "file", "--answer", "notes.txt",
+                                                 "--socket", daemon.socketPath, "-o", "json"])
+        #expect(waiting.status == 5, "\(waiting.stderr)")
+        #expect(waiting.stderr.contains("laloctl workflow approve wf_"))
+        let lines = waiting.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
+        #expect(lines.map { $0["name"]?.stringValue ?? "?" } == ["interpreted", "clarified", "interpreted", "planned"])
+
+        // With --yes it goes through to the commit and records the rating.
+        try script()
+        let done = try run(Binaries.laloctl, ["run", "write my notes", "--tools", "file", "--answer", "notes.txt", "--yes",
+                                              "--rating", "4", "--socket", daemon.socketPath, "-o", "json"])
+        #expect(done.status == 0, "\(done.stderr)")
+        let events = done.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
+        #expect(events.last?["name"] == "approved" && events.last?["state"] == "committed")
+        let id = try #require(events.first?["workflowId"]?.stringValue)
+        #expect(try daemon.client().call(WorkflowGet.self, WorkflowRef(id: id)).feedback.first?["rating"] == 4)
+        #expect(daemon.stop() == 0)
+    }
 }
+
