@@ -217,4 +217,30 @@ struct ToolRegistryTests {
         #expect(info.timeoutMs == 100)
         #expect(info.inputSchema["type"] == "object")
     }
+
+    @Test func settingsAreValidatedByNameAndShownWithTheirDefaults() async throws {
+        let s = try Subsystems("lalo-tool-settings")
+        let registry = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: nil)], store: s.store, audit: s.audit,
+                                    redactor: s.redactor)
+        #expect(try registry.info("http.request").settings["maxRetries"] == 2)
+        #expect(try registry.info("file").settings == [:])
+        let cases: [(String, JSONValue, String?)] = [
+            ("http.request", ["maxRetries": 5], nil),
+            ("http.request", ["maxRetrys": 5], "params.settings.maxRetrys"),
+            ("http.request", ["maxRetries": -1], "params.settings.maxRetries"),
+            ("http.request", ["maxRetries": "5"], "params.settings.maxRetries"),
+            ("file", ["anything": 1], "params.settings.anything"),
+        ]
+        for (tool, settings, field) in cases {
+            do {
+                _ = try await registry.configure(ToolConfigure.Params(name: tool, settings: settings), by: .daemon)
+                #expect(field == nil, "\(tool) \(settings) was accepted")
+            } catch let error as RPCError {
+                #expect(error.field == field, "\(tool) \(settings): \(error)")
+            }
+        }
+        let after = try registry.info("http.request").settings
+        #expect(after["maxRetries"] == 5 && after["maxResponseBytes"] == .int(1 << 20))
+    }
 }
+

@@ -17,9 +17,10 @@ struct HTTPRequestTool: Tool {
     }
 
     /// Defaults, overridable with `tool.configure` settings of the same names.
-    static let defaultSettings: [String: JSONValue] = [
-        "maxResponseBytes": .int(1 << 20), "maxRetries": 2, "retryBaseMilliseconds": 200, "rateLimitPerHostPerMinute": 60,
+    static let defaults: [String: Int64] = [
+        "maxResponseBytes": 1 << 20, "maxRetries": 2, "retryBaseMilliseconds": 200, "rateLimitPerHostPerMinute": 60,
     ]
+    var defaultSettings: [String: Int64] { Self.defaults }
 
     let descriptor = ToolDescriptor(
         name: "http.request",
@@ -59,7 +60,7 @@ struct HTTPRequestTool: Tool {
 
     func run(_ arguments: JSONValue, context: ToolContext) async throws -> JSONValue {
         func setting(_ name: String) -> Int {
-            Int(context.settings[name]?.intValue ?? Self.defaultSettings[name]?.intValue ?? 0)
+            Int(context.settings[name]?.intValue ?? Self.defaults[name] ?? 0)
         }
         let url = arguments["url"]!.stringValue!
         guard let host = URLComponents(string: url)?.host, !host.isEmpty else {

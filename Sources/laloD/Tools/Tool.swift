@@ -53,6 +53,9 @@ protocol Tool: Sendable {
     /// The schema a planner model is constrained with: the input schema, or a stricter form of
     /// it that also encodes those rules (one alternative per operation).
     var planningSchema: JSONValue { get }
+    /// The settings an administrator may change with `tool.configure`, with their defaults; each
+    /// is a whole number from 0 up. Unknown names are refused.
+    var defaultSettings: [String: Int64] { get }
     func run(_ arguments: JSONValue, context: ToolContext) async throws -> JSONValue
 }
 
@@ -61,6 +64,7 @@ extension Tool {
     func isIdempotent(_ arguments: JSONValue) -> Bool { descriptor.idempotent }
     func problem(with arguments: JSONValue) -> String? { nil }
     var planningSchema: JSONValue { descriptor.inputSchema.json }
+    var defaultSettings: [String: Int64] { [:] }
 }
 
 /// A call whose start was recorded but whose end was not (laloD stopped in the middle of it), of

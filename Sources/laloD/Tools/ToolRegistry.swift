@@ -42,7 +42,8 @@ final class ToolRegistry: Sendable {
     }
 
     func info(_ name: String) throws -> ToolInfo {
-        let descriptor = try tool(name).descriptor
+        let tool = try tool(name)
+        let descriptor = tool.descriptor
         let setting = try store.writer.read { db in try Setting.fetchOne(db, key: name) }
         return ToolInfo(
             name: descriptor.name, description: descriptor.description, risk: descriptor.risk.rawValue,
@@ -51,7 +52,14 @@ final class ToolRegistry: Sendable {
             timeoutMs: setting?.timeoutMs ?? Int(descriptor.defaultTimeout.components.seconds * 1000),
             rateLimitPerMinute: setting?.rateLimitPerMinute ?? descriptor.defaultRateLimitPerMinute,
             inputSchema: descriptor.inputSchema.json, outputSchema: descriptor.outputSchema.json,
-            settings: (try? setting.map { try JSONParser.parse($0.settings) }) ?? [:])
+            settings: Self.effectiveSettings(tool, stored: (try? setting.map { try JSONParser.parse($0.settings) }) ?? nil))
+    }
+
+    /// The tool's defaults with the administrator's values over them.
+    private static func effectiveSettings(_ tool: any Tool, stored: JSONValue?) -> JSONValue {
+        var merged = tool.defaultSettings.mapValues(JSONValue.int)
+        for (key, value) in stored?.objectValue ?? [:] { merged[key] = value }
+        return .object(merged)
     }
 
     func list() throws -> [ToolInfo] {
@@ -63,8 +71,18 @@ final class ToolRegistry: Sendable {
         if let settings = params.settings, settings.objectValue == nil {
             throw RPCError.invalidParams("settings must be an object", field: "params.settings")
         }
+        let known = try tool(params.name).defaultSettings
         var merged = current.settings.objectValue ?? [:]
-        for (key, value) in params.settings?.objectValue ?? [:] { merged[key] = value }
+        for (key, value) in (params.settings?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard known[key] != nil else {
+                throw RPCError.invalidParams("\(params.name) has no setting \(key)" + (known.isEmpty ? "" : " (settings: \(known.keys.sorted().joined(separator: ", ")))"),
+                                             field: "params.settings.\(key)")
+            }
+            guard let number = value.intValue, number >= 0 else {
+                throw RPCError.invalidParams("\(key) must be a whole number, 0 or more", field: "params.settings.\(key)")
+            }
+            merged[key] = .int(number)
+        }
         let setting = Setting(name: params.name, enabled: params.enabled ?? current.enabled,
                               timeoutMs: params.timeoutMs ?? current.timeoutMs,
                               rateLimitPerMinute: params.rateLimitPerMinute ?? current.rateLimitPerMinute,
