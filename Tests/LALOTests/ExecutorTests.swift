@@ -81,4 +81,27 @@ struct ExecutorTests {
             #expect(policy.needsApproval(risk: risk, confidence: 1.0), "\(risk) must always ask")
         }
     }
+
+    /// What cannot be read back cannot be restored: such a step is refused before it runs.
+    @Test func aStepWhoseTargetCannotBeSnapshottedDoesNotRun() async throws {
+        let f = try Fixture()
+        try f.workspace.write("kept.txt", Array("one\n".utf8))
+        let root = f.subsystems.directory.file("ws")
+        #expect(link(root + "/kept.txt", f.subsystems.directory.file("outside-link")) == 0)
+        try FileManager.default.createDirectory(atPath: root + "/adir", withIntermediateDirectories: true)
+        for (path, operation) in [("kept.txt", "delete"), ("adir", "delete"), ("kept.txt", "write")] {
+            var arguments: JSONValue = ["operation": .string(operation), "path": .string(path)]
+            if operation == "write", case .object(var object) = arguments {
+                object["content"] = "two\n"
+                arguments = .object(object)
+            }
+            let report = await f.executor.run([Self.step(arguments)], workflowId: "wf_snap_\(operation)_\(path)", context: f.context)
+            #expect(!report.succeeded)
+            #expect(report.failure?.contains("cannot be snapshotted") == true, "\(path) \(operation): \(report.failure ?? "")")
+            #expect(report.steps.first?.execution == nil, "the call must not have run")
+        }
+        #expect(String(decoding: try Data(contentsOf: URL(fileURLWithPath: root + "/kept.txt")), as: UTF8.self) == "one\n")
+        #expect(FileManager.default.fileExists(atPath: root + "/adir"))
+    }
 }
+

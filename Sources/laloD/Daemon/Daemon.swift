@@ -95,9 +95,12 @@ enum Daemon {
                           failureTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: reload),
                     .init(service: status),
-                    // After the server: shut down first, so subscriptions end before the server drains.
-                    .init(service: WorkflowService(engine: workflows)),
-                ] + (localModel.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []),
+                ] + (localModel.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
+                    // Last, so it shuts down first: subscriptions end before the server drains, and
+                    // running steps finish while the local model still answers.
+                    .init(service: WorkflowService(engine: workflows,
+                                                   grace: .seconds(max(configuration.server.shutdownTimeoutSeconds, 1)))),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         // Committed inline (no writer needed yet), so these are the first things in this run's trail.

@@ -5,10 +5,12 @@ import ServiceLifecycle
 /// boundary, so the next start continues them from the log.
 struct WorkflowService: Service {
     let engine: WorkflowEngine
+    /// How long running executions get to reach a step boundary on shutdown.
+    let grace: Duration
 
     func run() async throws {
-        _ = try engine.resumeAll()
+        _ = try await engine.resumeAll()
         try? await gracefulShutdown()
-        await engine.shutdown()
+        await engine.shutdown(grace: grace)
     }
 }

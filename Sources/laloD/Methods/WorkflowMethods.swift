@@ -193,14 +193,26 @@ extension DaemonContext {
             let canSeeOthers = context.permissions.contains(.workflowApprove) || context.permissions.contains(.auditRead)
             filter.uid = canSeeOthers ? nil : me
         }
-        // Subscribed before the replay, so nothing falls between the two; duplicates are skipped by seq.
+        // Subscribed before the replay and before reading where the workflow stands, so nothing
+        // falls between the two; duplicates are skipped by seq.
         let stream = workflows.hub.subscribe(filter)
+        if let id = params.id { record = try workflows.log.record(id) }
         let sink = context.notifications
         var sent = 0
         var lastSeq = params.since ?? 0
         var state = record?.state
+        let requestID = context.requestID?.json ?? .null
+        // The event with the subscribing request's id, like every streamed notification.
+        let notification: @Sendable (WorkflowEventInfo) throws -> RPCNotification = { info in
+            var params = try JSONValueEncoder().encode(info)
+            if case .object(var object) = params {
+                object["requestId"] = requestID
+                params = .object(object)
+            }
+            return RPCNotification(method: WorkflowSubscribe.notification!, params: params)
+        }
         func send(_ info: WorkflowEventInfo) async throws {
-            try await sink.send(RPCNotification(method: WorkflowSubscribe.notification!, params: try JSONValueEncoder().encode(info)))
+            try await sink.send(try notification(info))
             sent += 1
         }
         let log = workflows.log
@@ -238,8 +250,7 @@ extension DaemonContext {
                         lastSeq = event.info.seq
                         state = event.info.state
                     }
-                    try await sink.send(RPCNotification(method: WorkflowSubscribe.notification!,
-                                                        params: try JSONValueEncoder().encode(event.info)))
+                    try await sink.send(try notification(event.info))
                     count += 1
                     if event.info.seq != 0, let reason = finished(state) { return (state, lastSeq, count, reason) }
                 }

@@ -50,12 +50,17 @@ struct HTTPRequestTool: Tool {
         idempotent: false, canRollback: false, defaultTimeout: .seconds(60), defaultRateLimitPerMinute: 600)
 
     func risk(of arguments: JSONValue) -> ToolRisk {
-        arguments["method"]?.stringValue == "DELETE" ? .destructive : .external
+        Self.method(arguments) == "DELETE" ? .destructive : .external
     }
 
     /// The methods RFC 9110 §9.2.2 calls idempotent may be sent again after an interruption.
     func isIdempotent(_ arguments: JSONValue) -> Bool {
-        ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"].contains(arguments["method"]?.stringValue ?? "GET")
+        ["GET", "HEAD", "PUT", "DELETE"].contains(Self.method(arguments))
+    }
+
+    /// The method sent: as given, else POST when there is a body, else GET.
+    static func method(_ arguments: JSONValue) -> String {
+        arguments["method"]?.stringValue ?? (arguments["body"] != nil || arguments["json"] != nil ? "POST" : "GET")
     }
 
     func run(_ arguments: JSONValue, context: ToolContext) async throws -> JSONValue {
@@ -66,7 +71,7 @@ struct HTTPRequestTool: Tool {
         guard let host = URLComponents(string: url)?.host, !host.isEmpty else {
             throw ToolFailure(kind: .invalidParams, message: "\(url) has no host", field: "arguments.url")
         }
-        let method = arguments["method"]?.stringValue ?? (arguments["body"] != nil || arguments["json"] != nil ? "POST" : "GET")
+        let method = Self.method(arguments)
         var headers: [(name: String, value: String)] = (arguments["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
             .compactMap { key, value in value.stringValue.map { (key, $0) } }
         var body = arguments["body"]?.stringValue.map { Array($0.utf8) }

@@ -25,6 +25,8 @@ final class Workspace: Sendable {
     struct Failure: Error, CustomStringConvertible, Sendable {
         var path: String
         var problem: String
+        /// Nothing exists at the path (as opposed to something there that cannot be read).
+        var notFound = false
         var description: String { "\(path): \(problem)" }
         var rpcError: RPCError { RPCError.invalidParams("\(path): \(problem)", field: "params.path") }
     }
@@ -67,7 +69,7 @@ final class Workspace: Sendable {
         switch code {
         case EXDEV: return Failure(path: path, problem: "the path leads out of the workspace")
         case ELOOP: return Failure(path: path, problem: "the path goes through a symbolic link, which workspace paths may not")
-        case ENOENT: return Failure(path: path, problem: "no such file or directory")
+        case ENOENT: return Failure(path: path, problem: "no such file or directory", notFound: true)
         case ENOTDIR: return Failure(path: path, problem: "a component of the path is not a directory")
         case EISDIR: return Failure(path: path, problem: "is a directory")
         case EEXIST: return Failure(path: path, problem: "already exists")

@@ -71,7 +71,13 @@ struct Executor: Sendable {
             context.idempotencyKey = Self.key(workflowId: workflowId, attempt: attempt, index: index, step: step)
             // The snapshot is stored before the call starts; a stored one (from before a crash)
             // wins over one taken now, when the step may already have changed the files.
-            let taken = hooks.earlier[index] ?? snapshot(step, workspace: base.workspace)
+            let taken: [Snapshot]
+            do {
+                taken = try hooks.earlier[index] ?? snapshot(step, workspace: base.workspace)
+            } catch {
+                return fail(StepOutcome(index: index, tool: step.tool, error: "\(error)"),
+                            "step \(index) did not run: what it would change cannot be snapshotted (\(error))")
+            }
             if hooks.earlier[index] == nil {
                 do {
                     try await hooks.save(taken, index)
@@ -113,13 +119,22 @@ struct Executor: Sendable {
     }
 
     /// The workspace paths a file step can change, as they are now.
-    func snapshot(_ step: Planner.Step, workspace: Workspace?) -> [Snapshot] {
+    /// Something that exists but cannot be read back (a directory, a file over the size limit,
+    /// a hard-linked file) cannot be restored, so the step is refused rather than run without a
+    /// way back.
+    func snapshot(_ step: Planner.Step, workspace: Workspace?) throws -> [Snapshot] {
         guard step.tool == "file", let workspace,
               let operation = step.arguments["operation"]?.stringValue, ["write", "append", "move", "delete"].contains(operation)
         else { return [] }
         var paths = [step.arguments["path"]?.stringValue].compactMap { $0 }
         if operation == "move", let to = step.arguments["to"]?.stringValue { paths.append(to) }
-        return paths.map { Snapshot(path: $0, content: try? workspace.read($0)) }
+        return try paths.map { path in
+            do {
+                return Snapshot(path: path, content: try workspace.read(path))
+            } catch let failure as Workspace.Failure where failure.notFound {
+                return Snapshot(path: path, content: nil)
+            }
+        }
     }
 
     /// Deterministic post-conditions of the file tool; other tools are checked by their output

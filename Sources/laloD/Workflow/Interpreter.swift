@@ -77,7 +77,8 @@ final class Interpreter: Sendable {
 
     private let models: ModelRouter
     let settings: Settings
-    private let cache = Mutex<[String: Interpretation]>([:])
+    /// Interpretations by key, with when they were made.
+    private let cache = Mutex<[String: (Interpretation, Int64)]>([:])
     /// Where interpretations outlive a restart; nil keeps them in memory only.
     private let store: Store?
 
@@ -101,14 +102,26 @@ final class Interpreter: Sendable {
         }
         let prompt = Self.prompt(request, answers: answers, tools: tools)
         // Independent samples, concurrently: their agreement is half of the confidence.
-        let samples = try await withThrowingTaskGroup(of: (Intent, Int)?.self) { group in
+        // A sample whose answer never matched the schema counts as missing; a model that cannot
+        // be reached at all is an error of its own, not a reason to ask the person.
+        let (samples, unreachable) = try await withThrowingTaskGroup(of: Result<(Intent, Int), any Error>.self) { group in
             for _ in 0..<settings.samples {
-                group.addTask { try? await self.sample(prompt, actor: actor, workflowId: workflowId) }
+                group.addTask {
+                    do { return .success(try await self.sample(prompt, actor: actor, workflowId: workflowId)) } catch { return .failure(error) }
+                }
             }
             var collected: [(Intent, Int)] = []
-            for try await sample in group { if let sample { collected.append(sample) } }
-            return collected
+            var unreachable: RPCError?
+            for try await outcome in group {
+                switch outcome {
+                case .success(let sample): collected.append(sample)
+                case .failure(let error as RPCError): unreachable = error
+                case .failure: break
+                }
+            }
+            return (collected, unreachable)
         }
+        if samples.isEmpty, let unreachable { throw unreachable }
         var calls = samples.reduce(0) { $0 + $1.1 }
         guard let chosen = samples.first?.0 else {
             throw Failure(description: "the interpreter model gave no answer matching the intent schema in \(settings.samples * settings.attemptsPerCall) attempts")
@@ -134,14 +147,14 @@ final class Interpreter: Sendable {
     }
 
     private func cached(_ key: String) -> Interpretation? {
-        if let hit = cache.withLock({ $0[key] }) { return hit }
-        guard let store else { return nil }
         let oldest = Timestamp.nowMicroseconds() - Int64(settings.cacheSeconds) * 1_000_000
+        if let (hit, at) = cache.withLock({ $0[key] }), at >= oldest { return hit }
+        guard let store else { return nil }
         guard let text = try? store.writer.read({ db in
             try String.fetchOne(db, sql: "SELECT interpretation FROM interpretationCache WHERE key = ? AND createdAtMicros >= ?",
                                 arguments: [key, oldest])
         }), let hit = try? JSONDecoder().decode(Interpretation.self, from: Data(text.utf8)) else { return nil }
-        cache.withLock { $0[key] = hit }
+        cache.withLock { $0[key] = (hit, Timestamp.nowMicroseconds()) }
         return hit
     }
 
@@ -149,7 +162,7 @@ final class Interpreter: Sendable {
         cache.withLock { cache in
             // A crude bound: the store keeps the rest, so dropping the memory copy costs one read.
             if cache.count >= settings.cacheCapacity { cache.removeAll() }
-            cache[key] = result
+            cache[key] = (result, Timestamp.nowMicroseconds())
         }
         guard let store, let data = try? JSONEncoder().encode(result) else { return }
         let now = Timestamp.nowMicroseconds()

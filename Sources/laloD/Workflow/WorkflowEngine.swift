@@ -85,13 +85,16 @@ final class WorkflowEngine: Sendable {
     /// `conflict` when the workflow's state does not allow it.
     @discardableResult
     func decide(_ id: String, event: WorkflowEvent, payload: JSONValue? = nil, by actor: AuditActor) async throws -> WorkflowLog.Record {
-        let before = try log.record(id)?.state
+        let before = try log.machine(id)
         let appended = try await record(event, id: id, payload: payload, by: actor)
-        if event == .cancelled, before == WorkflowState.awaitingReview.rawValue,
-           let (_, _, attempt) = currentPlan(try log.entries(id)) {
-            // A result nobody accepted is not left behind.
-            let undone = executor.rollback(try orderedSnapshots(id, attempt: attempt), workspace: try workspace(for: id))
-            logger.info("cancelled workflow rolled back", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
+        // Cancelling a result under review, or an execution that was paused, rolls back what
+        // ran: a result nobody accepted is not left behind. (A running execution rolls itself
+        // back when it stops; see `execute`.)
+        let from = before.state == .paused ? before.pausedFrom : before.state
+        if event == .cancelled, from == .awaitingReview || (before.state == .paused && from == .executing) {
+            // A paused execution may still be finishing its step: let it end first.
+            await runtime.withLock { $0[id]?.driver }?.value
+            try await rollBackCancelled(id)
         }
         var follow: [WorkflowAction] = []
         for action in appended.actions {
@@ -99,6 +102,13 @@ final class WorkflowEngine: Sendable {
         }
         if !follow.isEmpty { launch(id, follow) }
         return appended.record
+    }
+
+    /// Restores the snapshots of the workflow's current execution attempt after a cancel.
+    private func rollBackCancelled(_ id: String) async throws {
+        guard let (_, _, attempt) = currentPlan(try log.entries(id)) else { return }
+        let undone = executor.rollback(try orderedSnapshots(id, attempt: attempt), workspace: try workspace(for: id))
+        logger.info("cancelled workflow rolled back", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
     }
 
     /// Appends `event` and tells subscribers.
@@ -113,7 +123,11 @@ final class WorkflowEngine: Sendable {
     }
 
     /// Picks up every workflow that had not ended when laloD stopped.
-    func resumeAll() throws -> Int {
+    func resumeAll() async throws -> Int {
+        // A commit whose example was not stored yet (laloD stopped right after the approval).
+        for id in try log.committedWithoutExample() {
+            if let record = try log.record(id) { _ = try await commit(record) }
+        }
         let live = try log.live()
         for record in live {
             let machine = try log.machine(record.id)
@@ -360,7 +374,9 @@ final class WorkflowEngine: Sendable {
                                          payload: nil, by: actor).actions
         }
         // A plan the critic never passed always goes to a person, whatever its risk.
-        let needsApproval = !plan.passed || settings.policy.needsApproval(risk: plan.effects.risk, confidence: confidence)
+        // And one that must be approved by someone else is never approved by policy.
+        let needsApproval = !plan.passed || options.requireDifferentApprover
+            || settings.policy.needsApproval(risk: plan.effects.risk, confidence: confidence)
         return try await self.record(.planned(planHash: plan.hash, needsApproval: needsApproval), id: record.id,
                                      payload: Self.json(plan, source: "planner", feedback: feedback), by: actor).actions
     }
@@ -420,23 +436,28 @@ final class WorkflowEngine: Sendable {
         let report = await Task { [executor] in
             await executor.run(steps, workflowId: id, attempt: attempt, context: context, hooks: frozen)
         }.value
+        // Paused: it goes on from the next step on resume. Cancelled (now or while the last
+        // step ran, so the result below is refused): undo what ran.
+        func cancelled() -> Bool { (try? log.record(id))?.state == WorkflowState.cancelled.rawValue }
         if report.stopped {
-            // Paused: it goes on from the next step on resume. Cancelled: undo what ran.
-            if (try? log.record(id))?.state == WorkflowState.cancelled.rawValue {
-                let undone = executor.rollback(try orderedSnapshots(id, attempt: attempt), workspace: workspace)
-                logger.info("cancelled workflow rolled back", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
-            }
+            if cancelled() { try await rollBackCancelled(id) }
             return []
         }
         var payload = Self.reportJSON(report, attempt: attempt)
-        if report.succeeded || report.interrupted != nil {
-            let snapshots = try log.snapshots(workflowId: id, attempt: attempt)
-            payload["diff"] = JSONValue.array(executor.diff(snapshots, workspace: workspace))
-            return try await self.record(.executed, id: id, payload: .object(payload), by: actor).actions
+        do {
+            if report.succeeded || report.interrupted != nil {
+                let snapshots = try log.snapshots(workflowId: id, attempt: attempt)
+                payload["diff"] = JSONValue.array(executor.diff(snapshots, workspace: workspace))
+                return try await self.record(.executed, id: id, payload: .object(payload), by: actor).actions
+            }
+            // Only re-plans after failed executions count against the limit, not those a person asked for.
+            let automatic = entries.filter { if case .executionRolledBack(true) = $0.event { return true } else { return false } }.count
+            let replan = automatic < settings.maxAutomaticReplans
+            return try await self.record(.executionRolledBack(replan: replan), id: id, payload: .object(payload), by: actor).actions
+        } catch let error as RPCError where error.kind == .conflict && cancelled() {
+            try await rollBackCancelled(id)
+            return []
         }
-        let machine = try log.machine(id)
-        let replan = machine.replans < settings.maxAutomaticReplans
-        return try await self.record(.executionRolledBack(replan: replan), id: id, payload: .object(payload), by: actor).actions
     }
 
     private func progress(_ id: String, uid: Int64, user: String, attempt: Int, outcome: Executor.StepOutcome) {

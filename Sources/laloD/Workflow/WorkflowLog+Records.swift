@@ -44,6 +44,14 @@ extension WorkflowLog {
         }
     }
 
+    func committedWithoutExample() throws -> [String] {
+        try store.writer.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT id FROM workflow WHERE state = 'committed' AND id NOT IN (SELECT workflowId FROM workflowExample)
+                """)
+        }
+    }
+
     func example(_ workflowId: String) throws -> JSONValue? {
         try store.writer.read { db in
             guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM workflowExample WHERE workflowId = ?",
