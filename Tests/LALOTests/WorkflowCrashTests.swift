@@ -87,6 +87,7 @@ struct WorkflowCrashTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// Every waiting state: clarification, approval, review, paused.
     @Test func killedWhileWaitingForApprovalAndWhilePaused() throws {
         var daemon = try start()
         try scriptInterpretation()
@@ -99,8 +100,24 @@ struct WorkflowCrashTests {
         let paused = try client.call(WorkflowStart.self, .init(request: "write a.txt now", tools: ["file"])).id
         _ = try client.settle(paused)
         _ = try client.call(WorkflowPause.self, WorkflowRef(id: paused))
+        // One in review (approved and executed) and one asking a question.
+        try scriptPlan([R.file("write", "r.txt", content: "r")])
+        try scriptInterpretation()
+        let review = try client.call(WorkflowStart.self, .init(request: "write r.txt", tools: ["file"])).id
+        let reviewHash = try #require(try client.settle(review).planHash)
+        _ = try client.call(WorkflowApprove.self, .init(id: review, planHash: reviewHash))
+        #expect(try client.settle(review).state == "awaiting_review")
+        try models.interpreter.load([R.intent("something"), R.intent("something else")])
+        try models.judge.load([R.judge(0.1, ["What do you mean?"])])
+        let question = try client.call(WorkflowStart.self, .init(request: "do the thing", tools: ["file"])).id
+        #expect(try client.settle(question).state == "awaiting_clarification")
         daemon = try crashAndRestart(daemon)
         client = try daemon.client()
+        let afterReview = try client.call(WorkflowGet.self, WorkflowRef(id: review)).workflow
+        #expect(afterReview.state == "awaiting_review")
+        #expect(try client.call(WorkflowApprove.self, .init(id: review, planHash: nil)).state == "committed")
+        let asked = try client.call(WorkflowGet.self, WorkflowRef(id: question)).workflow
+        #expect(asked.state == "awaiting_clarification" && asked.questions == ["What do you mean?"])
         #expect(try client.call(WorkflowGet.self, WorkflowRef(id: waiting)).workflow.state == "awaiting_approval")
         _ = try client.call(WorkflowApprove.self, .init(id: waiting, planHash: hash))
         #expect(try client.settle(waiting).state == "awaiting_review")
