@@ -327,5 +327,25 @@ struct WorkflowEngineTests {
         #expect(try daemon.client().call(WorkflowGet.self, WorkflowRef(id: id)).feedback.first?["rating"] == 4)
         #expect(daemon.stop() == 0)
     }
+
+    /// A model that is down fails the workflow with the reason; an answer that never matches the
+    /// schema is not trusted and turns into a question instead.
+    @Test func modelOutagesFailAndInvalidAnswersAsk() throws {
+        let models = try RoleServers()
+        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let client = try daemon.client()
+        try models.interpreter.load([["reply": Reply.error(503, "overloaded"), "repeat": 2]])
+        let down = try client.call(WorkflowStart.self, .init(request: "anything", tools: ["file"]))
+        let failed = try client.settle(down.id)
+        #expect(failed.state == "failed")
+        #expect(failed.failure?.contains("interpreter model failed") == true, "\(failed.failure ?? "")")
+
+        try models.interpreter.load([["reply": Reply.openAIChat("{not json"), "repeat": 4]])
+        let garbled = try client.call(WorkflowStart.self, .init(request: "anything else", tools: ["file"]))
+        let asked = try client.settle(garbled.id)
+        #expect(asked.state == "awaiting_clarification")
+        #expect(asked.questions?.isEmpty == false)
+        #expect(daemon.stop() == 0)
+    }
 }
 

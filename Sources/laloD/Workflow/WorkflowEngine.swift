@@ -287,10 +287,11 @@ final class WorkflowEngine: Sendable {
                 "questions": ["I could not turn the request into a clear task. What exactly should be done, and what should the result be?"],
                 "problem": .string(failure.description), "confidence": 0,
             ], by: actor).actions
-        } catch let error as ProviderError {
+        } catch let error as RPCError where error.kind != .conflict {
+            // The model router reports a provider that is down, slow or refusing as an RPCError.
             cancelSpeculation(record.id)
-            return try await self.record(.failed(reason: "the interpreter model is not available: \(error.message)"), id: record.id,
-                                    payload: nil, by: actor).actions
+            return try await self.record(.failed(reason: "the interpreter model failed: \(error.message) [\(error.kind.rawValue)]"),
+                                         id: record.id, payload: nil, by: actor).actions
         }
         if !interpretation.confident { cancelSpeculation(record.id) }
         return try await self.record(.interpreted(confident: interpretation.confident), id: record.id, payload: [
@@ -369,9 +370,9 @@ final class WorkflowEngine: Sendable {
             }
         } catch let failure as Planner.Failure {
             return try await self.record(.failed(reason: failure.description), id: record.id, payload: nil, by: actor).actions
-        } catch let error as ProviderError {
-            return try await self.record(.failed(reason: "the planner model is not available: \(error.message)"), id: record.id,
-                                         payload: nil, by: actor).actions
+        } catch let error as RPCError where error.kind != .conflict {
+            return try await self.record(.failed(reason: "the planner model failed: \(error.message) [\(error.kind.rawValue)]"),
+                                         id: record.id, payload: nil, by: actor).actions
         }
         // A plan the critic never passed always goes to a person, whatever its risk.
         // And one that must be approved by someone else is never approved by policy.
