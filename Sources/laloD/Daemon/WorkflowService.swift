@@ -12,5 +12,7 @@ struct WorkflowService: Service {
         _ = try await engine.resumeAll()
         try? await gracefulShutdown()
         await engine.shutdown(grace: grace)
+        // Usage and cache rows that were waiting for their batch.
+        await engine.interpreter.models.flushUsage()
     }
 }

@@ -15,7 +15,8 @@ final class ModelRouter: Sendable {
     let providers: [String: any ModelProvider]
     let local: LocalModelServer?
     private let store: Store
-    private let usageRecorder: UsageRecorder
+    /// Usage rows (and the interpreter's cache rows) are written off the calls' path.
+    let deferred: DeferredWriter
     private let redactor: Redactor
     private let logger: Logger
 
@@ -26,7 +27,7 @@ final class ModelRouter: Sendable {
         self.store = store
         self.redactor = redactor
         self.logger = logger
-        usageRecorder = UsageRecorder(store: store, logger: logger)
+        deferred = DeferredWriter(store: store, logger: logger)
         let http = HTTPClient(maxIdleHandles: 16)
         var providers: [String: any ModelProvider] = [:]
         for (name, provider) in configuration.providers {
@@ -201,14 +202,17 @@ final class ModelRouter: Sendable {
                              duration: Duration, outcome: String) async {
         let micros = Timestamp.nowMicroseconds()
         let day = String(Timestamp.format(microsecondsSinceEpoch: micros).prefix(10))
-        usageRecorder.record(UsageRecorder.Row(arguments: [
+        deferred.add(DeferredWriter.Statement(sql: """
+            INSERT INTO modelUsage (timeMicros, day, uid, user, workflowId, role, provider, model, promptTokens,
+                completionTokens, durationMicros, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [
             micros, day, actor.uid, actor.user, workflowId, resolved.role.rawValue, resolved.providerName, resolved.model,
             usage.promptTokens, usage.completionTokens, duration.microseconds, outcome,
         ]))
     }
 
     /// Every usage row recorded so far is in the store.
-    func flushUsage() async { await usageRecorder.flush() }
+    func flushUsage() async { await deferred.flush() }
 }
 
 /// A ``StreamRedactor`` shared with a provider's delta callback.

@@ -75,7 +75,7 @@ final class Interpreter: Sendable {
         "required": ["score", "questions"],
     ]
 
-    private let models: ModelRouter
+    let models: ModelRouter
     let settings: Settings
     /// Interpretations by key, with when they were made.
     private let cache = Mutex<[String: (Interpretation, Int64)]>([:])
@@ -164,15 +164,15 @@ final class Interpreter: Sendable {
             if cache.count >= settings.cacheCapacity { cache.removeAll() }
             cache[key] = (result, Timestamp.nowMicroseconds())
         }
-        guard let store, let data = try? JSONEncoder().encode(result) else { return }
+        guard store != nil, let data = try? JSONEncoder().encode(result) else { return }
         let now = Timestamp.nowMicroseconds()
         let oldest = now - Int64(settings.cacheSeconds) * 1_000_000
         // Off the request's path: the memory copy answers until the row is there.
-        store.writer.asyncWrite({ db in
-            try db.execute(sql: "INSERT OR REPLACE INTO interpretationCache (key, interpretation, createdAtMicros) VALUES (?, ?, ?)",
-                           arguments: [key, String(decoding: data, as: UTF8.self), now])
-            try db.execute(sql: "DELETE FROM interpretationCache WHERE createdAtMicros < ?", arguments: [oldest])
-        }, completion: { _, _ in })
+        models.deferred.add(DeferredWriter.Statement(
+            sql: "INSERT OR REPLACE INTO interpretationCache (key, interpretation, createdAtMicros) VALUES (?, ?, ?)",
+            arguments: [key, String(decoding: data, as: UTF8.self), now]))
+        models.deferred.add(DeferredWriter.Statement(sql: "DELETE FROM interpretationCache WHERE createdAtMicros < ?",
+                                                     arguments: [oldest]))
     }
 
     static func prompt(_ request: String, answers: [String], tools: [String]) -> String {

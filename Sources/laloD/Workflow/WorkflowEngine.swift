@@ -126,7 +126,7 @@ final class WorkflowEngine: Sendable {
     func resumeAll() async throws -> Int {
         // A commit whose example was not stored yet (laloD stopped right after the approval).
         for id in try log.committedWithoutExample() {
-            if let record = try log.record(id) { _ = try await commit(record) }
+            if let (record, entries) = try log.snapshot(id) { _ = try await commit(record, entries) }
         }
         let live = try log.live()
         for record in live {
@@ -239,9 +239,16 @@ final class WorkflowEngine: Sendable {
     }
 
     private func perform(_ action: WorkflowAction, id: String) async throws -> [WorkflowAction] {
-        guard let record = try log.record(id) else { return [] }
+        switch action {
+        case .askClarification, .requestApproval, .presentReview, .stopWork:
+            return []  // waiting for a person: nothing to do, nothing to read
+        default:
+            break
+        }
+        // One read for the record and its log; the machine is the log replayed.
+        guard let (record, entries) = try log.snapshot(id) else { return [] }
+        let machine = try WorkflowMachine.replay(entries.map(\.event))
         // The log decides: an action whose state has passed (paused or cancelled meanwhile) is dropped.
-        let machine = try log.machine(id)
         switch action {
         case .interpret where machine.state != .interpreting, .plan where machine.state != .planning,
              .execute where machine.state != .executing, .rollback where !machine.rollbackPending,
@@ -251,11 +258,11 @@ final class WorkflowEngine: Sendable {
             break
         }
         switch action {
-        case .interpret: return try await interpret(record)
-        case .plan(let revision): return try await plan(record, revision: revision)
-        case .execute: return try await execute(record)
-        case .rollback: return try await rollBackReview(record)
-        case .commit: return try await commit(record)
+        case .interpret: return try await interpret(record, entries)
+        case .plan(let revision): return try await plan(record, entries, revision: revision)
+        case .execute: return try await execute(record, entries)
+        case .rollback: return try await rollBackReview(record, entries)
+        case .commit: return try await commit(record, entries)
         case .resume:
             return Self.pendingActions(machine)
         case .askClarification, .requestApproval, .presentReview, .stopWork:
@@ -265,8 +272,7 @@ final class WorkflowEngine: Sendable {
 
     // MARK: Interpret
 
-    private func interpret(_ record: WorkflowLog.Record) async throws -> [WorkflowAction] {
-        let entries = try log.entries(record.id)
+    private func interpret(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction] {
         let answers = entries.compactMap { $0.event == .clarified ? $0.payload?["answers"]?.arrayValue : nil }
             .flatMap { $0.compactMap(\.stringValue) }
         let options = record.decodedOptions
@@ -346,8 +352,7 @@ final class WorkflowEngine: Sendable {
         return nil
     }
 
-    private func plan(_ record: WorkflowLog.Record, revision: Bool) async throws -> [WorkflowAction] {
-        let entries = try log.entries(record.id)
+    private func plan(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry], revision: Bool) async throws -> [WorkflowAction] {
         let actor = Self.actor(record)
         guard let (intent, confidence) = currentIntent(entries) else {
             return try await self.record(.failed(reason: "no interpretation to plan from"), id: record.id, payload: nil, by: actor).actions
@@ -414,8 +419,7 @@ final class WorkflowEngine: Sendable {
         try Workspace(root: settings.workspaceRoot + "/" + id)
     }
 
-    private func execute(_ record: WorkflowLog.Record) async throws -> [WorkflowAction] {
-        let entries = try log.entries(record.id)
+    private func execute(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction] {
         let actor = Self.actor(record)
         guard let (steps, _, attempt) = currentPlan(entries) else {
             return try await self.record(.failed(reason: "no plan to execute"), id: record.id, payload: nil, by: actor).actions
@@ -506,8 +510,7 @@ final class WorkflowEngine: Sendable {
 
     // MARK: Review
 
-    private func rollBackReview(_ record: WorkflowLog.Record) async throws -> [WorkflowAction] {
-        let entries = try log.entries(record.id)
+    private func rollBackReview(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction] {
         guard let (_, _, attempt) = currentPlan(entries) else { return [] }
         let undone = executor.rollback(try orderedSnapshots(record.id, attempt: attempt), workspace: try workspace(for: record.id))
         let rejection = entries.last { $0.event.name == "rejected" }
@@ -520,8 +523,7 @@ final class WorkflowEngine: Sendable {
     }
 
     /// The committed workflow becomes an example for later runs (SPEC §5, step 5).
-    private func commit(_ record: WorkflowLog.Record) async throws -> [WorkflowAction] {
-        let entries = try log.entries(record.id)
+    private func commit(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction] {
         let intent = entries.last { $0.event.name == "interpreted" }?.payload?["intent"] ?? .null
         let plan = currentPlan(entries)?.payload ?? .null
         let outcome = entries.last { $0.event == .executed }?.payload ?? .null

@@ -26,26 +26,78 @@ struct WorkflowLog: Sendable {
         /// ``Summary`` as JSON.
         var summary: String = "{}"
 
-        var decodedOptions: Options { (try? JSONDecoder().decode(Options.self, from: Data(options.utf8))) ?? Options() }
-        var decodedSummary: Summary { (try? JSONDecoder().decode(Summary.self, from: Data(summary.utf8))) ?? Summary() }
+        var decodedOptions: Options { Options(json: JSONParser.parseOrNull(options)) }
+        var decodedSummary: Summary { Summary(json: JSONParser.parseOrNull(summary)) }
+
+        init(id: String, uid: Int64, user: String, request: String, state: String, lastSeq: Int64, createdAt: String,
+             updatedAt: String, options: String = "{}", summary: String = "{}") {
+            self.id = id; self.uid = uid; self.user = user; self.request = request; self.state = state; self.lastSeq = lastSeq
+            self.createdAt = createdAt; self.updatedAt = updatedAt; self.options = options; self.summary = summary
+        }
+
+        /// By column, not through Codable: the append transaction reads one on every event.
+        init(row: GRDB.Row) {
+            id = row["id"]; uid = row["uid"]; user = row["user"]; request = row["request"]; state = row["state"]
+            lastSeq = row["lastSeq"]; createdAt = row["createdAt"]; updatedAt = row["updatedAt"]
+            options = row["options"] ?? "{}"; summary = row["summary"] ?? "{}"
+        }
     }
 
     /// What a workflow was started with; kept so a restarted daemon drives it the same way.
-    struct Options: Codable, Sendable, Equatable {
+    struct Options: Sendable, Equatable {
         var threshold: Double?
         /// The tools the planner may offer.
         var tools: [String] = []
         var requireDifferentApprover = false
         /// The requester's permissions at start: tool calls run with these.
         var permissions: [String] = []
+
+        init(threshold: Double? = nil, tools: [String] = [], requireDifferentApprover: Bool = false, permissions: [String] = []) {
+            self.threshold = threshold; self.tools = tools; self.requireDifferentApprover = requireDifferentApprover
+            self.permissions = permissions
+        }
+
+        init(json: JSONValue) {
+            threshold = json["threshold"]?.numberValue
+            tools = json["tools"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            requireDifferentApprover = json["requireDifferentApprover"]?.boolValue ?? false
+            permissions = json["permissions"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        }
+
+        var json: JSONValue {
+            var object: [String: JSONValue] = [
+                "tools": .array(tools.map { .string($0) }), "requireDifferentApprover": .bool(requireDifferentApprover),
+                "permissions": .array(permissions.map { .string($0) }),
+            ]
+            if let threshold { object["threshold"] = .double(threshold) }
+            return .object(object)
+        }
     }
 
     /// The latest of what the log says, for lists.
-    struct Summary: Codable, Sendable, Equatable {
+    struct Summary: Sendable, Equatable {
         var confidence: Double?
         var planHash: String?
         var questions: [String]?
         var failure: String?
+
+        init() {}
+
+        init(json: JSONValue) {
+            confidence = json["confidence"]?.numberValue
+            planHash = json["planHash"]?.stringValue
+            questions = json["questions"]?.arrayValue?.compactMap(\.stringValue)
+            failure = json["failure"]?.stringValue
+        }
+
+        var json: JSONValue {
+            var object: [String: JSONValue] = [:]
+            if let confidence { object["confidence"] = .double(confidence) }
+            if let planHash { object["planHash"] = .string(planHash) }
+            if let questions { object["questions"] = .array(questions.map { .string($0) }) }
+            if let failure { object["failure"] = .string(failure) }
+            return .object(object)
+        }
     }
 
     struct Entry: Sendable, Equatable {
@@ -75,7 +127,7 @@ struct WorkflowLog: Sendable {
         let now = Timestamp.now()
         let record = Record(id: Self.newID(), uid: actor.uid, user: actor.user, request: request,
                             state: WorkflowState.interpreting.rawValue, lastSeq: 0, createdAt: now, updatedAt: now,
-                            options: String(decoding: try JSONEncoder().encode(options), as: UTF8.self))
+                            options: JSONWriter.string(options.json))
         try await store.writer.write { db in try record.insert(db) }
         return record
     }
@@ -83,9 +135,10 @@ struct WorkflowLog: Sendable {
     /// Records `event` if the workflow's state machine accepts it; returns the actions to run.
     func append(_ event: WorkflowEvent, to id: String, payload: JSONValue? = nil, by actor: AuditActor) async throws -> Appended {
         try await store.writer.write { db -> Appended in
-            guard var record = try Record.fetchOne(db, key: id) else {
+            guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM workflow WHERE id = ?", arguments: [id]) else {
                 throw RPCError.notFound("no workflow \(id)", field: "params.id")
             }
+            var record = Record(row: row)
             var machine = try Self.machine(db, id: id)
             let actions = try machine.apply(event)
             let seq = record.lastSeq + 1
@@ -97,9 +150,10 @@ struct WorkflowLog: Sendable {
                                  payload.map(JSONWriter.string), machine.state.rawValue, actor.uid, actor.user])
             record.state = machine.state.rawValue
             record.lastSeq = seq
+            record.updatedAt = Timestamp.format(microsecondsSinceEpoch: now)
             record.summary = Self.summarise(record.decodedSummary, after: event, payload: payload, machine: machine)
-            record.updatedAt = Timestamp.now()
-            try record.update(db)
+            try db.execute(sql: "UPDATE workflow SET state = ?, lastSeq = ?, updatedAt = ?, summary = ? WHERE id = ?",
+                           arguments: [record.state, seq, record.updatedAt, record.summary, id])
             return Appended(seq: seq, state: machine.state, actions: actions, timeMicros: now, record: record)
         }
     }
@@ -119,7 +173,7 @@ struct WorkflowLog: Sendable {
         default:
             break
         }
-        return (try? String(decoding: JSONEncoder().encode(summary), as: UTF8.self)) ?? "{}"
+        return JSONWriter.string(summary.json)
     }
 
     /// The machine as the log leaves it.
@@ -136,9 +190,20 @@ struct WorkflowLog: Sendable {
         try store.writer.read { db in try Record.fetchOne(db, key: id) }
     }
 
-    func entries(_ id: String) throws -> [Entry] {
+    /// The record and its log, read together.
+    func snapshot(_ id: String) throws -> (Record, [Entry])? {
         try store.writer.read { db in
-            try GRDB.Row.fetchAll(db, sql: """
+            guard let record = try Record.fetchOne(db, key: id) else { return nil }
+            return (record, try Self.entries(db, id: id))
+        }
+    }
+
+    func entries(_ id: String) throws -> [Entry] {
+        try store.writer.read { db in try Self.entries(db, id: id) }
+    }
+
+    static func entries(_ db: Database, id: String) throws -> [Entry] {
+        try GRDB.Row.fetchAll(db, sql: """
                 SELECT seq, timeMicros, event, payload, stateAfter, user FROM workflowEvent WHERE workflowId = ? ORDER BY seq
                 """, arguments: [id]).map { row in
                 let payload: String? = row["payload"]
@@ -147,7 +212,6 @@ struct WorkflowLog: Sendable {
                              payload: try payload.map { try JSONParser.parse($0) },
                              stateAfter: WorkflowState(rawValue: row["stateAfter"]) ?? .failed, user: row["user"])
             }
-        }
     }
 
     /// Workflows that have not ended: what a restarted daemon resumes.
