@@ -78,4 +78,32 @@ struct WorkflowLogTests {
         #expect(throws: (any Error).self) { try WorkflowEvent(json: ["name": "teleported"]) }
         #expect(throws: (any Error).self) { try WorkflowEvent(json: ["name": "planned", "planHash": "x"]) }
     }
+
+    /// Appends that arrive together share a transaction (group commit), but each succeeds or
+    /// fails on its own: a refused event rolls back only its own savepoint.
+    @Test func concurrentAppendsCommitTogetherAndFailAlone() async throws {
+        let directory = TemporaryDirectory("lalo-wfgroup")
+        let log = WorkflowLog(store: try Store.open(directory: directory.path, busyTimeoutMilliseconds: 5000))
+        var ids: [String] = []
+        for i in 0..<40 { ids.append(try await log.create(request: "r\(i)", by: Self.alice).id) }
+        let outcomes = await withTaskGroup(of: (String, Bool).self) { group in
+            for (index, id) in ids.enumerated() {
+                group.addTask {
+                    // Every fifth one sends an event its state does not take.
+                    let event: WorkflowEvent = index % 5 == 0 ? .executed : .interpreted(confident: true)
+                    return (id, (try? await log.append(event, to: id, by: Self.alice)) != nil)
+                }
+            }
+            var all: [String: Bool] = [:]
+            for await (id, ok) in group { all[id] = ok }
+            return all
+        }
+        for (index, id) in ids.enumerated() {
+            #expect(outcomes[id] == (index % 5 != 0))
+            let record = try #require(try log.record(id))
+            #expect(record.state == (index % 5 == 0 ? "interpreting" : "planning"))
+            #expect(try log.entries(id).count == (index % 5 == 0 ? 0 : 1))
+        }
+    }
 }
+

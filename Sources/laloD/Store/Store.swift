@@ -9,6 +9,14 @@ import Shared
 struct Store: Sendable {
     let writer: DatabasePool
     let path: String
+    /// Group commit for the workflow engine's and the tool registry's small writes.
+    let combined: WriteCombiner
+
+    init(writer: DatabasePool, path: String) {
+        self.writer = writer
+        self.path = path
+        combined = WriteCombiner(writer: writer)
+    }
 
     /// Takes an exclusive lock on `directory/laloD.lock` for the life of the process.
     ///

@@ -171,7 +171,7 @@ final class ToolRegistry: Sendable {
 
     private func begin(_ name: String, arguments: JSONValue, context: ToolContext, idempotent: Bool) async throws -> Begin {
         let redacted = JSONWriter.string(redactor.redact(arguments))
-        return try await store.writer.write { db -> Begin in
+        return try await store.combined.write { db -> Begin in
             if let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM toolExecution WHERE idempotencyKey = ?",
                                                arguments: [context.idempotencyKey]) {
                 let earlier = try Self.info(row)
@@ -204,7 +204,7 @@ final class ToolRegistry: Sendable {
     }
 
     private func finish(_ id: Int64, outcome: Result<JSONValue, ToolFailure>, duration: Int64) async throws -> ToolExecutionInfo {
-        try await store.writer.write { db in
+        try await store.combined.write { db in
             switch outcome {
             case .success(let result):
                 try db.execute(sql: "UPDATE toolExecution SET status = 'succeeded', result = ?, finishedAt = ?, durationMicros = ? WHERE id = ?",

@@ -10,7 +10,7 @@ extension WorkflowLog {
     /// rolled back to is what was there before its first run.
     func saveSnapshots(_ snapshots: [Executor.Snapshot], workflowId: String, attempt: Int, step: Int) async throws {
         guard !snapshots.isEmpty else { return }
-        try await store.writer.write { db in
+        try await store.combined.write { db in
             for snapshot in snapshots {
                 try db.execute(sql: """
                     INSERT OR IGNORE INTO workflowSnapshot (workflowId, attempt, step, path, content) VALUES (?, ?, ?, ?, ?)

@@ -128,13 +128,13 @@ struct WorkflowLog: Sendable {
         let record = Record(id: Self.newID(), uid: actor.uid, user: actor.user, request: request,
                             state: WorkflowState.interpreting.rawValue, lastSeq: 0, createdAt: now, updatedAt: now,
                             options: JSONWriter.string(options.json))
-        try await store.writer.write { db in try record.insert(db) }
+        try await store.combined.write { db in try record.insert(db) }
         return record
     }
 
     /// Records `event` if the workflow's state machine accepts it; returns the actions to run.
     func append(_ event: WorkflowEvent, to id: String, payload: JSONValue? = nil, by actor: AuditActor) async throws -> Appended {
-        try await store.writer.write { db -> Appended in
+        try await store.combined.write { db -> Appended in
             guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM workflow WHERE id = ?", arguments: [id]) else {
                 throw RPCError.notFound("no workflow \(id)", field: "params.id")
             }
