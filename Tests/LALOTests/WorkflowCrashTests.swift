@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Shared
 import Testing
 
@@ -212,6 +213,41 @@ struct WorkflowCrashTests {
                 #expect(!FileManager.default.fileExists(atPath: workspace + "/b.txt"))
             }
         }
+        #expect(daemon.stop() == 0)
+    }
+
+    /// laloD killed after recording a cancel and before its rollback (forged here by writing the
+    /// cancel event straight into the store): the next start finishes the rollback.
+    @Test func aRollbackInterruptedByACrashIsFinishedOnRestart() throws {
+        var daemon = try start()
+        try scriptInterpretation()
+        try scriptPlan([R.file("write", "a.txt", content: "a\n")])
+        var client = try daemon.client()
+        let id = try client.call(WorkflowStart.self, .init(request: "write a.txt", tools: ["file"])).id
+        let hash = try #require(try client.settle(id).planHash)
+        _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
+        #expect(try client.settle(id).state == "awaiting_review")
+        let file = daemon.directory.file("state/workspaces/\(id)/a.txt")
+        #expect(FileManager.default.fileExists(atPath: file))
+        daemon.signal(SIGKILL)
+        _ = daemon.waitForExit()
+        let database = try DatabaseQueue(path: daemon.directory.file("state/laloD.sqlite"))
+        try database.write { db in
+            let seq = try Int64.fetchOne(db, sql: "SELECT lastSeq FROM workflow WHERE id = ?", arguments: [id])! + 1
+            try db.execute(sql: """
+                INSERT INTO workflowEvent (workflowId, seq, timeMicros, name, event, payload, stateAfter, uid, user)
+                VALUES (?, ?, 0, 'cancelled', '{"name":"cancelled"}', '{"rollback":true}', 'cancelled', 0, 'root')
+                """, arguments: [id, seq])
+            try db.execute(sql: "UPDATE workflow SET state = 'cancelled', lastSeq = ? WHERE id = ?", arguments: [seq, id])
+        }
+        daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
+                                   reuse: daemon)
+        client = try daemon.client()
+        #expect(try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == "cancelled")
+        // The rollback runs as laloD starts, beside the first connections.
+        let deadline = Date().addingTimeInterval(10)
+        while FileManager.default.fileExists(atPath: file), Date() < deadline { usleep(20_000) }
+        #expect(!FileManager.default.fileExists(atPath: file), "the interrupted rollback must be finished at start")
         #expect(daemon.stop() == 0)
     }
 }

@@ -86,12 +86,20 @@ final class WorkflowEngine: Sendable {
     @discardableResult
     func decide(_ id: String, event: WorkflowEvent, payload: JSONValue? = nil, by actor: AuditActor) async throws -> WorkflowLog.Record {
         let before = try log.machine(id)
-        let appended = try await record(event, id: id, payload: payload, by: actor)
-        // Cancelling a result under review, or an execution that was paused, rolls back what
-        // ran: a result nobody accepted is not left behind. (A running execution rolls itself
-        // back when it stops; see `execute`.)
+        // Cancelling an execution or a result nobody accepted rolls back what ran; the cancel
+        // event says so, so a restart can finish a rollback a crash interrupted.
         let from = before.state == .paused ? before.pausedFrom : before.state
-        if event == .cancelled, from == .awaitingReview || (before.state == .paused && from == .executing) {
+        let rollback = event == .cancelled && (from == .executing || from == .awaitingReview)
+        var payload = payload
+        if rollback {
+            var object = payload?.objectValue ?? [:]
+            object["rollback"] = true
+            payload = .object(object)
+        }
+        let appended = try await record(event, id: id, payload: payload, by: actor)
+        // A running execution rolls itself back when it stops (see `execute`); a paused one or a
+        // result under review is rolled back here.
+        if rollback, from == .awaitingReview || before.state == .paused {
             // A paused execution may still be finishing its step: let it end first.
             await runtime.withLock { $0[id]?.driver }?.value
             try await rollBackCancelled(id)
@@ -108,6 +116,8 @@ final class WorkflowEngine: Sendable {
     private func rollBackCancelled(_ id: String) async throws {
         guard let (_, _, attempt) = currentPlan(try log.entries(id)) else { return }
         let undone = executor.rollback(try orderedSnapshots(id, attempt: attempt), workspace: try workspace(for: id))
+        // The snapshots are gone once restored: that is how a restart knows the rollback is done.
+        try await log.dropSnapshots(workflowId: id, attempt: attempt)
         logger.info("cancelled workflow rolled back", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
     }
 
@@ -127,6 +137,10 @@ final class WorkflowEngine: Sendable {
         // A commit whose example was not stored yet (laloD stopped right after the approval).
         for id in try log.committedWithoutExample() {
             if let (record, entries) = try log.snapshot(id) { _ = try await commit(record, entries) }
+        }
+        // A cancel whose rollback did not finish (its snapshots are still there).
+        for id in try log.cancelledWithSnapshots() {
+            if try log.entries(id).last?.payload?["rollback"] == true { try await rollBackCancelled(id) }
         }
         let live = try log.live()
         for record in live {

@@ -44,6 +44,20 @@ extension WorkflowLog {
         }
     }
 
+    func dropSnapshots(workflowId: String, attempt: Int) async throws {
+        try await store.combined.write { db in
+            try db.execute(sql: "DELETE FROM workflowSnapshot WHERE workflowId = ? AND attempt = ?", arguments: [workflowId, attempt])
+        }
+    }
+
+    func cancelledWithSnapshots() throws -> [String] {
+        try store.writer.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT id FROM workflow WHERE state = 'cancelled' AND id IN (SELECT DISTINCT workflowId FROM workflowSnapshot)
+                """)
+        }
+    }
+
     func committedWithoutExample() throws -> [String] {
         try store.writer.read { db in
             try String.fetchAll(db, sql: """
