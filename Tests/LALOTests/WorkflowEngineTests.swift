@@ -347,5 +347,28 @@ struct WorkflowEngineTests {
         #expect(asked.questions?.isEmpty == false)
         #expect(daemon.stop() == 0)
     }
+
+    /// `laloctl run` on a terminal (a pseudo-terminal from script(1)): the questions, the
+    /// approval, the acceptance and the rating are asked and answered inline.
+    @Test func laloctlRunAsksOnATerminal() throws {
+        let models = try RoleServers()
+        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let R = RoleServers.self
+        try models.interpreter.load([R.intent("write notes"), R.intent("write notes"), R.intent("write notes.txt"),
+                                     R.intent("write notes.txt")])
+        try models.judge.load([R.judge(0.3, ["Which file?"]), R.judge(0.9)])
+        try models.planner.load([R.plan([R.file("write", "notes.txt", content: "milk\n")])])
+        try models.critic.load([R.critique(0.9)])
+        let command = [Binaries.laloctl, "run", "write my notes", "--tools", "file", "--socket", daemon.socketPath]
+            .map { "'\($0)'" }.joined(separator: " ")
+        // Typed answers: the clarification, approve, accept, a rating of 5.
+        let result = try run("/usr/bin/script", ["-qec", command, "/dev/null"], environment: ["NO_COLOR": "1", "PATH": "/usr/bin:/bin"],
+                             stdin: "notes.txt please\na\na\n5\n")
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        for shown in ["Which file?", "Approve this plan?", "notes.txt", "+milk", "Accept the result?", "Committed.", "rating 5 recorded"] {
+            #expect(result.stdout.contains(shown), "missing \(shown) in:\n\(result.stdout)")
+        }
+        #expect(daemon.stop() == 0)
+    }
 }
 
