@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "lalo-bench", targets: ["LaloBench"]),
         .executable(name: "lalo-model-bench", targets: ["ModelBench"]),
         .executable(name: "lalo-workflow-bench", targets: ["WorkflowBench"]),
+        .executable(name: "lalo-sandbox", targets: ["lalo-sandbox"]),
         .library(name: "Shared", targets: ["Shared"]),
     ],
     dependencies: [
@@ -78,6 +79,13 @@ let package = Package(
             name: "ModelBench",
             dependencies: ["Shared"],
             path: "Benchmarks/ModelBench"
+        ),
+        // The native sandbox launcher: small, single-threaded C, started by laloD for each run.
+        .executableTarget(
+            name: "lalo-sandbox",
+            path: "Sources/SandboxLauncher",
+            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers", "-O2"])],
+            linkerSettings: [.linkedLibrary("seccomp")]
         ),
         .executableTarget(
             name: "WorkflowBench",

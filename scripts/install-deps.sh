@@ -6,7 +6,10 @@ packages=(
   pkg-config libsqlite3-dev libsystemd-dev libcurl4-openssl-dev libseccomp-dev  # build
   systemd          # systemd-analyze (unit hardening check), systemd-socket-activate (tests)
   socat jq         # the README's shell examples and the demo
-  util-linux       # setpriv: tests run clients as other users
+  util-linux       # setpriv: tests run clients as other users; su, unshare, mount: sandbox tests
+  bsdutils         # script: laloctl run on a pseudo-terminal
+  procps           # ps: sandbox tests look for processes left behind
+  python3          # the scripted model server; payloads of the sandbox tests
   passwd           # useradd/groupadd: tests create their own users
   sqlite3          # inspecting the store by hand
 )
