@@ -377,22 +377,29 @@ int main(int argc, char **argv) {
     if (write(sync_pipe[1], "g", 1) != 1) fail("start the sandbox");
     close(sync_pipe[1]);
 
-    // Wall time: poll for the child's exit; at the deadline, SIGKILL pid 1 and with it the
-    // whole namespace, however its processes forked or detached.
+    // Wall time: wait on a pidfd for the child's exit; at the deadline, SIGKILL pid 1 and with it
+    // the whole namespace, however its processes forked or detached.
     int status = 0;
     bool timed_out = false;
     long long deadline = start + opt.wall_ms * 1000LL;
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    if (pidfd < 0) fail("pidfd_open");
     for (;;) {
-        pid_t done = waitpid(child, &status, WNOHANG);
-        if (done == child) break;
-        if (done < 0 && errno != EINTR) fail("waitpid");
-        if (now_micros() >= deadline && !timed_out) {
+        long long left = deadline - now_micros();
+        struct pollfd ready = {.fd = pidfd, .events = POLLIN};
+        int n = poll(&ready, 1, left > 0 ? (int)((left + 999) / 1000) : 0);
+        if (n < 0 && errno != EINTR) fail("poll");
+        if (n > 0) break;
+        if (n == 0 && now_micros() >= deadline) {
             timed_out = true;
             kill(child, SIGKILL);
+            break;
         }
-        struct timespec pause = {0, 1000000};  // 1 ms
-        nanosleep(&pause, NULL);
     }
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) fail("waitpid");
+    }
+    close(pidfd);
     long long duration = now_micros() - start;
     int exit_code = -1, signal_number = -1;
     if (WIFEXITED(status)) {
