@@ -75,9 +75,14 @@ let package = Package(
             dependencies: ["Shared"],
             path: "Benchmarks/LaloBench"
         ),
+        // What the benchmarks share: a loopback HTTP server for stand-in providers.
+        .target(
+            name: "BenchSupport",
+            path: "Benchmarks/BenchSupport"
+        ),
         .executableTarget(
             name: "ModelBench",
-            dependencies: ["Shared"],
+            dependencies: ["Shared", "BenchSupport"],
             path: "Benchmarks/ModelBench"
         ),
         // The native sandbox launcher: small, single-threaded C, started by laloD for each run.
@@ -89,7 +94,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "WorkflowBench",
-            dependencies: ["Shared"],
+            dependencies: ["Shared", "BenchSupport"],
             path: "Benchmarks/WorkflowBench"
         ),
         .testTarget(

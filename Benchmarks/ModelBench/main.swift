@@ -7,6 +7,7 @@
 // drift in the model's speed hits both sides alike; the overhead is the median of the paired
 // differences.
 
+import BenchSupport
 import Foundation
 import Shared
 
@@ -207,62 +208,16 @@ row("through laloD", daemonSamples)
 print(String(format: "laloD overhead on TTFT: median of paired differences %.2f ms (p10 %.2f, p90 %.2f)",
              percentile(differences, 0.5), percentile(differences, 0.1), percentile(differences, 0.9)))
 
-/// An HTTP/1.1 server on a loopback port that answers every request with an OpenAI-style SSE
-/// stream of `tokens` chunks, written at once: the model taken out of the measurement.
+/// A loopback server that answers every request with an OpenAI-style SSE stream of `tokens`
+/// chunks, written at once: the model taken out of the measurement.
 enum StubServer {
     static func start(tokens: Int) -> Int {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        listen(fd, 64)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
         var events = ""
         for i in 0..<tokens {
             events += "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok\(i) \"},\"finish_reason\":null}]}\n\n"
         }
         events += "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
-        let response = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: \(events.utf8.count)\r\n\r\n" + events
-        let thread = Thread {
-            while true {
-                let client = accept(fd, nil, nil)
-                if client < 0 { continue }
-                var flag: Int32 = 1
-                setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &flag, socklen_t(MemoryLayout<Int32>.size))
-                Thread.detachNewThread { serve(client, response) }
-            }
-        }
-        thread.start()
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    /// Keep-alive: answers each request (headers plus Content-Length body) on the connection.
-    static func serve(_ fd: Int32, _ response: String) {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var pending: [UInt8] = []
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n <= 0 { break }
-            pending += buffer[0..<n]
-            while let end = pending.firstRange(of: Array("\r\n\r\n".utf8)) {
-                let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self).lowercased()
-                var bodyLength = 0
-                for line in head.split(separator: "\r\n") where line.hasPrefix("content-length:") {
-                    bodyLength = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0
-                }
-                guard pending.count >= end.upperBound + bodyLength else { break }
-                pending.removeSubrange(..<(end.upperBound + bodyLength))
-                _ = response.withCString { write(fd, $0, strlen($0)) }
-            }
-        }
-        close(fd)
+        let response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: \(events.utf8.count)\r\n\r\n\(events)".utf8)
+        return LoopbackHTTPServer.start { _, _ in response }
     }
 }

@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 import Shared
 import Synchronization
@@ -13,55 +14,14 @@ final class StubModels: Sendable {
     let orders = Mutex<[Int: Int]>([:])
 
     init() {
-        let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        // `self` is not complete until `port` is set; the responder reaches it through a box.
+        let box = Mutex<StubModels?>(nil)
+        port = LoopbackHTTPServer.start { path, body in
+            guard let stub = box.withLock({ $0 }) else { return Array("HTTP/1.1 503 Starting\r\nContent-Length: 0\r\n\r\n".utf8) }
+            let reply = JSONWriter.bytes(stub.answer(path: path, body: body))
+            return Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(reply.count)\r\n\r\n".utf8) + reply
         }
-        listen(fd, 256)
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        port = Int(UInt16(bigEndian: address.sin_port))
-        Thread.detachNewThread { [self] in
-            while true {
-                let client = accept(fd, nil, nil)
-                if client < 0 { continue }
-                var flag: Int32 = 1
-                setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &flag, socklen_t(MemoryLayout<Int32>.size))
-                Thread.detachNewThread { self.serve(client) }
-            }
-        }
-    }
-
-    private func serve(_ fd: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var pending: [UInt8] = []
-        while true {
-            let n = read(fd, &buffer, buffer.count)
-            if n <= 0 { break }
-            pending += buffer[0..<n]
-            while let end = pending.firstRange(of: Array("\r\n\r\n".utf8)) {
-                let head = String(decoding: pending[..<end.lowerBound], as: UTF8.self)
-                var bodyLength = 0
-                for line in head.lowercased().split(separator: "\r\n") where line.hasPrefix("content-length:") {
-                    bodyLength = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0
-                }
-                guard pending.count >= end.upperBound + bodyLength else { break }
-                let body = Array(pending[end.upperBound..<(end.upperBound + bodyLength)])
-                pending.removeSubrange(..<(end.upperBound + bodyLength))
-                let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
-                let reply = JSONWriter.bytes(answer(path: path, body: body))
-                let response = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(reply.count)\r\n\r\n".utf8) + reply
-                _ = response.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            }
-        }
-        close(fd)
+        box.withLock { $0 = self }
     }
 
     private func answer(path: String, body: [UInt8]) -> JSONValue {

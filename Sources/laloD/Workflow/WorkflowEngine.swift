@@ -106,7 +106,7 @@ final class WorkflowEngine: Sendable {
         }
         var follow: [WorkflowAction] = []
         for action in appended.actions {
-            if case .stopWork = action { stop(id, cancelled: event == .cancelled) } else { follow.append(action) }
+            if case .stopWork = action { stop(id) } else { follow.append(action) }
         }
         if !follow.isEmpty { launch(id, follow) }
         return appended.record
@@ -211,7 +211,7 @@ final class WorkflowEngine: Sendable {
     /// Asks the running step to stop: model calls are cancelled at once; an execution runs in a
     /// task of its own that cancellation does not reach and stops at the next step boundary (and
     /// is rolled back when the workflow was cancelled).
-    private func stop(_ id: String, cancelled: Bool) {
+    private func stop(_ id: String) {
         let (driver, speculative) = runtime.withLock { all -> (Task<Void, Never>?, Task<Planner.Plan, any Error>?) in
             guard var entry = all[id] else { return (nil, nil) }
             entry.stopRequested = true

@@ -59,8 +59,6 @@ final class WorkflowEventHub: Sendable {
         for continuation in targets { continuation.yield(event) }
     }
 
-    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
-
     /// Ends every stream (daemon shutdown).
     func shutdown() {
         let all = state.withLock { state in
