@@ -82,37 +82,7 @@ final class HTTPClient: Sendable {
     /// A response whose body is still arriving.
     struct Streaming: Sendable {
         var head: HTTPResponseHead
-        var body: Body
-    }
-
-    /// The body's chunks. Besides the stream's own cancellation (which aborts the transfer when
-    /// a waiting reader is cancelled), every step checks the reading task: a reader cancelled
-    /// between two chunks aborts the transfer at its next read instead of relying on the
-    /// stream's handler alone.
-    struct Body: AsyncSequence, Sendable {
-        typealias Element = [UInt8]
-        let chunks: AsyncThrowingStream<[UInt8], any Error>
-        let abort: @Sendable () -> Void
-
-        struct AsyncIterator: AsyncIteratorProtocol {
-            var inner: AsyncThrowingStream<[UInt8], any Error>.AsyncIterator
-            let abort: @Sendable () -> Void
-
-            mutating func next() async throws -> [UInt8]? {
-                if Task.isCancelled {
-                    abort()
-                    throw CancellationError()
-                }
-                let chunk = try await inner.next()
-                if Task.isCancelled {
-                    abort()
-                    throw CancellationError()
-                }
-                return chunk
-            }
-        }
-
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(inner: chunks.makeAsyncIterator(), abort: abort) }
+        var body: AsyncThrowingStream<[UInt8], any Error>
     }
 
     /// Starts a transfer and returns once the response head is in (or the transfer failed).
@@ -138,7 +108,7 @@ final class HTTPClient: Sendable {
         } onCancel: {
             transfer.abort()
         }
-        return Streaming(head: head, body: Body(chunks: body, abort: { transfer.abort() }))
+        return Streaming(head: head, body: body)
     }
 
     /// The whole response, refusing bodies larger than `maxBytes`.
