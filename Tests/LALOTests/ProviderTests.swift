@@ -304,7 +304,10 @@ struct ProviderTests {
     }
 
     @Test func cancellationAbortsTheTransfer() async throws {
-        let pieces = (0..<40).map { "tok\($0) " }
+        // A long stream (20 s at 100 ms an event): many suites run at once on two cores, and
+        // their blocking calls can keep this test's task from running for seconds; it must still
+        // be reading the stream when it gets to cancel, or there is nothing left to abort.
+        let pieces = (0..<200).map { "tok\($0) " }
         let server = try ScriptedServer([["reply": Reply.sse(Reply.openAIStream(pieces), delayMs: 100)]])
         let deltas = Deltas()
         let client = Self.openAI(server)
