@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "laloD",
             dependencies: [
-                "Shared", "CSystemd", "CSeccomp", "CCurl", "CLinux",
+                "Shared", "CSystemd", "CSeccomp", "CCurl", "CLinux", "SandboxPolicy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -86,11 +86,17 @@ let package = Package(
             path: "Benchmarks/ModelBench"
         ),
         // The native sandbox launcher: small, single-threaded C, started by laloD for each run.
+        // The sandbox's system-call policy, shared by the launcher's seccomp filter and the
+        // profile laloD generates for Docker.
+        .target(name: "SandboxPolicy", path: "Sources/SandboxPolicy"),
         .executableTarget(
             name: "lalo-sandbox",
+            dependencies: ["SandboxPolicy"],
             path: "Sources/SandboxLauncher",
             cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers", "-O2"])],
-            linkerSettings: [.linkedLibrary("seccomp")]
+            // Statically linked: swiftc links the Swift runtime and libstdc++ into every
+            // executable, and loading them (with libseccomp) cost about 2 ms per sandbox.
+            linkerSettings: [.linkedLibrary("seccomp"), .unsafeFlags(["-static-executable"])]
         ),
         .executableTarget(
             name: "WorkflowBench",

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <spawn.h>
+#include <sys/prctl.h>
 
 /// openat2(2) has no glibc wrapper and syscall(2) is variadic, which Swift cannot call.
 static inline int lalo_openat2(int dirfd, const char *path, unsigned long long flags, unsigned long long mode,
@@ -30,4 +32,15 @@ static const unsigned long long LALO_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS;
 static const unsigned long long LALO_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
 static const unsigned long long LALO_RESOLVE_NO_XDEV = RESOLVE_NO_XDEV;
 static const unsigned int LALO_RENAME_NOREPLACE = RENAME_NOREPLACE;
+/// pipe2(2) is declared only under _GNU_SOURCE.
+static inline int lalo_pipe2(int fds[2], int flags) { return (int)syscall(SYS_pipe2, fds, flags); }
+
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34) is declared only under _GNU_SOURCE.
+extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *, int);
+static inline int lalo_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+
+/// prctl is variadic.
+static inline int lalo_seccomp_mode(void) { return prctl(PR_GET_SECCOMP, 0, 0, 0, 0); }
 #endif

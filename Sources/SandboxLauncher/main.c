@@ -1,86 +1,93 @@
 // lalo-sandbox: builds a sandbox and runs one command in it (SPEC §7, native backend).
 //
 // laloD never forks its own multi-threaded process into a sandbox; it starts this small,
-// single-threaded program instead. As root it clones a child into new user, pid, mount,
-// network, ipc and uts namespaces, maps one unprivileged host uid (never host root) to the
-// sandbox user, and the child, as pid 1 of its namespace, builds a minimal read-only root
-// (host /usr, /lib*, /bin, /sbin; fresh /proc; minimal /dev; size-limited tmpfs /tmp; the
-// workspace writable), then forks the payload: setsid, rlimits, cleared environment,
-// descriptors 0-2 only, every capability dropped, no_new_privs, a libseccomp filter, exec.
-// When the payload exits, pid 1 exits and the kernel kills whatever else is left in the
-// namespace; when the wall time runs out the launcher kills pid 1, with the same effect.
+// single-threaded, statically linked program instead. As root it puts the workspace behind an
+// id-mapped mount (optionally under an overlay that stages every change), creates the sandbox's
+// cgroup, and clones a child into new user, pid, mount, network, ipc, uts and cgroup
+// namespaces, mapping two unprivileged host ids (never host root). The child, pid 1 of its
+// namespace, builds a minimal read-only root (host /usr, /lib*, /bin, /sbin; fresh /proc;
+// minimal /dev; size-limited tmpfs /tmp; the workspace), then forks the payload: setsid,
+// rlimits, cleared environment, descriptors 0-2 only (stdout and stderr are pipes to the
+// launcher), every capability dropped, no_new_privs, the seccomp filter, exec. When the
+// payload exits, pid 1 exits and the kernel kills whatever else is left in the namespace; when
+// the wall time runs out the launcher kills pid 1, with the same effect.
 //
 // Usage: lalo-sandbox [options] -- COMMAND [ARG...]
-//   --workspace DIR      bound read-write at /workspace (the working directory)
+//   --workspace DIR      bound read-write at /workspace (the working directory); its files
+//                        belong to the sandbox user inside, and what the sandbox creates is
+//                        stored with the workspace owner's ids
+//   --stage DIR          stage changes: /workspace is an overlay of the workspace, and every
+//                        change lands in DIR/upper (overlayfs format); the workspace is untouched
 //   --host-uid N         host uid (and gid) the sandbox user maps to; the sandbox's root maps
 //                        to N+1 (default 200000; both must be unprivileged and unused)
 //   --wall-ms N          wall-clock limit (default 10000)
-//   --cpu-seconds N      RLIMIT_CPU            --memory-bytes N   RLIMIT_AS
-//   --pids N             RLIMIT_NPROC          --fsize-bytes N    RLIMIT_FSIZE
-//   --nofile N           RLIMIT_NOFILE         --tmpfs-bytes N    size of /tmp
-//   --tmpfs-inodes N     inodes of /tmp        --env NAME=VALUE   (repeatable)
-// The outcome is written as one JSON line to descriptor 3 if it is open:
-//   {"exitCode":N|null,"signal":N|null,"timedOut":bool,"durationMicros":N}
+//   --cpu-seconds N      RLIMIT_CPU              --memory-bytes N   cgroup memory limit
+//   --pids N             cgroup pids limit       --fsize-bytes N    RLIMIT_FSIZE
+//   --nofile N           RLIMIT_NOFILE           --tmpfs-bytes N    size of /tmp
+//   --tmpfs-inodes N     inodes of /tmp          --output-bytes N   stdout and stderr kept, each
+//   --cgroup-parent NAME cgroup the sandboxes' cgroups go under (default "lalo")
+//   --env NAME=VALUE     (repeatable)
+// Standard input goes to the payload. Its stdout and stderr are copied to the launcher's, up
+// to --output-bytes each; the rest is counted and dropped. The outcome is written as one JSON
+// line to descriptor 3 if it is open:
+//   {"exitCode":N|null,"signal":N|null,"timedOut":bool,"limit":"time"|"memory"|"pids"|
+//    "fileSize"|"output"|null,"durationMicros":N,"cpuMicros":N,"memoryPeakBytes":N|null,
+//    "stdoutBytes":N,"stderrBytes":N,"stdoutTruncated":bool,"stderrTruncated":bool}
 // Exit status: the payload's, 128+signal when killed, 125 when the sandbox could not be built.
 
 #define _GNU_SOURCE
+#include "launcher.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <grp.h>
 #include <linux/capability.h>
-#include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
-#include <seccomp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
-#include <grp.h>
-#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define SANDBOX_UID 1000
-#define MAX_ENV 64
-
-struct options {
-    const char *workspace;
-    long host_uid;
-    long wall_ms;
-    long cpu_seconds, memory_bytes, pids, fsize_bytes, nofile, tmpfs_bytes, tmpfs_inodes;
-    char *env[MAX_ENV + 1];
-    int env_count;
-    char **argv;
-};
-
-static struct options opt = {
+struct options opt = {
     .host_uid = 200000, .wall_ms = 10000, .cpu_seconds = 10, .memory_bytes = 512L << 20, .pids = 64,
-    .fsize_bytes = 64L << 20, .nofile = 256, .tmpfs_bytes = 64L << 20, .tmpfs_inodes = 4096,
+    .fsize_bytes = 64L << 20, .nofile = 256, .tmpfs_bytes = 64L << 20, .tmpfs_inodes = 4096, .output_bytes = 1L << 20,
+    .cgroup_parent = "lalo",
 };
 
-static int sync_pipe[2];
+/// Launcher → pid 1: "the id maps are written" (one byte).
+static int go_pipe[2];
+/// Launcher → payload: the seccomp program (EOF when complete).
+static int filter_pipe[2];
+/// Payload's stdout and stderr → launcher.
+static int out_pipe[2], err_pipe[2];
 
-static void fail(const char *format, ...) {
+void fail(const char *format, ...) {
+    int saved = errno;
     va_list args;
     va_start(args, format);
     fprintf(stderr, "lalo-sandbox: ");
     vfprintf(stderr, format, args);
-    if (errno) fprintf(stderr, ": %s", strerror(errno));
+    if (saved) fprintf(stderr, ": %s", strerror(saved));
     fprintf(stderr, "\n");
     va_end(args);
     _exit(125);
+}
+
+void write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) fail("open %s", path);
+    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("write %s", path);
+    close(fd);
 }
 
 static long number(const char *name, const char *text) {
@@ -99,6 +106,7 @@ static void parse(int argc, char **argv) {
         if (i + 1 >= argc) { errno = 0; fail("%s needs a value", a); }
         const char *v = argv[++i];
         if (strcmp(a, "--workspace") == 0) opt.workspace = v;
+        else if (strcmp(a, "--stage") == 0) opt.stage = v;
         else if (strcmp(a, "--host-uid") == 0) opt.host_uid = number(a, v);
         else if (strcmp(a, "--wall-ms") == 0) opt.wall_ms = number(a, v);
         else if (strcmp(a, "--cpu-seconds") == 0) opt.cpu_seconds = number(a, v);
@@ -108,7 +116,11 @@ static void parse(int argc, char **argv) {
         else if (strcmp(a, "--nofile") == 0) opt.nofile = number(a, v);
         else if (strcmp(a, "--tmpfs-bytes") == 0) opt.tmpfs_bytes = number(a, v);
         else if (strcmp(a, "--tmpfs-inodes") == 0) opt.tmpfs_inodes = number(a, v);
-        else if (strcmp(a, "--env") == 0) {
+        else if (strcmp(a, "--output-bytes") == 0) opt.output_bytes = number(a, v);
+        else if (strcmp(a, "--cgroup-parent") == 0) {
+            if (!*v || strchr(v, '/') || strcmp(v, "..") == 0) { errno = 0; fail("--cgroup-parent must be a plain name"); }
+            opt.cgroup_parent = v;
+        } else if (strcmp(a, "--env") == 0) {
             if (opt.env_count >= MAX_ENV || !strchr(v, '=')) { errno = 0; fail("bad --env %s", v); }
             opt.env[opt.env_count++] = (char *)v;
         } else { errno = 0; fail("unknown option %s", a); }
@@ -119,152 +131,9 @@ static void parse(int argc, char **argv) {
         errno = 0;
         fail("--host-uid %ld is refused: the sandbox's ids must be unprivileged (1000 or more), never host root", opt.host_uid);
     }
+    if (opt.stage && !opt.workspace) { errno = 0; fail("--stage needs --workspace"); }
+    if (opt.pids < 1 || opt.memory_bytes < (1L << 20) || opt.wall_ms < 1) { errno = 0; fail("limits too small"); }
     opt.argv = &argv[i];
-}
-
-static void write_file(const char *path, const char *text) {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) fail("open %s", path);
-    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("write %s", path);
-    close(fd);
-}
-
-static void write_file_new(const char *path, const char *text) {
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0) fail("create %s", path);
-    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("write %s", path);
-    close(fd);
-}
-
-/// The workspace, opened before anything is mounted over the path it lives under.
-static int workspace_fd = -1;
-
-static void bind_ro(const char *source, const char *target) {
-    struct stat st;
-    if (lstat(source, &st) != 0) return;  // /lib64 does not exist everywhere
-    if (S_ISLNK(st.st_mode)) {  // merged-/usr systems: /bin -> usr/bin
-        char link[PATH_MAX];
-        ssize_t n = readlink(source, link, sizeof link - 1);
-        if (n < 0) fail("readlink %s", source);
-        link[n] = 0;
-        if (symlink(link, target) != 0) fail("symlink %s", target);
-        return;
-    }
-    if (mkdir(target, 0755) != 0 && errno != EEXIST) fail("mkdir %s", target);
-    if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) != 0) fail("bind %s", source);
-    if (mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_REC, NULL) != 0)
-        fail("read-only %s", target);
-}
-
-static void bind_dev(const char *name) {
-    char source[64], target[64];
-    snprintf(source, sizeof source, "/dev/%s", name);
-    snprintf(target, sizeof target, "dev/%s", name);
-    int fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
-    if (fd < 0) fail("create %s", target);
-    close(fd);
-    if (mount(source, target, NULL, MS_BIND, NULL) != 0) fail("bind %s", source);
-}
-
-/// The new root: a tmpfs with the host's system directories read-only, a fresh /proc, a minimal
-/// /dev, a size-limited /tmp and the workspace.
-static void build_root(void) {
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail("make / private");
-    // The new root is a tmpfs over /tmp, in this mount namespace only: nothing is created on
-    // the host's file systems.
-    const char *root = "/tmp";
-    if (mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755") != 0) fail("tmpfs root");
-    if (chdir(root) != 0) fail("chdir root");
-    const char *system_dirs[] = {"usr", "lib", "lib32", "lib64", "libx32", "bin", "sbin", "etc/alternatives", NULL};
-    mkdir("etc", 0755);
-    for (int i = 0; system_dirs[i]; i++) {
-        char source[64];
-        snprintf(source, sizeof source, "/%s", system_dirs[i]);
-        bind_ro(source, system_dirs[i]);
-    }
-    // Only the files programs need from /etc: no passwd hashes, no host configuration.
-    const char *etc_files[] = {"etc/ld.so.cache", "etc/localtime", NULL};
-    for (int i = 0; etc_files[i]; i++) {
-        char source[64];
-        snprintf(source, sizeof source, "/%s", etc_files[i]);
-        if (access(source, R_OK) != 0) continue;
-        int fd = open(etc_files[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-        if (fd >= 0) close(fd);
-        if (mount(source, etc_files[i], NULL, MS_BIND | MS_RDONLY, NULL) != 0) fail("bind %s", source);
-        mount(NULL, etc_files[i], NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL);
-    }
-    write_file_new("etc/passwd", "sandbox:x:1000:1000:sandbox:/workspace:/bin/sh\n");
-    write_file_new("etc/group", "sandbox:x:1000:\n");
-    mkdir("proc", 0555);
-    if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) fail("mount /proc");
-    mkdir("dev", 0755);
-    if (mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755") != 0) fail("tmpfs /dev");
-    const char *devices[] = {"null", "zero", "full", "random", "urandom", NULL};
-    for (int i = 0; devices[i]; i++) bind_dev(devices[i]);
-    symlink("/proc/self/fd", "dev/fd");
-    symlink("/proc/self/fd/0", "dev/stdin");
-    symlink("/proc/self/fd/1", "dev/stdout");
-    symlink("/proc/self/fd/2", "dev/stderr");
-    char tmp_options[96];
-    snprintf(tmp_options, sizeof tmp_options, "size=%ld,nr_inodes=%ld,mode=1777", opt.tmpfs_bytes, opt.tmpfs_inodes);
-    mkdir("tmp", 01777);
-    if (mount("tmpfs", "tmp", "tmpfs", MS_NOSUID | MS_NODEV, tmp_options) != 0) fail("tmpfs /tmp");
-    mkdir("workspace", 0755);
-    if (workspace_fd >= 0) {
-        char source[64];
-        snprintf(source, sizeof source, "/proc/self/fd/%d", workspace_fd);
-        if (mount(source, "workspace", NULL, MS_BIND | MS_REC, NULL) != 0) fail("bind workspace %s", opt.workspace);
-        close(workspace_fd);
-        if (mount(NULL, "workspace", NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) != 0) fail("remount workspace");
-    }
-    // The root itself read-only, then pivot into it and drop the old root entirely.
-    mkdir(".old", 0700);
-    if (syscall(SYS_pivot_root, ".", ".old") != 0) fail("pivot_root");
-    if (chdir("/") != 0) fail("chdir /");
-    if (umount2("/.old", MNT_DETACH) != 0) fail("detach old root");
-    rmdir("/.old");
-    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) fail("read-only root");
-    if (chdir("/workspace") != 0) fail("chdir /workspace");
-}
-
-/// The deny list of SPEC §7: namespaces, mounts, ptrace, keyrings, bpf, perf, io_uring, modules,
-/// reboot, and sockets other than AF_UNIX. libseccomp checks the architecture (a call from a
-/// foreign ABI, such as x32 or i386 on x86_64, kills the process).
-static void apply_seccomp(void) {
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (!ctx) fail("seccomp_init");
-    const int denied[] = {
-        SCMP_SYS(unshare), SCMP_SYS(setns), SCMP_SYS(mount), SCMP_SYS(umount2), SCMP_SYS(pivot_root),
-        SCMP_SYS(chroot), SCMP_SYS(move_mount), SCMP_SYS(open_tree), SCMP_SYS(fsopen), SCMP_SYS(fsmount),
-        SCMP_SYS(fsconfig), SCMP_SYS(fspick), SCMP_SYS(mount_setattr), SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv),
-        SCMP_SYS(process_vm_writev), SCMP_SYS(keyctl), SCMP_SYS(add_key), SCMP_SYS(request_key), SCMP_SYS(bpf),
-        SCMP_SYS(perf_event_open), SCMP_SYS(io_uring_setup), SCMP_SYS(io_uring_enter), SCMP_SYS(io_uring_register),
-        SCMP_SYS(init_module), SCMP_SYS(finit_module), SCMP_SYS(delete_module), SCMP_SYS(reboot), SCMP_SYS(kexec_load),
-        SCMP_SYS(kexec_file_load), SCMP_SYS(swapon), SCMP_SYS(swapoff), SCMP_SYS(acct), SCMP_SYS(userfaultfd),
-        SCMP_SYS(open_by_handle_at), SCMP_SYS(name_to_handle_at), SCMP_SYS(settimeofday), SCMP_SYS(clock_settime),
-        SCMP_SYS(adjtimex), SCMP_SYS(quotactl), SCMP_SYS(lookup_dcookie), SCMP_SYS(syslog), SCMP_SYS(personality),
-    };
-    for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++) {
-        if (denied[i] < 0) continue;  // not on this architecture
-        if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), denied[i], 0) != 0) fail("seccomp rule %d", denied[i]);
-    }
-    // clone with any namespace flag (one rule per flag: libseccomp ANDs within a rule). clone3
-    // hides its flags in memory, so it reports ENOSYS and the C library falls back to clone.
-    const uint64_t namespaces[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
-                                   CLONE_NEWCGROUP, CLONE_NEWTIME};
-    for (size_t i = 0; i < sizeof namespaces / sizeof namespaces[0]; i++) {
-        if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                             SCMP_A0(SCMP_CMP_MASKED_EQ, namespaces[i], namespaces[i])) != 0) fail("seccomp clone rule");
-    }
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0) fail("seccomp clone3 rule");
-    // Sockets: AF_UNIX only.
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX)) != 0)
-        fail("seccomp socket rule");
-    // Typing into the controlling terminal of someone else.
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFu, TIOCSTI)) != 0)
-        fail("seccomp ioctl rule");
-    if (seccomp_load(ctx) != 0) fail("seccomp_load");
-    seccomp_release(ctx);
 }
 
 static void set_limit(int resource, long value, const char *name) {
@@ -275,11 +144,16 @@ static void set_limit(int resource, long value, const char *name) {
 /// In the payload's process: the last steps before exec.
 static void become_payload(void) {
     if (setsid() < 0) fail("setsid");
-    // Descriptors 0-2 only.
-    for (int fd = 3; fd < 1024; fd++) close(fd);
+    if (dup2(out_pipe[1], 1) < 0 || dup2(err_pipe[1], 2) < 0) fail("dup2");
+    // Descriptors 0-2 only (the filter pipe stays until the filter is read).
+    int filter_fd = filter_pipe[0];
+    if (filter_fd > 3) close_range(3, (unsigned)filter_fd - 1, 0);
+    close_range((unsigned)filter_fd + 1, ~0U, 0);
     set_limit(RLIMIT_CPU, opt.cpu_seconds, "cpu");
-    set_limit(RLIMIT_AS, opt.memory_bytes, "memory");
-    set_limit(RLIMIT_NPROC, opt.pids, "pids");
+    // The number of processes is the pids cgroup's; RLIMIT_NPROC counts per host uid, which
+    // laloD gives each concurrent sandbox its own of: a looser second line, so that the cgroup
+    // (which reports what it refused) is what stops a fork bomb.
+    set_limit(RLIMIT_NPROC, 2 * opt.pids + 16, "pids");
     set_limit(RLIMIT_FSIZE, opt.fsize_bytes, "fsize");
     set_limit(RLIMIT_NOFILE, opt.nofile, "nofile");
     set_limit(RLIMIT_CORE, 0, "core");
@@ -292,7 +166,8 @@ static void become_payload(void) {
     if (setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) != 0) fail("setresuid");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs");
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) fail("dumpable");
-    apply_seccomp();
+    load_seccomp(filter_fd);
+    close(filter_fd);
     char *env[MAX_ENV + 4];
     int n = 0;
     env[n++] = "PATH=/usr/local/bin:/usr/bin:/bin";
@@ -304,23 +179,24 @@ static void become_payload(void) {
     fail("exec %s", opt.argv[0]);
 }
 
+static const char *sandbox_workspace;
+
 /// Pid 1 of the sandbox: builds the root, starts the payload, reaps everything, and exits with
 /// the payload's status (taking every other process of the namespace with it).
 static int sandbox_init(void *unused) {
     (void)unused;
     char go;
-    close(sync_pipe[1]);
-    if (read(sync_pipe[0], &go, 1) != 1) _exit(125);  // the launcher writes the id maps first
-    close(sync_pipe[0]);
+    close(go_pipe[1]);
+    close(filter_pipe[1]);
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    if (read(go_pipe[0], &go, 1) != 1) _exit(125);  // the launcher writes the id maps first
+    close(go_pipe[0]);
     // Become the namespace's root (host uid --host-uid + 1): until now this process still had
     // host root's ids, which mean nothing inside and cannot own a file here.
     if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) fail("become the sandbox's root");
-    if (opt.workspace) {
-        workspace_fd = open(opt.workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (workspace_fd < 0) fail("open workspace %s", opt.workspace);
-    }
     if (sethostname("sandbox", 7) != 0) fail("sethostname");
-    build_root();
+    build_root(sandbox_workspace);
     pid_t payload = fork();
     if (payload < 0) fail("fork");
     if (payload == 0) become_payload();
@@ -330,7 +206,7 @@ static int sandbox_init(void *unused) {
     for (int cap = 0; cap <= CAP_LAST_CAP; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
     setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID);
     setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID);
-    for (int fd = 0; fd < 1024; fd++) close(fd);
+    close_range(0, ~0U, 0);
     int status = 0;
     for (;;) {
         int s;
@@ -349,20 +225,54 @@ static long long now_micros(void) {
     return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
 }
 
+/// One captured stream: copied to `to` up to the cap, the rest counted and dropped.
+struct stream {
+    int from, to;
+    long long total, kept;
+};
+
+/// Reads what is there; false at end of file.
+static bool pump(struct stream *s) {
+    static char buffer[65536];
+    ssize_t n = read(s->from, buffer, sizeof buffer);
+    if (n < 0) return errno == EINTR || errno == EAGAIN;
+    if (n == 0) return false;
+    s->total += n;
+    long long room = opt.output_bytes - s->kept;
+    long long keep = n < room ? n : (room > 0 ? room : 0);
+    for (long long written = 0; written < keep;) {
+        ssize_t w = write(s->to, buffer + written, (size_t)(keep - written));
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) { s->to = -1; break; }  // nobody reads any more: keep counting
+        written += w;
+    }
+    s->kept += keep;
+    return true;
+}
+
 int main(int argc, char **argv) {
     parse(argc, argv);
     if (geteuid() != 0) { errno = 0; fail("must run as root (it maps the sandbox user to --host-uid %ld)", opt.host_uid); }
     // Nothing of laloD's environment goes in: pid 1 of the sandbox is this process's child, and
     // the payload could read its environment through /proc/1/environ.
     clearenv();
-    if (pipe2(sync_pipe, O_CLOEXEC) != 0) fail("pipe");
+    signal(SIGPIPE, SIG_IGN);
     long long start = now_micros();
+    sandbox_workspace = prepare_workspace();
+    cgroup_create();
+    if (pipe2(go_pipe, O_CLOEXEC) != 0 || pipe2(filter_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0
+        || pipe2(err_pipe, O_CLOEXEC) != 0)
+        fail("pipe");
     static char stack[1 << 16] __attribute__((aligned(16)));
     int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
         | SIGCHLD;
     pid_t child = clone(sandbox_init, stack + sizeof stack, flags, NULL);
     if (child < 0) fail("clone");
-    close(sync_pipe[0]);
+    close(go_pipe[0]);
+    close(filter_pipe[0]);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    cgroup_enter(child);
     // Two unprivileged host ids and nothing else: the sandbox user (what the payload runs as and
     // what owns the files it writes) and, one above it, the sandbox's root, which only the
     // sandbox's own pid 1 uses while it builds the mounts. Host root is never mapped.
@@ -374,33 +284,50 @@ int main(int argc, char **argv) {
     write_file(path, "deny");
     snprintf(path, sizeof path, "/proc/%d/gid_map", child);
     write_file(path, map);
-    if (write(sync_pipe[1], "g", 1) != 1) fail("start the sandbox");
-    close(sync_pipe[1]);
+    if (write(go_pipe[1], "g", 1) != 1) fail("start the sandbox");
+    close(go_pipe[1]);
+    // While pid 1 builds the mounts: the seccomp program for the payload.
+    export_seccomp(filter_pipe[1]);
+    close(filter_pipe[1]);
 
-    // Wall time: wait on a pidfd for the child's exit; at the deadline, SIGKILL pid 1 and with it
-    // the whole namespace, however its processes forked or detached.
-    int status = 0;
-    bool timed_out = false;
+    // Until pid 1 is gone and both streams are at their end; at the deadline, SIGKILL pid 1 and
+    // with it the whole namespace, however its processes forked or detached.
+    bool timed_out = false, exited = false;
     long long deadline = start + opt.wall_ms * 1000LL;
     int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
     if (pidfd < 0) fail("pidfd_open");
-    for (;;) {
+    struct stream out = {.from = out_pipe[0], .to = 1}, err = {.from = err_pipe[0], .to = 2};
+    bool out_open = true, err_open = true;
+    while (!exited || out_open || err_open) {
+        struct pollfd ready[3] = {
+            {.fd = exited ? -1 : pidfd, .events = POLLIN},
+            {.fd = out_open ? out.from : -1, .events = POLLIN},
+            {.fd = err_open ? err.from : -1, .events = POLLIN},
+        };
         long long left = deadline - now_micros();
-        struct pollfd ready = {.fd = pidfd, .events = POLLIN};
-        int n = poll(&ready, 1, left > 0 ? (int)((left + 999) / 1000) : 0);
+        int n = poll(ready, 3, timed_out ? 1000 : (left > 0 ? (int)((left + 999) / 1000) : 0));
         if (n < 0 && errno != EINTR) fail("poll");
-        if (n > 0) break;
-        if (n == 0 && now_micros() >= deadline) {
+        if (n > 0) {
+            if (ready[0].revents) exited = true;
+            if (ready[1].revents && !pump(&out)) out_open = false;
+            if (ready[2].revents && !pump(&err)) err_open = false;
+        }
+        if (!timed_out && !exited && now_micros() >= deadline) {
             timed_out = true;
             kill(child, SIGKILL);
-            break;
         }
+        // Once pid 1 is gone every process of the namespace is dying; the streams end with them.
+        if (n == 0 && timed_out) break;
     }
-    while (waitpid(child, &status, 0) < 0) {
+    int status = 0;
+    struct rusage usage = {0};
+    while (wait4(child, &status, 0, &usage) < 0) {
         if (errno != EINTR) fail("waitpid");
     }
     close(pidfd);
     long long duration = now_micros() - start;
+    long long memory_peak = -1;
+    const char *limit = cgroup_finish(&memory_peak);
     int exit_code = -1, signal_number = -1;
     if (WIFEXITED(status)) {
         int code = WEXITSTATUS(status);
@@ -408,12 +335,26 @@ int main(int argc, char **argv) {
     } else if (WIFSIGNALED(status)) {
         signal_number = WTERMSIG(status);
     }
+    // The limit that explains the outcome, the most decisive first.
+    if (timed_out || signal_number == SIGXCPU) limit = "time";
+    else if (limit && strcmp(limit, "memory") == 0) { /* killed by the OOM killer */ }
+    else if (signal_number == SIGXFSZ) limit = "fileSize";
+    else if (!limit && (out.total > out.kept || err.total > err.kept)) limit = "output";
     if (fcntl(3, F_GETFD) >= 0) {
-        char code_text[16] = "null", signal_text[16] = "null", line[256];
+        char code_text[16] = "null", signal_text[16] = "null", limit_text[32] = "null", peak_text[32] = "null", line[768];
         if (exit_code >= 0) snprintf(code_text, sizeof code_text, "%d", exit_code);
         if (signal_number >= 0) snprintf(signal_text, sizeof signal_text, "%d", signal_number);
-        int n = snprintf(line, sizeof line, "{\"exitCode\":%s,\"signal\":%s,\"timedOut\":%s,\"durationMicros\":%lld}\n",
-                         code_text, signal_text, timed_out ? "true" : "false", duration);
+        if (limit) snprintf(limit_text, sizeof limit_text, "\"%s\"", limit);
+        if (memory_peak >= 0) snprintf(peak_text, sizeof peak_text, "%lld", memory_peak);
+        long long cpu = (long long)usage.ru_utime.tv_sec * 1000000LL + usage.ru_utime.tv_usec
+            + (long long)usage.ru_stime.tv_sec * 1000000LL + usage.ru_stime.tv_usec;
+        int n = snprintf(line, sizeof line,
+                         "{\"exitCode\":%s,\"signal\":%s,\"timedOut\":%s,\"limit\":%s,\"durationMicros\":%lld,"
+                         "\"cpuMicros\":%lld,\"memoryPeakBytes\":%s,\"stdoutBytes\":%lld,\"stderrBytes\":%lld,"
+                         "\"stdoutTruncated\":%s,\"stderrTruncated\":%s}\n",
+                         code_text, signal_text, timed_out ? "true" : "false", limit_text, duration, cpu, peak_text,
+                         out.total, err.total, out.total > out.kept ? "true" : "false",
+                         err.total > err.kept ? "true" : "false");
         if (write(3, line, (size_t)n) < 0) { /* the caller went away */ }
     }
     if (signal_number > 0) return 128 + signal_number;

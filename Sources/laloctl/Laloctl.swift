@@ -17,7 +17,7 @@ struct Laloctl: ParsableCommand {
         version: LaloVersion.current,
         subcommands: [StatusCommand.self, WhoamiCommand.self, SessionCommand.self, RoleCommand.self,
                       AuditCommand.self, SecretCommand.self, ModelCommand.self, AskCommand.self, ToolCommand.self,
-                      RunCommand.self, WorkflowCommand.self,
+                      RunCommand.self, WorkflowCommand.self, SandboxCommand.self,
                       RPCCommand.self])
 
     /// Like the default entry point, but usage errors exit with 2 (SPEC §10) rather than 64.

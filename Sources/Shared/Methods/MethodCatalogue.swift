@@ -12,6 +12,7 @@ public enum MethodCatalogue {
         WorkflowStart.descriptor, WorkflowGet.descriptor, WorkflowList.descriptor, WorkflowSubscribe.descriptor,
         WorkflowClarify.descriptor, WorkflowApprove.descriptor, WorkflowReject.descriptor, WorkflowEdit.descriptor,
         WorkflowCancel.descriptor, WorkflowPause.descriptor, WorkflowResume.descriptor, WorkflowFeedback.descriptor,
+        SandboxRun.descriptor, SandboxStatus.descriptor,
     ]
 
     public static func descriptor(named name: String) -> MethodDescriptor? {

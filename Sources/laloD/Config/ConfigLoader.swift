@@ -364,6 +364,7 @@ struct ConfigLoader {
             "maxAutomaticReplans": { c, v throws(Problem) in c.workflow.maxAutomaticReplans = try integer(v, in: 0...10) },
             "workspaceDirectory": { c, v throws(Problem) in c.workflow.workspaceDirectory = try absolutePath(v, allowEmpty: true) },
         ],
+        "sandbox": sandboxKeys,
         "roles": [
             "adminUsers": { c, v throws(Problem) in c.roles.adminUsers = try names(v) },
             "adminGroups": { c, v throws(Problem) in c.roles.adminGroups = try names(v) },
@@ -384,4 +385,34 @@ struct ConfigLoader {
             },
         ],
     ]
+
+    /// `[sandbox]`: the backend, the launcher, the uid range, Docker's socket, image and runtime,
+    /// and for each limit L its default (`L`) and maximum (`maxL`).
+    private static func limitSetter(_ name: String, maximum: Bool) -> Setter {
+        // (A closure with typed throws that captures a variable inside another closure crashes
+        // swift-frontend 6.3.1; a function building it does not.)
+        return { c, v throws(Problem) in
+            let value = try integer(v, in: 1...(1 << 50))
+            if maximum { c.sandbox.maxima.set(name, value) } else { c.sandbox.defaults.set(name, value) }
+        }
+    }
+
+    static let sandboxKeys: [String: Setter] = {
+        var keys: [String: Setter] = [
+            "backend": { c, v throws(Problem) in c.sandbox.backend = try choice(v, SandboxBackendName.self) },
+            "launcher": { c, v throws(Problem) in c.sandbox.launcher = try absolutePath(v, allowEmpty: true) },
+            "hostUidBase": { c, v throws(Problem) in c.sandbox.hostUidBase = try integer(v, in: 1000...3_999_000_000) },
+            "slots": { c, v throws(Problem) in c.sandbox.slots = try integer(v, in: 1...4096) },
+            "dockerSocket": { c, v throws(Problem) in c.sandbox.dockerSocket = try absolutePath(v, allowEmpty: false) },
+            "dockerImage": { c, v throws(Problem) in c.sandbox.dockerImage = try nonEmptyString(v) },
+            "dockerRuntime": { c, v throws(Problem) in c.sandbox.dockerRuntime = try string(v) },
+            "python": { c, v throws(Problem) in c.sandbox.python = try absolutePath(v, allowEmpty: false) },
+        ]
+        for limit in SandboxLimits.names {
+            let maxName = "max" + limit.name.prefix(1).uppercased() + limit.name.dropFirst()
+            keys[limit.name] = limitSetter(limit.name, maximum: false)
+            keys[maxName] = limitSetter(limit.name, maximum: true)
+        }
+        return keys
+    }()
 }

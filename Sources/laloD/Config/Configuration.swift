@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Shared
 
@@ -121,6 +122,31 @@ struct Configuration: Sendable, Equatable {
         var workspaceDirectory = ""
     }
 
+    /// `[sandbox]`: where code runs (SPEC §7).
+    struct Sandbox: Sendable, Equatable {
+        var backend = SandboxBackendName.native
+        /// The native launcher; empty: `lalo-sandbox` next to the laloD executable.
+        var launcher = ""
+        /// Sandbox k's user is host uid hostUidBase + 2k, its root hostUidBase + 2k + 1.
+        var hostUidBase = 200_000
+        /// Sandboxes running at once; more wait for a free slot.
+        var slots = 16
+        /// Limits a run gets when it names none.
+        var defaults = SandboxLimits(wallMs: 10_000, cpuSeconds: 10, memoryBytes: 512 << 20, pids: 64,
+                                     fileSizeBytes: 64 << 20, openFiles: 256, tmpfsBytes: 64 << 20, tmpfsInodes: 4096,
+                                     outputBytes: 1 << 20)
+        /// The most a run may ask for.
+        var maxima = SandboxLimits(wallMs: 600_000, cpuSeconds: 600, memoryBytes: 4 << 30, pids: 1024,
+                                   fileSizeBytes: 1 << 30, openFiles: 4096, tmpfsBytes: 1 << 30, tmpfsInodes: 1 << 20,
+                                   outputBytes: 16 << 20)
+        var dockerSocket = "/var/run/docker.sock"
+        var dockerImage = "lalo-sandbox:latest"
+        /// An OCI runtime other than Docker's default, e.g. "runsc".
+        var dockerRuntime = ""
+        /// The interpreter `language: python` runs (the same path inside the sandbox).
+        var python = "/usr/bin/python3"
+    }
+
     var server = Server()
     var store = Store()
     var workflow = Workflow()
@@ -131,6 +157,7 @@ struct Configuration: Sendable, Equatable {
     var models: [String: ModelBinding] = [:]
     var localModel = LocalModelConfiguration()
     var secrets = Secrets()
+    var sandbox = Sandbox()
 
     /// The binding of every role: configured ones, and the local model for the rest.
     func binding(for role: ModelRole) -> ModelBinding {
@@ -149,6 +176,15 @@ struct Configuration: Sendable, Equatable {
     var workspaceRoot: String {
         workflow.workspaceDirectory.isEmpty ? store.stateDirectory + "/workspaces" : workflow.workspaceDirectory
     }
+
+    var sandboxLauncher: String {
+        if !sandbox.launcher.isEmpty { return sandbox.launcher }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        return executable.deletingLastPathComponent().appendingPathComponent("lalo-sandbox").path
+    }
+
+    /// Staged workspace layers (overlay upper and work directories) live here.
+    var stagesDirectory: String { store.stateDirectory + "/stages" }
 
     var keyFilePath: String {
         secrets.keyFile.isEmpty ? store.stateDirectory + "/master.key" : secrets.keyFile

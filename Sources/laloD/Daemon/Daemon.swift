@@ -70,12 +70,13 @@ enum Daemon {
         ) {
             Systemd.notify("READY=1\nSTATUS=listening")
         }
+        let sandbox = Sandbox(configuration: configuration)
         let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: secrets)], store: store, audit: audit,
                                  redactor: Redactor.shared)
         let workflows = WorkflowEngine.make(configuration: configuration, store: store, models: models, tools: tools,
                                             logger: Logger(label: "lalo.workflow"))
         let context = DaemonContext(store: store, audit: audit, access: access, sessions: sessions, secrets: secrets,
-                                    models: models, tools: tools, workflows: workflows,
+                                    models: models, tools: tools, workflows: workflows, sandbox: sandbox,
                                     logger: Logger(label: "lalo.methods"), startedAt: Date(),
                                     socketPath: serverConfiguration.socket, socketActivated: !listen.isEmpty)
         let registry = context.makeRegistry()

@@ -12,6 +12,7 @@ struct DaemonContext: Sendable {
     let models: ModelRouter
     let tools: ToolRegistry
     let workflows: WorkflowEngine
+    let sandbox: Sandbox
     let logger: Logger
     let startedAt: Date
     let socketPath: String
@@ -28,6 +29,7 @@ struct DaemonContext: Sendable {
         registerModelMethods(&registry)
         registerToolMethods(&registry)
         registerWorkflowMethods(&registry)
+        registerSandboxMethods(&registry)
         return registry
     }
 

@@ -1,0 +1,48 @@
+// Shared between the parts of lalo-sandbox (see main.c for what the program does).
+#ifndef LALO_LAUNCHER_H
+#define LALO_LAUNCHER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define SANDBOX_UID 1000
+#define MAX_ENV 64
+
+struct options {
+    const char *workspace;  // bound at /workspace
+    const char *stage;      // when set: /workspace is an overlay whose upper layer is STAGE/upper
+    long host_uid;
+    long wall_ms;
+    long cpu_seconds, memory_bytes, pids, fsize_bytes, nofile, tmpfs_bytes, tmpfs_inodes, output_bytes;
+    const char *cgroup_parent;
+    char *env[MAX_ENV + 1];
+    int env_count;
+    char **argv;
+};
+
+extern struct options opt;
+
+/// Prints "lalo-sandbox: MESSAGE[: errno text]" and exits 125 (the sandbox could not be built).
+void fail(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
+void write_file(const char *path, const char *text);
+
+// root.c: the file system the payload sees.
+/// In the launcher, before the sandbox exists: a private mount namespace in which the workspace
+/// is replaced by an id-mapped view of itself (its files, whoever owns them on the host, belong
+/// to the sandbox user; what the sandbox creates is stored with the workspace owner's ids) and,
+/// with --stage, an overlay over that view. Returns the directory the sandbox binds at /workspace.
+const char *prepare_workspace(void);
+/// In the sandbox's pid 1: the new root, pivoted into and read-only.
+void build_root(const char *workspace);
+
+// filter.c: the seccomp filter.
+void export_seccomp(int fd);
+void load_seccomp(int fd);
+
+// cgroup.c: memory and pids limits in a cgroup of the sandbox's own (v2, or v1 controllers).
+void cgroup_create(void);
+void cgroup_enter(pid_t pid);
+/// Which cgroup limit was hit ("memory", "pids") or NULL; then the cgroups are removed.
+const char *cgroup_finish(long long *memory_peak);
+
+#endif
