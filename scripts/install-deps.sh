@@ -9,6 +9,7 @@ packages=(
   util-linux       # setpriv: tests run clients as other users; su, unshare, mount: sandbox tests
   bsdutils         # script: laloctl run on a pseudo-terminal
   procps           # ps: sandbox tests look for processes left behind
+  docker.io        # dockerd: the Docker sandbox backend's tests start one on a private socket
   python3          # the scripted model server; payloads of the sandbox tests
   passwd           # useradd/groupadd: tests create their own users
   sqlite3          # inspecting the store by hand

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 static bool v2;
+/// The launcher, which created the cgroups (fail() in a child must not remove them).
+static pid_t owner;
 static char memory_dir[PATH_MAX], pids_dir[PATH_MAX];
 
 static void make_dir(const char *path) {
@@ -44,6 +46,7 @@ static void delegate(const char *dir) {
 
 void cgroup_create(void) {
     v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+    owner = getpid();
     char name[64];
     snprintf(name, sizeof name, "sbx-%d", (int)getpid());
     if (v2) {
@@ -134,4 +137,11 @@ const char *cgroup_finish(long long *memory_peak) {
     remove_dir(memory_dir);
     if (!v2) remove_dir(pids_dir);
     return hit;
+}
+
+void cgroup_abandon(void) {
+    if (!owner || getpid() != owner) return;
+    owner = 0;
+    if (memory_dir[0]) rmdir(memory_dir);
+    if (pids_dir[0]) rmdir(pids_dir);
 }

@@ -44,5 +44,7 @@ void cgroup_create(void);
 void cgroup_enter(pid_t pid);
 /// Which cgroup limit was hit ("memory", "pids") or NULL; then the cgroups are removed.
 const char *cgroup_finish(long long *memory_peak);
+/// After a failure in the launcher: removes what cgroup_create made.
+void cgroup_abandon(void);
 
 #endif

@@ -80,6 +80,7 @@ void fail(const char *format, ...) {
     if (saved) fprintf(stderr, ": %s", strerror(saved));
     fprintf(stderr, "\n");
     va_end(args);
+    cgroup_abandon();
     _exit(125);
 }
 
@@ -136,6 +137,11 @@ static void parse(int argc, char **argv) {
     opt.argv = &argv[i];
 }
 
+static void set_limit2(int resource, long soft, long hard, const char *name) {
+    struct rlimit limit = {.rlim_cur = (rlim_t)soft, .rlim_max = (rlim_t)hard};
+    if (setrlimit(resource, &limit) != 0) fail("setrlimit %s", name);
+}
+
 static void set_limit(int resource, long value, const char *name) {
     struct rlimit limit = {.rlim_cur = (rlim_t)value, .rlim_max = (rlim_t)value};
     if (setrlimit(resource, &limit) != 0) fail("setrlimit %s", name);
@@ -149,7 +155,8 @@ static void become_payload(void) {
     int filter_fd = filter_pipe[0];
     if (filter_fd > 3) close_range(3, (unsigned)filter_fd - 1, 0);
     close_range((unsigned)filter_fd + 1, ~0U, 0);
-    set_limit(RLIMIT_CPU, opt.cpu_seconds, "cpu");
+    // SIGXCPU at the limit, SIGKILL a second later (equal soft and hard limits would race).
+    set_limit2(RLIMIT_CPU, opt.cpu_seconds, opt.cpu_seconds + 1, "cpu");
     // The number of processes is the pids cgroup's; RLIMIT_NPROC counts per host uid, which
     // laloD gives each concurrent sandbox its own of: a looser second line, so that the cgroup
     // (which reports what it refused) is what stops a fork bomb.
@@ -336,7 +343,10 @@ int main(int argc, char **argv) {
         signal_number = WTERMSIG(status);
     }
     // The limit that explains the outcome, the most decisive first.
-    if (timed_out || signal_number == SIGXCPU) limit = "time";
+    long long cpu = (long long)usage.ru_utime.tv_sec * 1000000LL + usage.ru_utime.tv_usec
+        + (long long)usage.ru_stime.tv_sec * 1000000LL + usage.ru_stime.tv_usec;
+    bool cpu_spent = signal_number == SIGKILL && cpu >= opt.cpu_seconds * 1000000LL;
+    if (timed_out || signal_number == SIGXCPU || cpu_spent) limit = "time";
     else if (limit && strcmp(limit, "memory") == 0) { /* killed by the OOM killer */ }
     else if (signal_number == SIGXFSZ) limit = "fileSize";
     else if (!limit && (out.total > out.kept || err.total > err.kept)) limit = "output";
@@ -346,8 +356,6 @@ int main(int argc, char **argv) {
         if (signal_number >= 0) snprintf(signal_text, sizeof signal_text, "%d", signal_number);
         if (limit) snprintf(limit_text, sizeof limit_text, "\"%s\"", limit);
         if (memory_peak >= 0) snprintf(peak_text, sizeof peak_text, "%lld", memory_peak);
-        long long cpu = (long long)usage.ru_utime.tv_sec * 1000000LL + usage.ru_utime.tv_usec
-            + (long long)usage.ru_stime.tv_sec * 1000000LL + usage.ru_stime.tv_usec;
         int n = snprintf(line, sizeof line,
                          "{\"exitCode\":%s,\"signal\":%s,\"timedOut\":%s,\"limit\":%s,\"durationMicros\":%lld,"
                          "\"cpuMicros\":%lld,\"memoryPeakBytes\":%s,\"stdoutBytes\":%lld,\"stderrBytes\":%lld,"

@@ -55,6 +55,8 @@ let matrix: [MatrixMethod] = [
     MatrixMethod(name: "workflow.pause", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
     MatrixMethod(name: "workflow.resume", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
     MatrixMethod(name: "workflow.feedback", params: #"{"id":"wf_0000000000000000","thumbs":"up"}"#, allowed: everyoneWithARole),
+    MatrixMethod(name: "sandbox.run", params: #"{"command":["/bin/true"]}"#, allowed: ["admin"]),
+    MatrixMethod(name: "sandbox.status", params: "{}", allowed: ["admin"]),
 ]
 
 let roleAccounts: [(role: String, user: String)] = [

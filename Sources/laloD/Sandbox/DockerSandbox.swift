@@ -23,7 +23,8 @@ struct DockerSandbox: SandboxBackend {
     private func request(_ method: String, _ path: String, body: JSONValue? = nil, timeout: Duration = .seconds(30)) -> HTTPRequest {
         HTTPRequest(method: method, url: Self.api + path,
                     headers: body == nil ? [] : [("Content-Type", "application/json")],
-                    body: body.map { JSONWriter.bytes($0) }, connectTimeout: .seconds(5), timeout: timeout,
+                    // An empty POST still says Content-Length: 0 (Docker refuses a chunked one).
+                    body: body.map { JSONWriter.bytes($0) } ?? (method == "POST" ? [] : nil), connectTimeout: .seconds(5), timeout: timeout,
                     unixSocketPath: socket)
     }
 
@@ -71,55 +72,80 @@ struct DockerSandbox: SandboxBackend {
             chmod(stdinFile, 0o444)
 
             let limits = job.limits
+            let pidsParent = PidsParent(name: "lalo-docker-\(slot)-\(UUID().uuidString.prefix(8).lowercased())", limit: limits["pids"])
             let created = try await call("POST", "/containers/create?name=lalo-sbx-\(slot)-\(UUID().uuidString.prefix(8).lowercased())",
-                                         body: containerSpec(job, uid: uid, workspace: workspace, stdinFile: stdinFile))
+                                         body: containerSpec(job, uid: uid, workspace: workspace, stdinFile: stdinFile,
+                                                             cgroupParent: pidsParent?.name))
             guard let id = created["Id"]?.stringValue else { throw RPCError.unavailable("Docker created no container") }
             // Removed whatever happens (force: killed first if still running).
-            defer {
-                let http = self.http, request = self.request("DELETE", "/containers/\(id)?force=1&v=1")
-                Task { _ = try? await http.fetch(request) }
+            do {
+                let result = try await supervise(id, job: job, pidsParent: pidsParent)
+                try? await call("DELETE", "/containers/\(id)?force=1&v=1", expect: [204, 404])
+                pidsParent?.remove()
+                return result
+            } catch {
+                // Removed whatever happened (force: killed first if still running).
+                try? await call("DELETE", "/containers/\(id)?force=1&v=1", expect: [204, 404])
+                pidsParent?.remove()
+                throw error
             }
+        }
+    }
+
+    /// Attaches to, starts and waits for a created container, and says what it did.
+    private func supervise(_ id: String, job: SandboxJob, pidsParent: PidsParent?) async throws -> SandboxRunResult {
+        do {
+            let limits = job.limits
             let started = ContinuousClock.now
-            // Attach before start so no output is missed; the stream ends when the container does.
-            let attach = try await http.stream(request("POST", "/containers/\(id)/attach?stream=1&stdout=1&stderr=1",
-                                                       timeout: .milliseconds(limits["wallMs"] + 30_000)))
-            let collector = Task { try await Self.collect(attach.body, keep: limits["outputBytes"]) }
+            // Attached before the start; logs=1 replays whatever the container wrote before the
+            // attachment took hold (the log driver keeps at most a few times the output cap).
+            let http = self.http
+            let attachRequest = request("POST", "/containers/\(id)/attach?logs=1&stream=1&stdout=1&stderr=1",
+                                        timeout: .milliseconds(limits["wallMs"] + 30_000))
+            let keep = limits["outputBytes"]
+            let collector = Task { try await Self.collect(try await http.stream(attachRequest).body, keep: keep) }
             try await call("POST", "/containers/\(id)/start")
-            var timedOut = false
-            let wait = Task { try await call("POST", "/containers/\(id)/wait", timeout: .milliseconds(limits["wallMs"] + 60_000)) }
-            let deadline = Task {
-                try await Task.sleep(for: .milliseconds(limits["wallMs"]))
-                return true
-            }
             // Whichever comes first: the exit, or the wall time (then the whole container is killed).
-            let finishedInTime = await withTaskGroup(of: Bool.self) { group in
-                group.addTask { (try? await wait.value) != nil }
-                group.addTask { (try? await deadline.value) == nil }
-                let first = await group.next() ?? true
+            let wallMs = limits["wallMs"]
+            let exitedInTime = await withTaskGroup(of: Bool?.self) { group in
+                group.addTask {
+                    (try? await self.call("POST", "/containers/\(id)/wait", timeout: .milliseconds(wallMs + 60_000))) != nil
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .milliseconds(wallMs))
+                    return Task.isCancelled ? nil : false
+                }
+                var first: Bool?
+                while first == nil, let next = await group.next() { first = next }
                 group.cancelAll()
-                return first
+                return first ?? false
             }
-            deadline.cancel()
-            if !finishedInTime {
-                timedOut = true
+            let timedOut = !exitedInTime
+            if timedOut {
                 _ = try? await call("POST", "/containers/\(id)/kill?signal=KILL", expect: [204, 409])
-                _ = try? await wait.value
+                _ = try? await call("POST", "/containers/\(id)/wait", timeout: .seconds(30))
             }
             let duration = ContinuousClock.now - started
+            // The stream ends with the container; give it a moment, then stop waiting.
+            let stopper = Task {
+                try await Task.sleep(for: .seconds(3))
+                collector.cancel()
+            }
             let output = (try? await collector.value) ?? Collected()
+            stopper.cancel()
             let inspected = try await call("GET", "/containers/\(id)/json")
             let state = inspected["State"] ?? .null
             let code = state["ExitCode"]?.intValue.map(Int.init) ?? -1
             let oomKilled = state["OOMKilled"] == true
-            let pidsHit = Self.pidsLimitHit(containerID: id)
             // Docker reports a signal death as 128+N, like a shell.
             var exitCode: Int? = code, signal: Int?
             if code > 128 && code <= 128 + 64 { signal = code - 128; exitCode = nil }
+            if timedOut { signal = Int(SIGKILL); exitCode = nil }
             var limit: SandboxLimit?
             if timedOut || signal == Int(SIGXCPU) { limit = .time }
             else if oomKilled { limit = .memory }
             else if signal == Int(SIGXFSZ) { limit = .fileSize }
-            else if pidsHit { limit = .pids }
+            else if let pidsParent, pidsParent.limitReached { limit = .pids }
             else if output.stdoutTotal > output.stdout.count || output.stderrTotal > output.stderr.count { limit = .output }
             let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
             return SandboxRunResult(
@@ -131,13 +157,15 @@ struct DockerSandbox: SandboxBackend {
         }
     }
 
-    func containerSpec(_ job: SandboxJob, uid: Int, workspace: String, stdinFile: String) -> JSONValue {
+    func containerSpec(_ job: SandboxJob, uid: Int, workspace: String, stdinFile: String, cgroupParent: String? = nil) -> JSONValue {
         let limits = job.limits
         var environment = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/workspace", "LANG=C.UTF-8"]
         environment += job.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         // stdin from a read-only file: the attach stream is one-way here.
         let command: [String] = ["/bin/sh", "-c", "exec \"$@\" < /run/lalo-stdin", "sh"] + job.argv
-        func ulimit(_ name: String, _ value: Int) -> JSONValue { ["Name": .string(name), "Soft": .int(Int64(value)), "Hard": .int(Int64(value))] }
+        func ulimit(_ name: String, _ value: Int, hard: Int? = nil) -> JSONValue {
+            ["Name": .string(name), "Soft": .int(Int64(value)), "Hard": .int(Int64(hard ?? value))]
+        }
         var host: [String: JSONValue] = [
             "NetworkMode": "none",
             "ReadonlyRootfs": true,
@@ -146,16 +174,22 @@ struct DockerSandbox: SandboxBackend {
             "Memory": .int(Int64(limits["memoryBytes"])),
             "MemorySwap": .int(Int64(limits["memoryBytes"])),
             "PidsLimit": .int(Int64(limits["pids"])),
-            "Ulimits": .array([ulimit("cpu", limits["cpuSeconds"]), ulimit("fsize", limits["fileSizeBytes"]),
+            "Ulimits": .array([ulimit("cpu", limits["cpuSeconds"], hard: limits["cpuSeconds"] + 1), ulimit("fsize", limits["fileSizeBytes"]),
                                ulimit("nofile", limits["openFiles"]), ulimit("core", 0)]),
             "Tmpfs": ["/tmp": .string("rw,nosuid,nodev,size=\(limits["tmpfsBytes"]),nr_inodes=\(limits["tmpfsInodes"]),mode=1777")],
             "Binds": .array([.string("\(workspace):/workspace:rw"), .string("\(stdinFile):/run/lalo-stdin:ro")]),
             "IpcMode": "private",
-            // The container's output is read through attach; nothing is kept in Docker's logs,
-            // so a flood cannot fill the host's disk.
-            "LogConfig": ["Type": "none", "Config": .object([:])],
+            // The output is read through attach; the log only bridges the moment before the
+            // attachment, and its size is capped so that a flood cannot fill the host's disk.
+            "LogConfig": ["Type": "local", "Config": ["max-size": .string("\(max(limits["outputBytes"] * 2, 1 << 20))"), "max-file": "1", "compress": "false"]],
         ]
         if !runtime.isEmpty { host["Runtime"] = .string(runtime) }
+        if let cgroupParent {
+            // The pids limit sits on the parent, which outlives the container, so its refusals
+            // can be counted afterwards (see PidsParent).
+            host["CgroupParent"] = .string("/" + cgroupParent)
+            host["PidsLimit"] = nil
+        }
         return [
             "Image": .string(image),
             "Cmd": .array(command.map(JSONValue.string)),
@@ -205,17 +239,36 @@ struct DockerSandbox: SandboxBackend {
         return collected
     }
 
-    /// Whether the container's pids cgroup refused a fork (cgroupfs driver, v1 or v2).
-    static func pidsLimitHit(containerID id: String) -> Bool {
-        for path in ["/sys/fs/cgroup/pids/docker/\(id)/pids.events", "/sys/fs/cgroup/docker/\(id)/pids.events",
-                     "/sys/fs/cgroup/system.slice/docker-\(id).scope/pids.events"] {
-            if let text = try? String(contentsOfFile: path, encoding: .utf8),
-               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("max ") }),
-               let count = Int(line.dropFirst(4)), count > 0 {
-                return true
-            }
+    /// The cgroup a container is created under (cgroupfs driver), holding its pids limit: Docker
+    /// removes the container's own cgroup when it stops, and with it the count of refused forks;
+    /// the parent keeps it. Nil where the cgroup file system is not writable (the container's
+    /// own PidsLimit still holds then, but a pids hit is not reported).
+    struct PidsParent {
+        var name: String
+        var directory: String
+
+        init?(name: String, limit: Int) {
+            let v2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
+            let directory = v2 ? "/sys/fs/cgroup/\(name)" : "/sys/fs/cgroup/pids/\(name)"
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+            if v2 { try? "+pids +memory".write(toFile: "/sys/fs/cgroup/cgroup.subtree_control", atomically: false, encoding: .utf8) }
+            // runc's own start-up (its init process forks twice) runs in the container's cgroup
+            // too; it is gone by the time the command runs.
+            guard (try? String(limit + 3).write(toFile: directory + "/pids.max", atomically: false, encoding: .utf8)) != nil else { return nil }
+            self.name = name
+            self.directory = directory
         }
-        return false
+
+        /// Whether the processes ever reached the limit: Linux counts a refused fork in the
+        /// cgroup that forked (the container's, gone by now), but the parent's peak stays.
+        var limitReached: Bool {
+            guard let peak = (try? String(contentsOfFile: directory + "/pids.peak", encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }),
+                  let max = (try? String(contentsOfFile: directory + "/pids.max", encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+            else { return false }
+            return peak >= max
+        }
+
+        func remove() { rmdir(directory) }
     }
 }
 
@@ -235,3 +288,4 @@ extension DockerSandbox {
         return info["Runtimes"]?.objectValue.map { Array($0.keys) } ?? []
     }
 }
+
