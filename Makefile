@@ -6,7 +6,7 @@ STATEDIR    ?= /var/lib/lalo
 SWIFT       ?= swift
 COMPLETIONS ?= /usr/share/bash-completion/completions
 
-.PHONY: all deps local-model build release test demo bench bench-model bench-workflow install uninstall clean
+.PHONY: all deps local-model build release test demo bench bench-model bench-workflow bench-sandbox install uninstall clean
 
 all: build
 
@@ -48,9 +48,14 @@ bench-model: release local-model
 bench-workflow: release
 	.build/release/lalo-workflow-bench --runs $${RUNS:-300} --seconds $${SECONDS_:-10}
 
+# Sandbox start-to-exit: plain, native launcher, bwrap and docker run (with a dockerd of its own
+# on a private socket and the image from scripts/sandbox-rootfs.sh), p50/p99 and ratios.
+bench-sandbox: release
+	scripts/bench-sandbox.sh
+
 install: release local-model
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml.d
-	install -m 0755 .build/release/laloD .build/release/laloctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 .build/release/laloD .build/release/laloctl .build/release/lalo-sandbox $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 systemd/laloD.service systemd/laloD.socket systemd/lalo-sandbox.service systemd/lalo-sandbox.socket $(DESTDIR)$(UNITDIR)/
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml ] || install -m 0644 etc/lalo/laloD.toml $(DESTDIR)$(SYSCONFDIR)/lalo/laloD.toml
 	install -d $(DESTDIR)$(COMPLETIONS)

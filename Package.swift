@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "lalo-bench", targets: ["LaloBench"]),
         .executable(name: "lalo-model-bench", targets: ["ModelBench"]),
         .executable(name: "lalo-workflow-bench", targets: ["WorkflowBench"]),
+        .executable(name: "lalo-sandbox-bench", targets: ["SandboxBench"]),
         .executable(name: "lalo-sandbox", targets: ["lalo-sandbox"]),
         .library(name: "Shared", targets: ["Shared"]),
     ],
@@ -98,6 +99,7 @@ let package = Package(
             // executable, and loading them (with libseccomp) cost about 2 ms per sandbox.
             linkerSettings: [.linkedLibrary("seccomp"), .unsafeFlags(["-static-executable"])]
         ),
+        .executableTarget(name: "SandboxBench", path: "Benchmarks/SandboxBench"),
         .executableTarget(
             name: "WorkflowBench",
             dependencies: ["Shared", "BenchSupport"],
