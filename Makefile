@@ -69,7 +69,7 @@ install: release local-model
 	@echo "installed; start with: systemctl enable --now laloD.socket"
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/laloD $(DESTDIR)$(PREFIX)/bin/laloctl $(DESTDIR)$(COMPLETIONS)/laloctl
+	rm -f $(DESTDIR)$(PREFIX)/bin/laloD $(DESTDIR)$(PREFIX)/bin/laloctl $(DESTDIR)$(PREFIX)/bin/lalo-sandbox $(DESTDIR)$(COMPLETIONS)/laloctl
 	rm -f $(DESTDIR)$(UNITDIR)/laloD.service $(DESTDIR)$(UNITDIR)/laloD.socket $(DESTDIR)$(UNITDIR)/lalo-sandbox.service $(DESTDIR)$(UNITDIR)/lalo-sandbox.socket
 	@echo "kept $(SYSCONFDIR)/lalo and $(STATEDIR) (configuration and state)"
 

@@ -28,8 +28,8 @@ void write_file(const char *path, const char *text);
 
 // root.c: the file system the payload sees.
 /// In the launcher, before the sandbox exists: a private mount namespace in which the workspace
-/// is replaced by an id-mapped view of itself (its files, whoever owns them on the host, belong
-/// to the sandbox user; what the sandbox creates is stored with the workspace owner's ids) and,
+/// is replaced by an id-mapped view of itself (files owned by host uid 0 — laloD's — belong to
+/// the sandbox user inside; what the sandbox creates is stored as uid 0 on the host) and,
 /// with --stage, an overlay over that view. Returns the directory the sandbox binds at /workspace.
 const char *prepare_workspace(void);
 /// In the sandbox's pid 1: the new root, pivoted into and read-only.

@@ -65,6 +65,7 @@ struct ReloadService: Service {
         if next.providers != current.providers { changed.append("providers") }
         if next.models != current.models { changed.append("models") }
         if next.workflow != current.workflow { changed.append("workflow") }
+        if next.sandbox != current.sandbox { changed.append("sandbox") }
         return changed
     }
 }

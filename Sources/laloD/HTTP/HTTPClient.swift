@@ -261,11 +261,13 @@ private final class CurlTransfer: @unchecked Sendable {
         if let error { body?.finish(throwing: error) } else { body?.finish() }
     }
 
-    /// Resumes the caller with status and headers, once, when the first body byte or the end arrives.
+    /// Resumes the caller with status and headers, once: at the end of a final response's headers,
+    /// or at the first body byte or the end of the transfer. (A response whose body starts much
+    /// later — Docker's attach stream — is then in the caller's hands before it arrives.)
     func deliverHead() {
         var status = 0
         _ = lalo_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
-        guard status > 0 else { return }
+        guard status >= 200 else { return }
         let (continuation, headers) = state.withLock { state in
             defer { state.head = nil }
             return (state.head, state.headers)
@@ -283,6 +285,10 @@ private final class CurlTransfer: @unchecked Sendable {
 
     func receiveHeader(_ line: String) {
         let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty {
+            deliverHead()
+            return
+        }
         state.withLock { state in
             if trimmed.hasPrefix("HTTP/") {
                 state.headers = []  // a new response (after 100 Continue or a redirect)

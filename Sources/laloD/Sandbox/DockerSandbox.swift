@@ -97,13 +97,12 @@ struct DockerSandbox: SandboxBackend {
         do {
             let limits = job.limits
             let started = ContinuousClock.now
-            // Attached before the start; logs=1 replays whatever the container wrote before the
-            // attachment took hold (the log driver keeps at most a few times the output cap).
-            let http = self.http
-            let attachRequest = request("POST", "/containers/\(id)/attach?logs=1&stream=1&stdout=1&stderr=1",
-                                        timeout: .milliseconds(limits["wallMs"] + 30_000))
+            // Attached before the start (the response head arrives once Docker has the stream),
+            // so no output is missed; the stream ends when the container does.
+            let attach = try await http.stream(request("POST", "/containers/\(id)/attach?stream=1&stdout=1&stderr=1",
+                                                       timeout: .milliseconds(limits["wallMs"] + 30_000)))
             let keep = limits["outputBytes"]
-            let collector = Task { try await Self.collect(try await http.stream(attachRequest).body, keep: keep) }
+            let collector = Task { try await Self.collect(attach.body, keep: keep) }
             try await call("POST", "/containers/\(id)/start")
             // Whichever comes first: the exit, or the wall time (then the whole container is killed).
             let wallMs = limits["wallMs"]
@@ -179,9 +178,9 @@ struct DockerSandbox: SandboxBackend {
             "Tmpfs": ["/tmp": .string("rw,nosuid,nodev,size=\(limits["tmpfsBytes"]),nr_inodes=\(limits["tmpfsInodes"]),mode=1777")],
             "Binds": .array([.string("\(workspace):/workspace:rw"), .string("\(stdinFile):/run/lalo-stdin:ro")]),
             "IpcMode": "private",
-            // The output is read through attach; the log only bridges the moment before the
-            // attachment, and its size is capped so that a flood cannot fill the host's disk.
-            "LogConfig": ["Type": "local", "Config": ["max-size": .string("\(max(limits["outputBytes"] * 2, 1 << 20))"), "max-file": "1", "compress": "false"]],
+            // The output is read through attach; nothing goes to Docker's logs, so a flood cannot
+            // fill the host's disk.
+            "LogConfig": ["Type": "none", "Config": .object([:])],
         ]
         if !runtime.isEmpty { host["Runtime"] = .string(runtime) }
         if let cgroupParent {

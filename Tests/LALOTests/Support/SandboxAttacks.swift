@@ -85,6 +85,9 @@ struct SandboxAttack: Sendable, CustomTestStringConvertible {
         SandboxAttack(name: "set-id bit on a file the workspace owner would own",
                       command: "cp /bin/true t && chmod 4755 t; s=$?; \(python) 'import os; os.open(\"u\", os.O_CREAT|os.O_WRONLY, 0o6755)' || exit $((s+10))",
                       check: { $0.status == 11 }),
+        SandboxAttack(name: "set-id bit through openat2",
+                      command: "\(python) 'import ctypes, struct; l=ctypes.CDLL(None, use_errno=True); how=struct.pack(\"QQQ\", 0o101, 0o4755, 0); exit(0 if l.syscall(437, -100, b\"v\", how, 24) >= 0 else 7)'",
+                      check: { $0.status == 7 }),
     ]
 
     /// The processes left on the host under these uids (none may be).
