@@ -25,6 +25,8 @@ extern struct options opt;
 /// Prints "lalo-sandbox: MESSAGE[: errno text]" and exits 125 (the sandbox could not be built).
 void fail(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
 void write_file(const char *path, const char *text);
+/// Writes `map` as the uid and gid map of `pid`'s user namespace, with setgroups denied.
+void write_id_maps(pid_t pid, const char *map);
 
 // root.c: the file system the payload sees.
 /// In the launcher, before the sandbox exists: a private mount namespace in which the workspace

@@ -84,6 +84,16 @@ void fail(const char *format, ...) {
     _exit(125);
 }
 
+void write_id_maps(pid_t pid, const char *map) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+    write_file(path, map);
+    snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
+    write_file(path, "deny");
+    snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+    write_file(path, map);
+}
+
 void write_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) fail("open %s", path);
@@ -142,10 +152,7 @@ static void set_limit2(int resource, long soft, long hard, const char *name) {
     if (setrlimit(resource, &limit) != 0) fail("setrlimit %s", name);
 }
 
-static void set_limit(int resource, long value, const char *name) {
-    struct rlimit limit = {.rlim_cur = (rlim_t)value, .rlim_max = (rlim_t)value};
-    if (setrlimit(resource, &limit) != 0) fail("setrlimit %s", name);
-}
+static void set_limit(int resource, long value, const char *name) { set_limit2(resource, value, value, name); }
 
 /// In the payload's process: the last steps before exec.
 static void become_payload(void) {
@@ -283,14 +290,9 @@ int main(int argc, char **argv) {
     // Two unprivileged host ids and nothing else: the sandbox user (what the payload runs as and
     // what owns the files it writes) and, one above it, the sandbox's root, which only the
     // sandbox's own pid 1 uses while it builds the mounts. Host root is never mapped.
-    char path[64], map[96];
+    char map[96];
     snprintf(map, sizeof map, "0 %ld 1\n%d %ld 1\n", opt.host_uid + 1, SANDBOX_UID, opt.host_uid);
-    snprintf(path, sizeof path, "/proc/%d/uid_map", child);
-    write_file(path, map);
-    snprintf(path, sizeof path, "/proc/%d/setgroups", child);
-    write_file(path, "deny");
-    snprintf(path, sizeof path, "/proc/%d/gid_map", child);
-    write_file(path, map);
+    write_id_maps(child, map);
     if (write(go_pipe[1], "g", 1) != 1) fail("start the sandbox");
     close(go_pipe[1]);
     // While pid 1 builds the mounts: the seccomp program for the payload.

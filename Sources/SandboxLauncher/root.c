@@ -44,12 +44,7 @@ static int idmap_namespace(void) {
     if (read(ready[0], &byte, 1) != 1) fail("user namespace for the workspace's id mapping");
     close(ready[0]);
     snprintf(map, sizeof map, "0 %ld 1\n", opt.host_uid);
-    snprintf(path, sizeof path, "/proc/%d/uid_map", holder);
-    write_file(path, map);
-    snprintf(path, sizeof path, "/proc/%d/setgroups", holder);
-    write_file(path, "deny");
-    snprintf(path, sizeof path, "/proc/%d/gid_map", holder);
-    write_file(path, map);
+    write_id_maps(holder, map);
     snprintf(path, sizeof path, "/proc/%d/ns/user", holder);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) fail("open %s", path);

@@ -77,83 +77,79 @@ struct DockerSandbox: SandboxBackend {
                                          body: containerSpec(job, uid: uid, workspace: workspace, stdinFile: stdinFile,
                                                              cgroupParent: pidsParent?.name))
             guard let id = created["Id"]?.stringValue else { throw RPCError.unavailable("Docker created no container") }
-            // Removed whatever happens (force: killed first if still running).
+            let outcome: Result<SandboxRunResult, any Error>
             do {
-                let result = try await supervise(id, job: job, pidsParent: pidsParent)
-                try? await call("DELETE", "/containers/\(id)?force=1&v=1", expect: [204, 404])
-                pidsParent?.remove()
-                return result
+                outcome = .success(try await supervise(id, job: job, pidsParent: pidsParent))
             } catch {
-                // Removed whatever happened (force: killed first if still running).
-                try? await call("DELETE", "/containers/\(id)?force=1&v=1", expect: [204, 404])
-                pidsParent?.remove()
-                throw error
+                outcome = .failure(error)
             }
+            // Removed whatever happened (force: killed first if still running), then its cgroup.
+            _ = try? await call("DELETE", "/containers/\(id)?force=1&v=1", expect: [204, 404])
+            pidsParent?.remove()
+            return try outcome.get()
         }
     }
 
     /// Attaches to, starts and waits for a created container, and says what it did.
     private func supervise(_ id: String, job: SandboxJob, pidsParent: PidsParent?) async throws -> SandboxRunResult {
-        do {
-            let limits = job.limits
-            let started = ContinuousClock.now
-            // Attached before the start (the response head arrives once Docker has the stream),
-            // so no output is missed; the stream ends when the container does.
-            let attach = try await http.stream(request("POST", "/containers/\(id)/attach?stream=1&stdout=1&stderr=1",
-                                                       timeout: .milliseconds(limits["wallMs"] + 30_000)))
-            let keep = limits["outputBytes"]
-            let collector = Task { try await Self.collect(attach.body, keep: keep) }
-            try await call("POST", "/containers/\(id)/start")
-            // Whichever comes first: the exit, or the wall time (then the whole container is killed).
-            let wallMs = limits["wallMs"]
-            let exitedInTime = await withTaskGroup(of: Bool?.self) { group in
-                group.addTask {
-                    (try? await self.call("POST", "/containers/\(id)/wait", timeout: .milliseconds(wallMs + 60_000))) != nil
-                }
-                group.addTask {
-                    try? await Task.sleep(for: .milliseconds(wallMs))
-                    return Task.isCancelled ? nil : false
-                }
-                var first: Bool?
-                while first == nil, let next = await group.next() { first = next }
-                group.cancelAll()
-                return first ?? false
+        let limits = job.limits
+        let started = ContinuousClock.now
+        // Attached before the start (the response head arrives once Docker has the stream),
+        // so no output is missed; the stream ends when the container does.
+        let attach = try await http.stream(request("POST", "/containers/\(id)/attach?stream=1&stdout=1&stderr=1",
+                                                   timeout: .milliseconds(limits["wallMs"] + 30_000)))
+        let keep = limits["outputBytes"]
+        let collector = Task { try await Self.collect(attach.body, keep: keep) }
+        try await call("POST", "/containers/\(id)/start")
+        // Whichever comes first: the exit, or the wall time (then the whole container is killed).
+        let wallMs = limits["wallMs"]
+        let exitedInTime = await withTaskGroup(of: Bool?.self) { group in
+            group.addTask {
+                (try? await self.call("POST", "/containers/\(id)/wait", timeout: .milliseconds(wallMs + 60_000))) != nil
             }
-            let timedOut = !exitedInTime
-            if timedOut {
-                _ = try? await call("POST", "/containers/\(id)/kill?signal=KILL", expect: [204, 409])
-                _ = try? await call("POST", "/containers/\(id)/wait", timeout: .seconds(30))
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(wallMs))
+                return Task.isCancelled ? nil : false
             }
-            let duration = ContinuousClock.now - started
-            // The stream ends with the container; give it a moment, then stop waiting.
-            let stopper = Task {
-                try await Task.sleep(for: .seconds(3))
-                collector.cancel()
-            }
-            let output = (try? await collector.value) ?? Collected()
-            stopper.cancel()
-            let inspected = try await call("GET", "/containers/\(id)/json")
-            let state = inspected["State"] ?? .null
-            let code = state["ExitCode"]?.intValue.map(Int.init) ?? -1
-            let oomKilled = state["OOMKilled"] == true
-            // Docker reports a signal death as 128+N, like a shell.
-            var exitCode: Int? = code, signal: Int?
-            if code > 128 && code <= 128 + 64 { signal = code - 128; exitCode = nil }
-            if timedOut { signal = Int(SIGKILL); exitCode = nil }
-            var limit: SandboxLimit?
-            if timedOut || signal == Int(SIGXCPU) { limit = .time }
-            else if oomKilled { limit = .memory }
-            else if signal == Int(SIGXFSZ) { limit = .fileSize }
-            else if let pidsParent, pidsParent.limitReached { limit = .pids }
-            else if output.stdoutTotal > output.stdout.count || output.stderrTotal > output.stderr.count { limit = .output }
-            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-            return SandboxRunResult(
-                backend: SandboxBackendName.docker.rawValue, exitCode: exitCode, signal: signal,
-                stdout: String(decoding: output.stdout, as: UTF8.self), stderr: String(decoding: output.stderr, as: UTF8.self),
-                stdoutBytes: output.stdoutTotal, stderrBytes: output.stderrTotal,
-                stdoutTruncated: output.stdoutTotal > output.stdout.count, stderrTruncated: output.stderrTotal > output.stderr.count,
-                timedOut: timedOut, limit: limit?.rawValue, durationMs: seconds * 1000, cpuMs: nil, memoryPeakBytes: nil)
+            var first: Bool?
+            while first == nil, let next = await group.next() { first = next }
+            group.cancelAll()
+            return first ?? false
         }
+        let timedOut = !exitedInTime
+        if timedOut {
+            _ = try? await call("POST", "/containers/\(id)/kill?signal=KILL", expect: [204, 409])
+            _ = try? await call("POST", "/containers/\(id)/wait", timeout: .seconds(30))
+        }
+        let duration = ContinuousClock.now - started
+        // The stream ends with the container; give it a moment, then stop waiting.
+        let stopper = Task {
+            try await Task.sleep(for: .seconds(3))
+            collector.cancel()
+        }
+        let output = (try? await collector.value) ?? Collected()
+        stopper.cancel()
+        let inspected = try await call("GET", "/containers/\(id)/json")
+        let state = inspected["State"] ?? .null
+        let code = state["ExitCode"]?.intValue.map(Int.init) ?? -1
+        let oomKilled = state["OOMKilled"] == true
+        // Docker reports a signal death as 128+N, like a shell.
+        var exitCode: Int? = code, signal: Int?
+        if code > 128 && code <= 128 + 64 { signal = code - 128; exitCode = nil }
+        if timedOut { signal = Int(SIGKILL); exitCode = nil }
+        var limit: SandboxLimit?
+        if timedOut || signal == Int(SIGXCPU) { limit = .time }
+        else if oomKilled { limit = .memory }
+        else if signal == Int(SIGXFSZ) { limit = .fileSize }
+        else if let pidsParent, pidsParent.limitReached { limit = .pids }
+        else if output.stdoutTotal > output.stdout.count || output.stderrTotal > output.stderr.count { limit = .output }
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return SandboxRunResult(
+            backend: SandboxBackendName.docker.rawValue, exitCode: exitCode, signal: signal,
+            stdout: String(decoding: output.stdout, as: UTF8.self), stderr: String(decoding: output.stderr, as: UTF8.self),
+            stdoutBytes: output.stdoutTotal, stderrBytes: output.stderrTotal,
+            stdoutTruncated: output.stdoutTotal > output.stdout.count, stderrTruncated: output.stderrTotal > output.stderr.count,
+            timedOut: timedOut, limit: limit?.rawValue, durationMs: seconds * 1000, cpuMs: nil, memoryPeakBytes: nil)
     }
 
     func containerSpec(_ job: SandboxJob, uid: Int, workspace: String, stdinFile: String, cgroupParent: String? = nil) -> JSONValue {
