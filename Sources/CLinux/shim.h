@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/xattr.h>
 
 /// openat2(2) has no glibc wrapper and syscall(2) is variadic, which Swift cannot call.
 static inline int lalo_openat2(int dirfd, const char *path, unsigned long long flags, unsigned long long mode,
@@ -32,6 +33,22 @@ static const unsigned long long LALO_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS;
 static const unsigned long long LALO_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
 static const unsigned long long LALO_RESOLVE_NO_XDEV = RESOLVE_NO_XDEV;
 static const unsigned int LALO_RENAME_NOREPLACE = RENAME_NOREPLACE;
+static const unsigned int LALO_RENAME_EXCHANGE = RENAME_EXCHANGE;
+
+/// copy_file_range(2) and syncfs(2) are declared only under _GNU_SOURCE.
+static inline long lalo_copy_file_range(int in, int out, size_t length) {
+    return syscall(SYS_copy_file_range, in, NULL, out, NULL, length, 0);
+}
+static inline int lalo_syncfs(int fd) { return (int)syscall(SYS_syncfs, fd); }
+
+/// The overlayfs attribute that hides a lower directory's entries under an upper one.
+static inline int lalo_set_opaque(int fd) { return fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0); }
+static inline int lalo_is_opaque(int fd) {
+    char value[2];
+    ssize_t n = fgetxattr(fd, "trusted.overlay.opaque", value, sizeof value);
+    return n == 1 && value[0] == 'y';
+}
+
 /// pipe2(2) is declared only under _GNU_SOURCE.
 static inline int lalo_pipe2(int fds[2], int flags) { return (int)syscall(SYS_pipe2, fds, flags); }
 

@@ -1,6 +1,7 @@
 // The payload's file system: a tmpfs root with the host's system directories read-only, a fresh
 // /proc, a minimal /dev, a size-limited /tmp and the workspace (id-mapped, optionally staged).
 #define _GNU_SOURCE
+#include <dirent.h>
 #include "launcher.h"
 
 #include <errno.h>
@@ -27,6 +28,8 @@ static void write_file_new(const char *path, const char *text) {
 /// A user namespace that maps id 0 to the sandbox user's host id: the id mapping of the
 /// workspace mount. A file owned by the workspace's owner (id 0 on disk, laloD's files) shows
 /// as the sandbox user's; what the sandbox user creates is stored as id 0.
+#define OVERFLOW_ID 65534
+
 static int idmap_namespace(void) {
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) != 0) fail("pipe");
@@ -40,10 +43,14 @@ static int idmap_namespace(void) {
         _exit(0);
     }
     close(ready[1]);
-    char byte, path[64], map[64];
+    char byte, path[64], map[96];
     if (read(ready[0], &byte, 1) != 1) fail("user namespace for the workspace's id mapping");
     close(ready[0]);
-    snprintf(map, sizeof map, "0 %ld 1\n", opt.host_uid);
+    // Also disk id 65534 (nobody) as 0: overlayfs does its own work (whiteouts, the work
+    // directory) as the mounter, id 0, and in the id-mapped stage an id without a mapping cannot
+    // be stored at all (EOVERFLOW). The same fixed id for every slot, so that a whiteout one run
+    // left is still mapped in the next, whichever slot runs it.
+    snprintf(map, sizeof map, "0 %ld 1\n%d 0 1\n", opt.host_uid, OVERFLOW_ID);
     write_id_maps(holder, map);
     snprintf(path, sizeof path, "/proc/%d/ns/user", holder);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -53,14 +60,35 @@ static int idmap_namespace(void) {
     return fd;
 }
 
+/// Removes `name` under `dirfd` and everything beneath it, never following a symbolic link.
+static void remove_tree(int dirfd, const char *name) {
+    int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        DIR *dir = fdopendir(fd);
+        if (!dir) fail("fdopendir %s", name);
+        struct dirent *entry;
+        while ((entry = readdir(dir))) {
+            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+            if (entry->d_type == DT_DIR) remove_tree(fd, entry->d_name);
+            else if (unlinkat(fd, entry->d_name, 0) != 0 && errno == EISDIR) remove_tree(fd, entry->d_name);
+        }
+        closedir(dir);
+        if (unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT) fail("remove %s", name);
+    } else if (errno != ENOENT) {
+        if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) fail("remove %s", name);
+    }
+}
+
 /// Where the sandbox finds its workspace: a tmpfs over /tmp in the launcher's private mount
 /// namespace (the sandbox's pid 1 later puts its own root over /tmp), so that pid 1, which is
 /// only the sandbox's root and cannot search laloD's 0700 directories, can reach it.
 #define WORKSPACE_MOUNT "/tmp/workspace"
 #define LOWER_MOUNT "/tmp/lower"
+#define STAGE_MOUNT "/tmp/stage"
 
 const char *prepare_workspace(void) {
     if (!opt.workspace) return NULL;
+    if (opt.host_uid == OVERFLOW_ID) fail("--host-uid %d is the overflow id", OVERFLOW_ID);
     struct stat st;
     if (stat(opt.workspace, &st) != 0 || !S_ISDIR(st.st_mode)) fail("workspace %s", opt.workspace);
     if (unshare(CLONE_NEWNS) != 0) fail("unshare the launcher's mount namespace");
@@ -70,22 +98,27 @@ const char *prepare_workspace(void) {
     if (tree < 0) fail("open_tree %s", opt.workspace);
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, .userns_fd = (unsigned)userns};
     if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) fail("id-map the workspace");
-    close(userns);
-    // The upper and work directories are opened before /tmp (where they may live) is covered.
-    int upper_fd = -1, work_fd = -1;
+    // The stage (upper and work directories) is id-mapped like the workspace: what the sandbox
+    // writes there is stored as the workspace owner's, whatever slot ran it, so a later run in
+    // another slot, and laloD's own staged writes (root, 0600), read and write the same files.
+    int stage_tree = -1;
     if (opt.stage) {
         char upper[PATH_MAX], work[PATH_MAX];
         snprintf(upper, sizeof upper, "%s/upper", opt.stage);
         snprintf(work, sizeof work, "%s/work", opt.stage);
+        // The work directory is overlayfs's scratch space; what an earlier run (another slot,
+        // whose id this mount does not map) left there would make the mount fall back to
+        // read-only, so every run starts with an empty one.
+        remove_tree(AT_FDCWD, work);
         const char *dirs[] = {upper, work};
         for (int i = 0; i < 2; i++) {
             if (mkdir(dirs[i], 0700) != 0 && errno != EEXIST) fail("mkdir %s", dirs[i]);
         }
-        if (chown(upper, (uid_t)opt.host_uid, (gid_t)opt.host_uid) != 0 || chmod(upper, 0755) != 0) fail("chown %s", upper);
-        upper_fd = open(upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        work_fd = open(work, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (upper_fd < 0 || work_fd < 0) fail("open %s", opt.stage);
+        stage_tree = (int)syscall(SYS_open_tree, AT_FDCWD, opt.stage, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (stage_tree < 0) fail("open_tree %s", opt.stage);
+        if (syscall(SYS_mount_setattr, stage_tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) fail("id-map the stage");
     }
+    close(userns);
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") != 0) fail("tmpfs for the workspace");
     if (mkdir(WORKSPACE_MOUNT, 0755) != 0) fail("mkdir " WORKSPACE_MOUNT);
     if (!opt.stage) {
@@ -96,18 +129,16 @@ const char *prepare_workspace(void) {
     if (mkdir(LOWER_MOUNT, 0755) != 0) fail("mkdir " LOWER_MOUNT);
     if (syscall(SYS_move_mount, tree, "", AT_FDCWD, LOWER_MOUNT, MOVE_MOUNT_F_EMPTY_PATH) != 0) fail("move_mount workspace");
     close(tree);
+    if (mkdir(STAGE_MOUNT, 0755) != 0) fail("mkdir " STAGE_MOUNT);
+    if (syscall(SYS_move_mount, stage_tree, "", AT_FDCWD, STAGE_MOUNT, MOVE_MOUNT_F_EMPTY_PATH) != 0) fail("move_mount stage");
+    close(stage_tree);
 
     // Staged: the workspace is the lower layer and everything the sandbox changes lands in
     // STAGE/upper (overlayfs format: whiteouts for deletions) for laloD to diff, commit or
-    // discard. The upper layer's root belongs to the sandbox user so it may create files at the
-    // top; redirect_dir, metacopy and index stay off so the upper layer is a plain tree.
-    char options[256];
-    snprintf(options, sizeof options,
-             "lowerdir=" LOWER_MOUNT ",upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d,redirect_dir=off,metacopy=off,index=off,xino=off",
-             upper_fd, work_fd);
+    // discard; redirect_dir, metacopy and index stay off so the upper layer is a plain tree.
+    const char *options = "lowerdir=" LOWER_MOUNT ",upperdir=" STAGE_MOUNT "/upper,workdir=" STAGE_MOUNT "/work,"
+                          "redirect_dir=off,metacopy=off,index=off,xino=off";
     if (mount("overlay", WORKSPACE_MOUNT, "overlay", MS_NOSUID | MS_NODEV, options) != 0) fail("overlay with upper layer %s/upper", opt.stage);
-    close(upper_fd);
-    close(work_fd);
     return WORKSPACE_MOUNT;
 }
 

@@ -3,25 +3,29 @@ import Foundation
 import Shared
 import Testing
 
-/// The executor with the real registry and workspace: snapshots, verification, rollback that
-/// restores the workspace byte for byte, and steps that run at most once.
+/// The executor with the real registry and a staged workspace: verification, a failed step
+/// discarding the stage (the workspace is never touched), and steps that run at most once.
 @Suite("Executor")
 struct ExecutorTests {
     final class Fixture: @unchecked Sendable {
         let subsystems: Subsystems
         let workspace: Workspace
+        let stage: Stage
+        let staged: StagedWorkspace
         let executor: Executor
 
         init() throws {
             subsystems = try Subsystems("lalo-exec")
             workspace = try Workspace(root: subsystems.directory.file("ws"))
+            stage = try Stage(directory: subsystems.directory.file("stages/wf_x/1"))
+            staged = try StagedWorkspace(lower: workspace, stage: stage)
             executor = Executor(tools: ToolRegistry(tools: [FileTool()], store: subsystems.store, audit: subsystems.audit,
                                                     redactor: subsystems.redactor))
         }
 
         var context: ToolContext {
             ToolContext(actor: AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1), permissions: [.workflowRun],
-                        workspace: workspace, workflowId: "wf_x", step: nil, idempotencyKey: "")
+                        workspace: staged, workflowId: "wf_x", step: nil, idempotencyKey: "")
         }
 
         /// Every file in the workspace with its bytes.
@@ -47,6 +51,7 @@ struct ExecutorTests {
         try f.workspace.write("notes.txt", Array("original\n".utf8))
         try f.workspace.write("keep/data.bin", [0, 1, 2, 255])
         let before = try f.contents()
+        let tree = StageTests.tree(f.workspace.root)
         let report = await f.executor.run([
             Self.step(["operation": "append", "path": "notes.txt", "content": "more\n"]),
             Self.step(["operation": "write", "path": "new.txt", "content": "fresh"]),
@@ -55,8 +60,10 @@ struct ExecutorTests {
         ], workflowId: "wf_rollback", context: f.context)
         #expect(!report.succeeded)
         #expect(report.failure?.contains("step 3") == true)
-        #expect(report.undone == ["restored keep/data.bin", "removed new.txt", "restored notes.txt"])
-        #expect(try f.contents() == before, "the workspace must be restored byte for byte")
+        #expect(report.undone == ["discarded deletion of keep/data.bin", "discarded new file new.txt", "discarded change to notes.txt"])
+        #expect(try f.contents() == before, "the workspace must be as it was")
+        #expect(StageTests.tree(f.workspace.root) == tree, "byte for byte, modes and times included")
+        #expect(!FileManager.default.fileExists(atPath: f.stage.directory), "the stage is discarded")
         #expect(report.steps.map(\.error).compactMap { $0 }.count == 1)
     }
 
@@ -69,7 +76,8 @@ struct ExecutorTests {
         // Resumed after a crash, the same workflow's steps are not run again: the append happens once.
         let again = await f.executor.run(steps, workflowId: "wf_once", context: f.context)
         #expect(again.succeeded)
-        #expect(try f.workspace.read("a.txt") == Array("12".utf8))
+        #expect(try f.staged.read("a.txt") == Array("12".utf8))
+        #expect(throws: Workspace.Failure.self, "staged, not written to the workspace") { try f.workspace.read("a.txt") }
         #expect(first.steps.map(\.execution?.id) == again.steps.map(\.execution?.id))
     }
 
@@ -82,26 +90,19 @@ struct ExecutorTests {
         }
     }
 
-    /// What cannot be read back cannot be restored: such a step is refused before it runs.
-    @Test func aStepWhoseTargetCannotBeSnapshottedDoesNotRun() async throws {
+    /// A hard-linked or directory target no longer stops a step: the stage never writes
+    /// through to the workspace, so the linked file outside stays as it was.
+    @Test func stepsOnLinkedFilesChangeOnlyTheStage() async throws {
         let f = try Fixture()
         try f.workspace.write("kept.txt", Array("one\n".utf8))
         let root = f.subsystems.directory.file("ws")
-        #expect(link(root + "/kept.txt", f.subsystems.directory.file("outside-link")) == 0)
-        try FileManager.default.createDirectory(atPath: root + "/adir", withIntermediateDirectories: true)
-        for (path, operation) in [("kept.txt", "delete"), ("adir", "delete"), ("kept.txt", "write")] {
-            var arguments: JSONValue = ["operation": .string(operation), "path": .string(path)]
-            if operation == "write", case .object(var object) = arguments {
-                object["content"] = "two\n"
-                arguments = .object(object)
-            }
-            let report = await f.executor.run([Self.step(arguments)], workflowId: "wf_snap_\(operation)_\(path)", context: f.context)
-            #expect(!report.succeeded)
-            #expect(report.failure?.contains("cannot be snapshotted") == true, "\(path) \(operation): \(report.failure ?? "")")
-            #expect(report.steps.first?.execution == nil, "the call must not have run")
-        }
-        #expect(String(decoding: try Data(contentsOf: URL(fileURLWithPath: root + "/kept.txt")), as: UTF8.self) == "one\n")
-        #expect(FileManager.default.fileExists(atPath: root + "/adir"))
+        let outside = f.subsystems.directory.file("outside-link")
+        #expect(link(root + "/kept.txt", outside) == 0)
+        let report = await f.executor.run([Self.step(["operation": "delete", "path": "kept.txt"])], workflowId: "wf_linked",
+                                          context: f.context)
+        #expect(report.succeeded, "\(report.failure ?? "")")
+        #expect(throws: Workspace.Failure.self) { try f.staged.read("kept.txt") }
+        #expect(String(decoding: try Data(contentsOf: URL(fileURLWithPath: outside)), as: UTF8.self) == "one\n")
+        #expect(try f.stage.changes(over: f.workspace).map(\.path) == ["kept.txt"])
     }
 }
-

@@ -148,10 +148,12 @@ struct WorkflowCrashTests {
         #expect(executed.payload?["diff"]?.arrayValue?.first?["path"] == "a.txt")
         usleep(300_000)
         #expect(try tool.requests().count == 1, "the POST must not be sent twice")
-        // Rejecting the result rolls the completed write back.
+        // Rejecting the result discards the completed write, which never reached the workspace.
+        #expect(FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)/1/upper/a.txt")))
         _ = try client.call(WorkflowReject.self, .init(id: id, reason: "check the order by hand", replan: false))
         #expect(try client.settle(id).state == "rolled_back")
         #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/workspaces/\(id)/a.txt")))
+        #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)")))
         #expect(daemon.stop() == 0)
     }
 
@@ -196,7 +198,8 @@ struct WorkflowCrashTests {
             let hash = try #require(try client.settle(id).planHash)
             _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
             try waitForRequests(tool, base + 1)
-            let workspace = daemon.directory.file("state/workspaces/\(id)")
+            // What the execution writes waits in the attempt's stage.
+            let workspace = daemon.directory.file("state/stages/\(id)/1/upper")
             #expect(FileManager.default.fileExists(atPath: workspace + "/a.txt"))
             if action == "pause" {
                 #expect(try client.call(WorkflowPause.self, WorkflowRef(id: id)).state == "paused")
@@ -227,8 +230,10 @@ struct WorkflowCrashTests {
         let hash = try #require(try client.settle(id).planHash)
         _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
         #expect(try client.settle(id).state == "awaiting_review")
-        let file = daemon.directory.file("state/workspaces/\(id)/a.txt")
+        // Staged: the file waits in the stage, the workspace does not have it.
+        let file = daemon.directory.file("state/stages/\(id)/1/upper/a.txt")
         #expect(FileManager.default.fileExists(atPath: file))
+        #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/workspaces/\(id)/a.txt")))
         daemon.signal(SIGKILL)
         _ = daemon.waitForExit()
         let database = try DatabaseQueue(path: daemon.directory.file("state/laloD.sqlite"))
@@ -248,6 +253,7 @@ struct WorkflowCrashTests {
         let deadline = Date().addingTimeInterval(10)
         while FileManager.default.fileExists(atPath: file), Date() < deadline { usleep(20_000) }
         #expect(!FileManager.default.fileExists(atPath: file), "the interrupted rollback must be finished at start")
+        #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/workspaces/\(id)/a.txt")))
         #expect(daemon.stop() == 0)
     }
 }

@@ -82,7 +82,7 @@ struct WorkflowEngineTests {
         #expect(workflow.state == "awaiting_approval")
         #expect(try Self.contents(workspace) == before, "the rollback must restore the workspace exactly")
         let rolledBack = try client.events(id).last { $0.name == "executionRolledBack" }!
-        #expect(rolledBack.payload?["undone"] == ["restored report.txt"])
+        #expect(rolledBack.payload?["undone"] == ["discarded change to report.txt"])
         #expect(rolledBack.payload?["failure"]?.stringValue?.contains("step 1") == true)
         let replanPrompt = try models.planner.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
         #expect(replanPrompt.contains("failed and was rolled back"))
@@ -120,7 +120,10 @@ struct WorkflowEngineTests {
         #expect(diff.map { $0["path"] } == ["report.txt", "summary.txt"])
         #expect(diff.map { $0["change"] } == ["changed", "added"])
         #expect(diff.first?["diff"]?.stringValue?.contains("-old report\n+done\n") == true)
-        #expect(try Self.contents(workspace)["summary.txt"] == "all good\n")
+        // Staged: under review the workspace is still as it was; the stage holds the change.
+        #expect(try Self.contents(workspace) == before)
+        let staged = daemon.directory.file("state/stages/\(id)/4/upper/summary.txt")
+        #expect((try? String(contentsOfFile: staged, encoding: .utf8)) == "all good\n")
 
         // 6. Accepted: committed, stored as an example; feedback at any time.
         let feedback = try client.call(WorkflowFeedback.self, .init(id: id, thumbs: "up", rating: 5, category: "correctness",
@@ -128,6 +131,12 @@ struct WorkflowEngineTests {
         #expect(feedback.state == "awaiting_review")
         workflow = try client.call(WorkflowApprove.self, .init(id: id, planHash: nil))
         #expect(workflow.state == "committed")
+        // The commit applied the stage to the workspace, and the stage is gone.
+        #expect(try Self.contents(workspace) == ["report.txt": "done\n", "summary.txt": "all good\n", "old.txt": "keep me\n"])
+        let stages = daemon.directory.file("state/stages/\(id)")
+        let deadline = Date().addingTimeInterval(10)
+        while FileManager.default.fileExists(atPath: stages), Date() < deadline { usleep(20_000) }
+        #expect(!FileManager.default.fileExists(atPath: stages))
         #expect(throws: RPCError.self) { try client.call(WorkflowCancel.self, WorkflowRef(id: id)) }
         _ = try client.call(WorkflowFeedback.self, .init(id: id, rating: 4))
         let full = try client.call(WorkflowGet.self, WorkflowRef(id: id))

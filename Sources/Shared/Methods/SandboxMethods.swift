@@ -38,7 +38,7 @@ public struct SandboxLimits: Codable, Sendable, Equatable {
         if let limit = SandboxLimits.names.first(where: { $0.name == name }) { self[keyPath: limit.keyPath] = value }
     }
 
-    static let schema = Schema.object("Limits; each defaults to the daemon's and may not exceed its maximum",
+    public static let schema = Schema.object("Limits; each defaults to the daemon's and may not exceed its maximum",
         names.map { .optional($0.name, .integer($0.summary, minimum: 1)) })
 }
 

@@ -71,7 +71,7 @@ enum Daemon {
             Systemd.notify("READY=1\nSTATUS=listening")
         }
         let sandbox = Sandbox(configuration: configuration)
-        let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: secrets)], store: store, audit: audit,
+        let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: secrets), CodeRunTool(sandbox: sandbox)], store: store, audit: audit,
                                  redactor: Redactor.shared)
         let workflows = WorkflowEngine.make(configuration: configuration, store: store, models: models, tools: tools,
                                             logger: Logger(label: "lalo.workflow"))

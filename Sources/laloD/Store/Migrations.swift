@@ -252,6 +252,12 @@ enum Migrations {
                 """)
         }
 
+        migrator.registerMigration("v5-staged-workspaces") { db in
+            // Executions write to a stage (an overlay upper layer on disk, see Stage) instead of
+            // the workspace, so rollback discards the stage and no longer needs content snapshots.
+            try db.execute(sql: "DROP TABLE workflowSnapshot")
+        }
+
         return migrator
     }
 }

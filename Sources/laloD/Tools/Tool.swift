@@ -23,7 +23,8 @@ struct ToolDescriptor: Sendable {
 struct ToolContext: Sendable {
     var actor: AuditActor
     var permissions: Set<Permission>
-    var workspace: Workspace?
+    /// The workflow's workspace; in a workflow, with the execution attempt's stage on top.
+    var workspace: (any WorkspaceFiles)?
     var workflowId: String?
     var step: Int?
     /// The same key names the same call: a second execution with it returns the recorded result.

@@ -13,7 +13,7 @@ import Shared
 /// temporary file in the same directory and are renamed into place.
 final class Workspace: Sendable {
     let root: String
-    private let rootFD: Int32
+    let rootFD: Int32
     let limits: Limits
 
     struct Limits: Sendable, Equatable {
@@ -65,7 +65,7 @@ final class Workspace: Sendable {
         return components.filter { $0 != "." }
     }
 
-    private func failure(_ path: String, _ code: Int32) -> Failure {
+    func failure(_ path: String, _ code: Int32) -> Failure {
         switch code {
         case EXDEV: return Failure(path: path, problem: "the path leads out of the workspace")
         case ELOOP: return Failure(path: path, problem: "the path goes through a symbolic link, which workspace paths may not")
@@ -79,14 +79,14 @@ final class Workspace: Sendable {
     }
 
     /// openat2 beneath the workspace root.
-    private func open2(_ relative: String, _ flags: Int32, mode: mode_t = 0, for path: String) throws(Failure) -> Int32 {
+    func open2(_ relative: String, _ flags: Int32, mode: mode_t = 0, for path: String) throws(Failure) -> Int32 {
         let fd = lalo_openat2(rootFD, relative.isEmpty ? "." : relative, UInt64(flags | O_CLOEXEC), UInt64(mode), Self.resolve)
         guard fd >= 0 else { throw failure(path, errno) }
         return fd
     }
 
     /// The directory holding the last component, and that component's name.
-    private func parent(of path: String, create: Bool = false) throws(Failure) -> (fd: Int32, name: String) {
+    func parent(of path: String, create: Bool = false) throws(Failure) -> (fd: Int32, name: String) {
         let components = try check(path)
         guard let last = components.last else { throw Failure(path: path, problem: "names the workspace itself") }
         var directory = ""

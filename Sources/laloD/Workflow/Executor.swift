@@ -1,17 +1,11 @@
 import Foundation
 import Shared
 
-/// Step 4 of the workflow (SPEC §5): runs a plan's steps through the tool registry, snapshotting
-/// what a step may change before it runs, checking each result, and rolling the completed steps
-/// back in reverse order when one fails — reporting exactly what was undone.
+/// Step 4 of the workflow (SPEC §5): runs a plan's steps through the tool registry against the
+/// attempt's staged workspace, checking each result; when one fails, the stage is discarded (the
+/// workspace itself was never touched) and the report says exactly what was undone.
 struct Executor: Sendable {
     let tools: ToolRegistry
-
-    /// The prior state of one workspace path: its bytes, or that it did not exist.
-    struct Snapshot: Sendable, Equatable {
-        var path: String
-        var content: [UInt8]?
-    }
 
     struct StepOutcome: Sendable, Equatable {
         var index: Int
@@ -25,22 +19,17 @@ struct Executor: Sendable {
     struct Report: Sendable, Equatable {
         var succeeded: Bool
         var steps: [StepOutcome]
-        /// Undo actions taken, newest first: "restored notes.txt", "removed new.txt".
+        /// The staged changes discarded: "discarded change to notes.txt", "discarded new file new.txt".
         var undone: [String]
         var failure: String?
         /// A call that a crash interrupted and that is not safe to repeat: the execution stopped
-        /// there and needs a person's review (nothing was rolled back).
+        /// there and needs a person's review (nothing was discarded).
         var interrupted: String?
         /// The run stopped between steps because the workflow was paused or cancelled.
         var stopped = false
     }
 
-    /// Where the executor keeps snapshots (the workflow log, so they survive a crash).
     struct Hooks: Sendable {
-        /// Stores the snapshots taken before step `step` runs, before it runs.
-        var save: @Sendable (_ snapshots: [Snapshot], _ step: Int) async throws -> Void = { _, _ in }
-        /// Snapshots stored by an earlier run of the same attempt, by step.
-        var earlier: [Int: [Snapshot]] = [:]
         /// Asked between steps: true stops the run (pause, cancel).
         var shouldStop: @Sendable () -> Bool = { false }
         /// Told when a step starts (`execution` nil) and when it ends.
@@ -53,14 +42,14 @@ struct Executor: Sendable {
         "\(workflowId):\(attempt):\(index):\(Planner.hash([step]).prefix(16))"
     }
 
-    /// Runs `steps` in order (dependencies point backwards, so order satisfies them).
+    /// Runs `steps` in order (dependencies point backwards, so order satisfies them). The steps
+    /// write to `context.workspace`, which for a workflow is the attempt's stage.
     func run(_ steps: [Planner.Step], workflowId: String, attempt: Int = 1, context base: ToolContext,
              hooks: Hooks = Hooks()) async -> Report {
         var outcomes: [StepOutcome] = []
-        var snapshots: [[Snapshot]] = []
         func fail(_ outcome: StepOutcome, _ failure: String) -> Report {
             outcomes.append(outcome)
-            return Report(succeeded: false, steps: outcomes, undone: rollback(snapshots, workspace: base.workspace), failure: failure)
+            return Report(succeeded: false, steps: outcomes, undone: Self.discard(base.workspace), failure: failure)
         }
         for (index, step) in steps.enumerated() {
             if hooks.shouldStop() {
@@ -69,27 +58,9 @@ struct Executor: Sendable {
             var context = base
             context.step = index
             context.idempotencyKey = Self.key(workflowId: workflowId, attempt: attempt, index: index, step: step)
-            // The snapshot is stored before the call starts; a stored one (from before a crash)
-            // wins over one taken now, when the step may already have changed the files.
-            let taken: [Snapshot]
-            do {
-                taken = try hooks.earlier[index] ?? snapshot(step, workspace: base.workspace)
-            } catch {
-                return fail(StepOutcome(index: index, tool: step.tool, error: "\(error)"),
-                            "step \(index) did not run: what it would change cannot be snapshotted (\(error))")
-            }
-            if hooks.earlier[index] == nil {
-                do {
-                    try await hooks.save(taken, index)
-                } catch {
-                    return fail(StepOutcome(index: index, tool: step.tool, error: "could not store the snapshot: \(error)"),
-                                "step \(index) did not run: its snapshot could not be stored")
-                }
-            }
             await hooks.progress(StepOutcome(index: index, tool: step.tool))
             do {
                 let (execution, replayed) = try await tools.run(step.tool, arguments: step.arguments, context: context)
-                snapshots.append(taken)
                 var outcome = StepOutcome(index: index, tool: step.tool, execution: execution, replayed: replayed)
                 // A replayed step is taken from its record: later steps have changed the workspace
                 // since, so its post-condition cannot be checked again; a recorded failure stays one.
@@ -103,12 +74,10 @@ struct Executor: Sendable {
                 outcomes.append(outcome)
                 await hooks.progress(outcome)
             } catch let interrupted as InterruptedCall {
-                snapshots.append(taken)
                 outcomes.append(StepOutcome(index: index, tool: step.tool, error: interrupted.description))
                 return Report(succeeded: false, steps: outcomes, undone: [], failure: nil,
                               interrupted: "step \(index): \(interrupted.description)")
             } catch {
-                snapshots.append(taken)
                 let message = (error as? ToolFailure)?.message ?? (error as? RPCError)?.message ?? "\(error)"
                 let outcome = StepOutcome(index: index, tool: step.tool, error: message)
                 await hooks.progress(outcome)
@@ -118,28 +87,21 @@ struct Executor: Sendable {
         return Report(succeeded: true, steps: outcomes, undone: [], failure: nil)
     }
 
-    /// The workspace paths a file step can change, as they are now.
-    /// Something that exists but cannot be read back (a directory, a file over the size limit,
-    /// a hard-linked file) cannot be restored, so the step is refused rather than run without a
-    /// way back.
-    func snapshot(_ step: Planner.Step, workspace: Workspace?) throws -> [Snapshot] {
-        guard step.tool == "file", let workspace,
-              let operation = step.arguments["operation"]?.stringValue, ["write", "append", "move", "delete"].contains(operation)
-        else { return [] }
-        var paths = [step.arguments["path"]?.stringValue].compactMap { $0 }
-        if operation == "move", let to = step.arguments["to"]?.stringValue { paths.append(to) }
-        return try paths.map { path in
-            do {
-                return Snapshot(path: path, content: try workspace.read(path))
-            } catch let failure as Workspace.Failure where failure.notFound {
-                return Snapshot(path: path, content: nil)
-            }
+    /// Discards the staged changes of a workspace and says what they were.
+    static func discard(_ workspace: (any WorkspaceFiles)?) -> [String] {
+        guard let staged = workspace as? StagedWorkspace, let stage = staged.stage else { return [] }
+        do {
+            let lines = Stage.undoneLines(try stage.changes(over: staged.lower))
+            try stage.discard()
+            return lines
+        } catch {
+            return ["could not discard the staged changes: \(error)"]
         }
     }
 
     /// Deterministic post-conditions of the file tool; other tools are checked by their output
     /// schema in the registry.
-    func verify(_ step: Planner.Step, execution: ToolExecutionInfo, workspace: Workspace?) -> String? {
+    func verify(_ step: Planner.Step, execution: ToolExecutionInfo, workspace: (any WorkspaceFiles)?) -> String? {
         guard execution.status == "succeeded" else { return execution.error ?? "the call failed" }
         guard step.tool == "file", let workspace, let path = step.arguments["path"]?.stringValue else { return nil }
         switch step.arguments["operation"]?.stringValue {
@@ -154,52 +116,6 @@ struct Executor: Sendable {
         default:
             return nil
         }
-    }
-
-    /// What the attempt changed: for every snapshotted path, its state before the attempt (the
-    /// first snapshot) against what is there now, as a unified diff.
-    func diff(_ byStep: [Int: [Snapshot]], workspace: Workspace?) -> [JSONValue] {
-        guard let workspace else { return [] }
-        var before: [String: [UInt8]?] = [:]
-        var order: [String] = []
-        for step in byStep.keys.sorted() {
-            for snapshot in byStep[step]! where before[snapshot.path] == nil {
-                before[snapshot.path] = .some(snapshot.content)
-                order.append(snapshot.path)
-            }
-        }
-        return order.compactMap { path in
-            let old = before[path]!
-            let new = try? workspace.read(path)
-            guard let text = TextDiff.unified(path: path, old: old, new: new) else { return nil }
-            let change = old == nil ? "added" : new == nil ? "deleted" : "changed"
-            return ["path": .string(path), "change": .string(change), "diff": .string(text),
-                    "bytesBefore": .int(Int64(old?.count ?? 0)), "bytesAfter": .int(Int64(new?.count ?? 0))]
-        }
-    }
-
-    /// Restores every snapshot, newest step first.
-    func rollback(_ snapshots: [[Snapshot]], workspace: Workspace?) -> [String] {
-        guard let workspace else { return [] }
-        var undone: [String] = []
-        for step in snapshots.reversed() {
-            for snapshot in step.reversed() {
-                do {
-                    if let content = snapshot.content {
-                        if (try? workspace.read(snapshot.path)) != content {
-                            try workspace.write(snapshot.path, content)
-                            undone.append("restored \(snapshot.path)")
-                        }
-                    } else if (try? workspace.read(snapshot.path)) != nil {
-                        try workspace.delete(snapshot.path)
-                        undone.append("removed \(snapshot.path)")
-                    }
-                } catch {
-                    undone.append("could not restore \(snapshot.path): \(error)")
-                }
-            }
-        }
-        return undone
     }
 }
 

@@ -21,6 +21,8 @@ final class WorkflowEngine: Sendable {
         var maxAutomaticReplans = 2
         /// Where each workflow's workspace directory is created.
         var workspaceRoot: String
+        /// Where each execution attempt's staged changes are kept until commit or rollback.
+        var stagesRoot: String
     }
 
     let log: WorkflowLog
@@ -68,7 +70,8 @@ final class WorkflowEngine: Sendable {
             log: WorkflowLog(store: store), interpreter: interpreter, planner: planner, tools: tools,
             settings: Settings(policy: ApprovalPolicy(autoApproveReadOnlyAbove: w.autoApproveReadOnlyAbove),
                                requireDifferentApprover: w.requireDifferentApprover, speculativePlanning: w.speculativePlanning,
-                               maxAutomaticReplans: w.maxAutomaticReplans, workspaceRoot: configuration.workspaceRoot),
+                               maxAutomaticReplans: w.maxAutomaticReplans, workspaceRoot: configuration.workspaceRoot,
+                               stagesRoot: configuration.stagesDirectory),
             logger: logger)
     }
 
@@ -96,6 +99,14 @@ final class WorkflowEngine: Sendable {
             object["rollback"] = true
             payload = .object(object)
         }
+        // An accepted result is applied to the workspace before the acceptance is recorded: a
+        // failure to apply leaves the workflow awaiting review, and a crash in between is
+        // finished at the next start (the stage's approval mark says a person accepted it).
+        if before.state == .awaitingReview, case .approved = event {
+            var probe = before
+            _ = try probe.apply(event)
+            try await applyStage(id, approvedBy: actor)
+        }
         let appended = try await record(event, id: id, payload: payload, by: actor)
         // A running execution rolls itself back when it stops (see `execute`); a paused one or a
         // result under review is rolled back here.
@@ -112,12 +123,9 @@ final class WorkflowEngine: Sendable {
         return appended.record
     }
 
-    /// Restores the snapshots of the workflow's current execution attempt after a cancel.
+    /// Discards the staged changes of the workflow's current execution attempt after a cancel.
     private func rollBackCancelled(_ id: String) async throws {
-        guard let (_, _, attempt) = currentPlan(try log.entries(id)) else { return }
-        let undone = executor.rollback(try orderedSnapshots(id, attempt: attempt), workspace: try workspace(for: id))
-        // The snapshots are gone once restored: that is how a restart knows the rollback is done.
-        try await log.dropSnapshots(workflowId: id, attempt: attempt)
+        let undone = try discardStages(id)
         logger.info("cancelled workflow rolled back", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
     }
 
@@ -138,10 +146,7 @@ final class WorkflowEngine: Sendable {
         for id in try log.committedWithoutExample() {
             if let (record, entries) = try log.snapshot(id) { _ = try await commit(record, entries) }
         }
-        // A cancel whose rollback did not finish (its snapshots are still there).
-        for id in try log.cancelledWithSnapshots() {
-            if try log.entries(id).last?.payload?["rollback"] == true { try await rollBackCancelled(id) }
-        }
+        try await reconcileStages()
         let live = try log.live()
         for record in live {
             let machine = try log.machine(record.id)
@@ -439,13 +444,14 @@ final class WorkflowEngine: Sendable {
             return try await self.record(.failed(reason: "no plan to execute"), id: record.id, payload: nil, by: actor).actions
         }
         let workspace = try self.workspace(for: record.id)
+        // Every change lands in the attempt's stage; a resumed attempt goes on with the same one.
+        let stage = try self.stage(for: record.id, attempt: attempt)
         let options = record.decodedOptions
-        let context = ToolContext(actor: actor, permissions: Set(options.permissions.map { Permission($0) }), workspace: workspace,
+        let context = ToolContext(actor: actor, permissions: Set(options.permissions.map { Permission($0) }),
+                                  workspace: try StagedWorkspace(lower: workspace, stage: stage),
                                   workflowId: record.id, step: nil, idempotencyKey: "")
         let id = record.id
         var hooks = Executor.Hooks()
-        hooks.earlier = try log.snapshots(workflowId: id, attempt: attempt)
-        hooks.save = { snapshots, step in try await self.log.saveSnapshots(snapshots, workflowId: id, attempt: attempt, step: step) }
         hooks.shouldStop = { self.runtime.withLock { $0[id]?.stopRequested ?? false } }
         let (uid, user) = (record.uid, record.user)
         hooks.progress = { outcome in self.progress(id, uid: uid, user: user, attempt: attempt, outcome: outcome) }
@@ -465,8 +471,7 @@ final class WorkflowEngine: Sendable {
         var payload = Self.reportJSON(report, attempt: attempt)
         do {
             if report.succeeded || report.interrupted != nil {
-                let snapshots = try log.snapshots(workflowId: id, attempt: attempt)
-                payload["diff"] = JSONValue.array(executor.diff(snapshots, workspace: workspace))
+                payload["diff"] = JSONValue.array(try stage.changes(over: workspace).map(\.json))
                 return try await self.record(.executed, id: id, payload: .object(payload), by: actor).actions
             }
             // Only re-plans after failed executions count against the limit, not those a person asked for.
@@ -517,16 +522,76 @@ final class WorkflowEngine: Sendable {
         return object
     }
 
-    private func orderedSnapshots(_ id: String, attempt: Int) throws -> [[Executor.Snapshot]] {
-        let byStep = try log.snapshots(workflowId: id, attempt: attempt)
-        return byStep.keys.sorted().map { byStep[$0]! }
+    // MARK: Stages
+
+    func stage(for id: String, attempt: Int) throws -> Stage {
+        try Stage(directory: "\(settings.stagesRoot)/\(id)/\(attempt)")
+    }
+
+    /// Commits the stage of the workflow's latest attempt to its workspace. A mark in the stage
+    /// records who accepted it first, so a start after a crash between the two can finish.
+    private func applyStage(_ id: String, approvedBy actor: AuditActor) async throws {
+        guard let (_, _, attempt) = currentPlan(try log.entries(id)) else { return }
+        let directory = "\(settings.stagesRoot)/\(id)/\(attempt)"
+        guard Stage.exists(directory) else { return }
+        let mark = Data(JSONWriter.bytes(["uid": .int(Int64(actor.uid)), "user": .string(actor.user)]))
+        guard FileManager.default.createFile(atPath: directory + "/approved", contents: mark) else {
+            throw RPCError(.internalError, "could not mark \(directory) approved")
+        }
+        do {
+            try Stage(directory: directory).apply(to: try workspace(for: id))
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory + "/approved")
+            throw RPCError(.internalError, "the accepted changes could not be applied to the workspace (it is unchanged): \(error)")
+        }
+    }
+
+    /// Discards every stage of a workflow; what they changed, one line each.
+    private func discardStages(_ id: String) throws -> [String] {
+        let root = "\(settings.stagesRoot)/\(id)"
+        let attempts = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        var undone: [String] = []
+        let workspace = try self.workspace(for: id)
+        for attempt in attempts.sorted() where Stage.exists(root + "/" + attempt) {
+            undone += Stage.undoneLines((try? Stage(directory: root + "/" + attempt).changes(over: workspace)) ?? [])
+        }
+        guard FileTree.remove(path: root) else { throw FileTree.Failure(path: root, code: errno) }
+        return undone
+    }
+
+    /// At start: stages a crash left behind. An accepted one whose acceptance was not recorded
+    /// is applied (again: applying is idempotent) and recorded; those of workflows that ended
+    /// otherwise are discarded, and those of committed ones (applied before the commit was
+    /// recorded) removed.
+    private func reconcileStages() async throws {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: settings.stagesRoot)) ?? []
+        for id in ids {
+            guard let record = try? log.record(id) else {
+                FileTree.remove(path: "\(settings.stagesRoot)/\(id)")
+                continue
+            }
+            let machine = try log.machine(id)
+            if machine.state == .awaitingReview, let (_, _, attempt) = currentPlan(try log.entries(id)),
+               let mark = FileManager.default.contents(atPath: "\(settings.stagesRoot)/\(id)/\(attempt)/approved"),
+               let json = try? JSONParser.parse(Array(mark)) {
+                let actor = AuditActor(uid: Int64(json["uid"]?.numberValue ?? Double(record.uid)),
+                                       user: json["user"]?.stringValue ?? record.user, pid: 0, sessionId: 0)
+                _ = try await decide(id, event: .approved(planHash: nil), by: actor)
+                logger.info("finished a commit interrupted by a crash", metadata: ["lalo.workflow": "\(id)"])
+            } else if WorkflowState(rawValue: record.state)?.isTerminal == true {
+                let undone = try discardStages(id)
+                if !undone.isEmpty {
+                    logger.info("discarded the staged changes of an ended workflow", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
+                }
+            }
+        }
     }
 
     // MARK: Review
 
     private func rollBackReview(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction] {
         guard let (_, _, attempt) = currentPlan(entries) else { return [] }
-        let undone = executor.rollback(try orderedSnapshots(record.id, attempt: attempt), workspace: try workspace(for: record.id))
+        let undone = try discardStages(record.id)
         let rejection = entries.last { $0.event.name == "rejected" }
         let replan = rejection.map { entry -> Bool in
             if case .rejected(let replan) = entry.event { return replan } else { return false }
@@ -541,6 +606,8 @@ final class WorkflowEngine: Sendable {
         let intent = entries.last { $0.event.name == "interpreted" }?.payload?["intent"] ?? .null
         let plan = currentPlan(entries)?.payload ?? .null
         let outcome = entries.last { $0.event == .executed }?.payload ?? .null
+        // The stage was applied before the acceptance was recorded (see `decide`).
+        FileTree.remove(path: "\(settings.stagesRoot)/\(record.id)")
         try await log.saveExample(workflowId: record.id, uid: record.uid, request: record.request, intent: intent, plan: plan,
                                   outcome: outcome, feedback: .array(try log.feedback(record.id)))
         return []

@@ -2,37 +2,8 @@ import Foundation
 import GRDB
 import Shared
 
-/// The rows that sit beside the event log: snapshots taken before execution steps, committed
-/// examples, feedback; and the list query.
+/// The rows that sit beside the event log: committed examples, feedback; and the list query.
 extension WorkflowLog {
-    /// Keeps the content of `snapshots` as they were before step `step` of `attempt` ran. An
-    /// existing row is never replaced: after a crash the step runs again, but what it must be
-    /// rolled back to is what was there before its first run.
-    func saveSnapshots(_ snapshots: [Executor.Snapshot], workflowId: String, attempt: Int, step: Int) async throws {
-        guard !snapshots.isEmpty else { return }
-        try await store.combined.write { db in
-            for snapshot in snapshots {
-                try db.execute(sql: """
-                    INSERT OR IGNORE INTO workflowSnapshot (workflowId, attempt, step, path, content) VALUES (?, ?, ?, ?, ?)
-                    """, arguments: [workflowId, attempt, step, snapshot.path, snapshot.content.map { Data($0) }])
-            }
-        }
-    }
-
-    /// The snapshots of one attempt, by step.
-    func snapshots(workflowId: String, attempt: Int) throws -> [Int: [Executor.Snapshot]] {
-        try store.writer.read { db in
-            var byStep: [Int: [Executor.Snapshot]] = [:]
-            for row in try GRDB.Row.fetchAll(db, sql: """
-                SELECT step, path, content FROM workflowSnapshot WHERE workflowId = ? AND attempt = ? ORDER BY step, rowid
-                """, arguments: [workflowId, attempt]) {
-                let content: Data? = row["content"]
-                byStep[row["step"], default: []].append(Executor.Snapshot(path: row["path"], content: content.map { Array($0) }))
-            }
-            return byStep
-        }
-    }
-
     func saveExample(workflowId: String, uid: Int64, request: String, intent: JSONValue, plan: JSONValue, outcome: JSONValue,
                      feedback: JSONValue) async throws {
         try await store.writer.write { db in
@@ -41,20 +12,6 @@ extension WorkflowLog {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [workflowId, uid, request, JSONWriter.string(intent), JSONWriter.string(plan),
                                  JSONWriter.string(outcome), JSONWriter.string(feedback), Timestamp.now()])
-        }
-    }
-
-    func dropSnapshots(workflowId: String, attempt: Int) async throws {
-        try await store.combined.write { db in
-            try db.execute(sql: "DELETE FROM workflowSnapshot WHERE workflowId = ? AND attempt = ?", arguments: [workflowId, attempt])
-        }
-    }
-
-    func cancelledWithSnapshots() throws -> [String] {
-        try store.writer.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT id FROM workflow WHERE state = 'cancelled' AND id IN (SELECT DISTINCT workflowId FROM workflowSnapshot)
-                """)
         }
     }
 
