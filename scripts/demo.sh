@@ -63,4 +63,43 @@ if [ -n "$id" ]; then
     printf '\n%s$ ls -l <state>/workspaces/%s%s\n' "$bold" "$id" "$plain"
     ls -l "$dir/state/workspaces/$id"
 fi
+# Code in the sandbox, with a person in the loop: the model plans, the operator replaces its plan
+# with their own (a file write and a Python step), approves it, and reviews the staged diff
+# before anything reaches the workspace; accepting applies it in one atomic swap.
+state() { "$bin/laloctl" workflow get "$1" -o json | python3 -c 'import json,sys; w=json.load(sys.stdin)["workflow"]; print(w["state"], w.get("planHash") or "")'; }
+settle() {
+    for _ in $(seq 1 600); do
+        read -r s h < <(state "$1")
+        case "$s" in awaiting_clarification) "$bin/laloctl" workflow clarify "$1" "numbers.txt and summary.txt in the workspace" >/dev/null ;;
+                     interpreting|planning|executing) sleep 0.2 ;;
+                     *) echo "$s $h"; return ;; esac
+    done
+}
+cat > "$dir/plan.json" <<'JSON'
+[
+  {"tool": "file", "arguments": {"operation": "write", "path": "numbers.txt", "content": "3\n5\n8\n13\n21\n"}},
+  {"tool": "code.run", "arguments": {"language": "python", "outputs": ["summary.txt"],
+   "code": "nums = [int(line) for line in open('numbers.txt')]\nwith open('summary.txt', 'w') as f:\n    f.write(f'count {len(nums)}\\nsum {sum(nums)}\\nmean {sum(nums) / len(nums):.1f}\\n')\nprint('summed', len(nums), 'numbers as uid', __import__('os').getuid())"}}
+]
+JSON
+request="Write five numbers to numbers.txt and use Python to summarise them in summary.txt"
+for attempt in 1 2 3; do
+    code_id=$("$bin/laloctl" workflow start "$request" --tools file,code.run --threshold 0.6 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    read -r s hash < <(settle "$code_id")
+    [ "$s" = awaiting_approval ] && break
+    echo "(the model's attempt $attempt ended $s; trying again)"
+done
+if [ "${s:-}" = awaiting_approval ]; then
+    printf '\n%s$ cat plan.json%s\n' "$bold" "$plain"; cat "$dir/plan.json"
+    step "$bin/laloctl" workflow edit "$code_id" --plan-hash "$hash" --steps "$dir/plan.json"
+    read -r s hash < <(state "$code_id")
+    step "$bin/laloctl" workflow approve "$code_id" --plan-hash "$hash"
+    read -r s hash < <(settle "$code_id")
+    step "$bin/laloctl" workflow get "$code_id"
+    printf '\n%s$ ls <state>/workspaces/%s   # staged: nothing yet%s\n' "$bold" "$code_id" "$plain"
+    ls "$dir/state/workspaces/$code_id"
+    step "$bin/laloctl" workflow approve "$code_id"
+    printf '\n%s$ cat <state>/workspaces/%s/summary.txt%s\n' "$bold" "$code_id" "$plain"
+    cat "$dir/state/workspaces/$code_id/summary.txt"
+fi
 step "$bin/laloctl" tool executions

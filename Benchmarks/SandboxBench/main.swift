@@ -64,7 +64,10 @@ let native = [launcher, "--host-uid", "250000", "--"]
 var docker: [String]?
 if let dockerHost { docker = ["/usr/bin/docker", "-H", dockerHost, "run", "--rm", "--network", "none", "--user", "1000:1000", image] }
 
-let payloads: [(String, [String])] = [("/bin/true", ["/bin/true"]), ("python3 -c pass", [python, "-c", "pass"])]
+// `-I -S` as well: the interpreter without site-packages, whose .pth hooks a host may load up
+// (this one has a certifi import in one, ~30 ms) and which then dominate the plain figure.
+let payloads: [(String, [String])] = [("/bin/true", ["/bin/true"]), ("python3 -c pass", [python, "-c", "pass"]),
+                                      ("python3 -I -S", [python, "-I", "-S", "-c", "pass"])]
 print("lalo-sandbox-bench: \(runs) runs each (docker: \(dockerRuns)), start to exit, milliseconds")
 func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: max(width, text.count), withPad: " ", startingAt: 0) }
 print(pad("payload", 18) + pad("runner", 8) + "      p50       p99")

@@ -52,6 +52,8 @@ enum WorkflowPrinter {
                 print(content.split(separator: "\n", omittingEmptySubsequences: false).prefix(20).map { "    | \($0)" }.joined(separator: "\n"))
             } else if ok, let entries = step["result"]?["entries"]?.arrayValue {
                 print("    " + entries.compactMap { $0["name"]?.stringValue }.joined(separator: "  "))
+            } else if ok, let result = step["result"], result["durationMs"] != nil {
+                code(result)
             }
         }
         if let interrupted = payload["interrupted"]?.stringValue { print("  " + Terminal.bad("needs review: ") + interrupted) }
@@ -59,12 +61,31 @@ enum WorkflowPrinter {
         let undone = payload["undone"]?.arrayValue?.compactMap(\.stringValue) ?? []
         if !undone.isEmpty { print("  rolled back: " + undone.joined(separator: ", ")) }
         for change in payload["diff"]?.arrayValue ?? [] {
-            print("  \(Terminal.text(change["change"])) \(Terminal.text(change["path"]))")
+            print("  \(Terminal.text(change["change"])) \(Terminal.text(change["path"]))"
+                  + (change["reason"].map { " (\(Terminal.text($0)))" } ?? ""))
             for line in (change["diff"]?.stringValue ?? "").split(separator: "\n", omittingEmptySubsequences: false) {
                 let text = String(line)
                 if text.hasPrefix("+") && !text.hasPrefix("+++") { print("    " + Terminal.good(text)) }
                 else if text.hasPrefix("-") && !text.hasPrefix("---") { print("    " + Terminal.bad(text)) }
                 else if !text.isEmpty { print("    " + text) }
+            }
+        }
+    }
+
+    /// What sandboxed code did (`code.run`): how it ended, its output, the files it handed back.
+    static func code(_ result: JSONValue) {
+        let ending = result["exitCode"].map { "exit \(Terminal.text($0))" } ?? "killed by signal \(Terminal.text(result["signal"]))"
+        let limit = result["limit"].map { ", " + Terminal.bad("\(Terminal.text($0)) limit hit") } ?? ""
+        print("    \(ending) after \(Int(result["durationMs"]?.numberValue ?? 0)) ms in the \(Terminal.text(result["backend"])) sandbox\(limit)")
+        for (stream, mark) in [("stdout", "|"), ("stderr", "!")] {
+            let text = result[stream]?.stringValue ?? ""
+            for line in text.split(separator: "\n").prefix(20) { print("    \(mark) \(line)") }
+        }
+        for file in result["files"]?.arrayValue ?? [] {
+            if let error = file["error"] {
+                print("    " + Terminal.bad("not collected: ") + Terminal.text(error))
+            } else {
+                print("    → \(Terminal.text(file["path"])) (\(Terminal.text(file["bytes"])) bytes)")
             }
         }
     }

@@ -105,14 +105,17 @@ struct StageTests {
         #expect(Self.tree(layers.lower.root) == before, "the workspace is not touched before the commit")
         let changes = try layers.stage.changes(over: layers.lower)
         #expect(changes.map { "\($0.kind.rawValue) \($0.path)" } == c.changes)
+        // A commit that could not be recorded is swapped back: the workspace as it was.
+        try layers.stage.apply(to: layers.lower).undo()
+        #expect(Self.tree(layers.lower.root) == before, "undone byte for byte")
         // Commit: the workspace becomes what the stage showed; applying again changes nothing.
-        try layers.stage.apply(to: layers.lower)
+        try layers.stage.apply(to: Workspace(root: layers.lower.root)).finish()
         let committed = try Workspace(root: layers.lower.root)
         #expect(try Self.files(committed) == c.view, "the committed workspace")
-        try layers.stage.apply(to: committed)
+        try layers.stage.apply(to: committed).finish()
         #expect(try Self.files(Workspace(root: layers.lower.root)) == c.view, "applying twice")
         #expect(try layers.stage.changes(over: Workspace(root: layers.lower.root)).isEmpty, "nothing left to change")
-        #expect(!FileManager.default.fileExists(atPath: layers.directory.file("workspaces/.wf.next")), "the old tree is removed")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: layers.directory.file("workspaces")) == ["wf"], "the old trees are removed")
         try layers.stage.discard()
         #expect(!FileManager.default.fileExists(atPath: layers.stage.directory))
     }

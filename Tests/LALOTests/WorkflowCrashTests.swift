@@ -256,5 +256,31 @@ struct WorkflowCrashTests {
         #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/workspaces/\(id)/a.txt")))
         #expect(daemon.stop() == 0)
     }
-}
 
+    /// laloD killed after applying an accepted result and before recording the acceptance
+    /// (forged by leaving the stage's approval mark, which `decide` writes before applying): the
+    /// next start applies the stage again (applying is idempotent) and records the commit.
+    @Test func aCommitInterruptedByACrashIsFinishedOnRestart() throws {
+        var daemon = try start()
+        try scriptInterpretation()
+        try scriptPlan([R.file("write", "a.txt", content: "a\n")])
+        var client = try daemon.client()
+        let id = try client.call(WorkflowStart.self, .init(request: "write a.txt", tools: ["file"])).id
+        let hash = try #require(try client.settle(id).planHash)
+        _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
+        #expect(try client.settle(id).state == "awaiting_review")
+        daemon.signal(SIGKILL)
+        _ = daemon.waitForExit()
+        FileManager.default.createFile(atPath: daemon.directory.file("state/stages/\(id)/1/approved"),
+                                       contents: Data(#"{"uid":0,"user":"root"}"#.utf8))
+        daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
+                                   reuse: daemon)
+        client = try daemon.client()
+        let deadline = Date().addingTimeInterval(10)
+        while try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state != "committed", Date() < deadline { usleep(20_000) }
+        #expect(try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == "committed")
+        let file = daemon.directory.file("state/workspaces/\(id)/a.txt")
+        #expect((try? String(contentsOfFile: file, encoding: .utf8)) == "a\n")
+        #expect(daemon.stop() == 0)
+    }
+}

@@ -165,6 +165,60 @@ struct WorkflowEngineTests {
         #expect(daemon.stop() == 0)
     }
 
+    /// A plan that writes a file and runs code over it in the sandbox: the review shows both
+    /// changes while the workspace is untouched; rejecting leaves it byte for byte as it was,
+    /// accepting applies exactly what was shown.
+    @Test func aWorkflowRunsCodeInTheSandboxAndTheReviewShowsItsDiff() throws {
+        let models = try RoleServers()
+        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let client = try daemon.client()
+        client.setReceiveTimeout(seconds: 60)
+        let R = RoleServers.self
+        let code: JSONValue = ["tool": "code.run", "arguments": [
+            "language": "python",
+            "code": "import csv\nrows = list(csv.reader(open('data.csv')))\nopen('total.txt', 'w').write(str(sum(int(r[1]) for r in rows)) + '\\n')\nimport os; os.remove('stale.txt')\nprint(len(rows))",
+            "outputs": ["total.txt"],
+        ], "expectedOutcome": "total.txt holds the sum", "dependsOn": [0]]
+        for decision in ["reject", "accept"] {
+            try models.interpreter.load([R.intent("sum the numbers"), R.intent("sum the numbers")])
+            try models.judge.load([R.judge(0.95)])
+            try models.planner.load([R.plan([R.file("write", "data.csv", content: "a,2\nb,40\n"), code])])
+            try models.critic.load([R.critique(0.9)])
+            let id = try client.call(WorkflowStart.self, .init(request: "sum the numbers (\(decision))", tools: ["file", "code.run"])).id
+            var workflow = try client.settle(id)
+            #expect(workflow.state == "awaiting_approval", "writing and running code always asks")
+            let workspace = Self.workspace(daemon, id)
+            try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+            try "old\n".write(toFile: workspace + "/stale.txt", atomically: true, encoding: .utf8)
+            let before = StageTests.tree(workspace)
+            _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: workflow.planHash))
+            workflow = try client.settle(id)
+            #expect(workflow.state == "awaiting_review")
+            let executed = try #require(try client.events(id).last { $0.name == "executed" })
+            let run = executed.payload?["steps"]?.arrayValue?.last?["result"]
+            #expect(run?["exitCode"] == 0 && run?["stdout"] == "2\n", "\(executed.payload ?? .null)")
+            #expect(run?["files"]?.arrayValue?.first?["content"] == "42\n")
+            let diff = executed.payload?["diff"]?.arrayValue ?? []
+            #expect(diff.map { "\($0["change"]?.stringValue ?? "?") \($0["path"]?.stringValue ?? "?")" }
+                    == ["added data.csv", "deleted stale.txt", "added total.txt"])
+            #expect(diff.last?["diff"]?.stringValue?.contains("+42") == true)
+            #expect(StageTests.tree(workspace) == before, "under review, the workspace is untouched")
+            if decision == "reject" {
+                _ = try client.call(WorkflowReject.self, .init(id: id, reason: "not now", replan: false))
+                #expect(try client.settle(id).state == "rolled_back")
+                #expect(StageTests.tree(workspace) == before, "rollback leaves the workspace byte for byte as it was")
+                let rolledBack = try #require(try client.events(id).last { $0.name == "rolledBack" })
+                #expect(rolledBack.payload?["undone"] == ["discarded new file data.csv", "discarded deletion of stale.txt",
+                                                          "discarded new file total.txt"])
+            } else {
+                #expect(try client.call(WorkflowApprove.self, .init(id: id, planHash: nil)).state == "committed")
+                #expect(try Self.contents(workspace) == ["data.csv": "a,2\nb,40\n", "total.txt": "42\n"])
+            }
+            #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)/1")) || decision == "accept")
+        }
+        #expect(daemon.stop() == 0)
+    }
+
     @Test func aConfidentReadOnlyRequestRunsWithoutAskingAndThreeModelCallsDeep() throws {
         let models = try RoleServers()
         let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config()))

@@ -11,7 +11,8 @@ import Shared
 /// - ``changes(over:)`` is the review's diff: added, changed and deleted files with contents;
 /// - ``apply(to:)`` commits: it builds the workspace's next state beside it and swaps the two
 ///   directories in one `renameat2(RENAME_EXCHANGE)`, so the workspace is either wholly before or
-///   wholly after, even across a crash; applying the same stage again gives the same result;
+///   wholly after, even across a crash (a second swap undoes it until the commit is recorded);
+///   applying the same stage again gives the same result;
 /// - ``discard()`` rolls back: the workspace was never touched.
 final class Stage: Sendable {
     let directory: String
@@ -114,35 +115,63 @@ final class Stage: Sendable {
         return result.sorted { $0.path < $1.path }
     }
 
+    /// The workspace after ``apply(to:)``: the old tree is kept beside it until the commit is
+    /// recorded, so that a commit that cannot be recorded is undone with one more swap.
+    struct Applied: Sendable {
+        let parent: String
+        let name: String
+        let old: String
+
+        /// The commit is recorded: the old tree goes.
+        func finish() {
+            FileTree.remove(path: parent + "/" + old)
+        }
+
+        /// The commit was not recorded: the workspace is swapped back, as it was.
+        func undo() throws {
+            guard lalo_renameat2(AT_FDCWD, parent + "/" + old, AT_FDCWD, parent + "/" + name, LALO_RENAME_EXCHANGE) == 0 else {
+                throw FileTree.Failure(path: parent + "/" + name, code: errno)
+            }
+            finish()
+        }
+    }
+
+    /// The prefix of the trees ``apply(to:)`` builds beside a workspace (`.<name>.next-<random>`);
+    /// one a crash left behind is removed at the next start.
+    static func isLeftover(_ name: String) -> Bool { name.hasPrefix(".") && name.contains(".next-") }
+
     /// Commits the stage to the workspace at `lower.root` atomically (see the type's comment).
     /// Files get owner-only modes (0600, or 0700 when any execute bit was set) and belong to
     /// laloD; symbolic links and special files in the stage are left out.
-    func apply(to lower: Workspace) throws {
+    func apply(to lower: Workspace) throws -> Applied {
         let root = lower.root
         let parentPath = (root as NSString).deletingLastPathComponent
         let name = (root as NSString).lastPathComponent
-        let next = ".\(name).next"
+        let next = ".\(name).next-\(UInt32.random(in: 0...UInt32.max))"
         let parent = open(parentPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard parent >= 0 else { throw FileTree.Failure(path: parentPath, code: errno) }
         defer { close(parent) }
-        // What a crash left of an earlier attempt goes first.
-        guard FileTree.remove(next, in: parent) else { throw FileTree.Failure(path: next, code: errno) }
-        try FileTree.copyTree(name, from: parent, to: parent, as: next)
-        let target = openat(parent, next, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard target >= 0 else { throw FileTree.Failure(path: next, code: errno) }
-        defer { close(target) }
-        let upper = open(upperDirectory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard upper >= 0 else { throw FileTree.Failure(path: upperDirectory, code: errno) }
-        defer { close(upper) }
-        try Self.overlay(upper, onto: target, path: "")
-        // Everything written reaches the disk before the swap makes it the workspace.
-        guard lalo_syncfs(target) == 0 else { throw FileTree.Failure(path: next, code: errno) }
-        guard lalo_renameat2(parent, next, parent, name, LALO_RENAME_EXCHANGE) == 0 else {
-            throw FileTree.Failure(path: root, code: errno)
+        do {
+            try FileTree.copyTree(name, from: parent, to: parent, as: next)
+            let target = openat(parent, next, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard target >= 0 else { throw FileTree.Failure(path: next, code: errno) }
+            defer { close(target) }
+            let upper = open(upperDirectory, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard upper >= 0 else { throw FileTree.Failure(path: upperDirectory, code: errno) }
+            defer { close(upper) }
+            try Self.overlay(upper, onto: target, path: "")
+            // Everything written reaches the disk before the swap makes it the workspace.
+            guard lalo_syncfs(target) == 0 else { throw FileTree.Failure(path: next, code: errno) }
+            guard lalo_renameat2(parent, next, parent, name, LALO_RENAME_EXCHANGE) == 0 else {
+                throw FileTree.Failure(path: root, code: errno)
+            }
+        } catch {
+            FileTree.remove(next, in: parent)
+            throw error
         }
         fsync(parent)
-        // `next` is the old workspace now.
-        FileTree.remove(next, in: parent)
+        // `next` holds the old workspace now.
+        return Applied(parent: parentPath, name: name, old: next)
     }
 
     /// Applies the upper layer open at `upper` to the tree open at `target`, by overlayfs's rules.

@@ -52,6 +52,9 @@ final class StagedWorkspace: WorkspaceFiles {
             if index == components.count - 1 {
                 result.upper = node
                 if node.kind == .directory { result.upperOpaque = try upper.isOpaque(prefix) }
+            } else if node.kind == .symlink {
+                // As in the workspace: never through a link (the sandbox may have made one).
+                throw Workspace.Failure(path: path, problem: "the path goes through a symbolic link, which workspace paths may not")
             } else if node.kind != .directory {
                 // A whiteout or file above hides everything below it.
                 return Resolved()

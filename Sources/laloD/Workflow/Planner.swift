@@ -239,9 +239,12 @@ final class Planner: Sendable {
         for step in steps {
             let tool = try tools.tool(step.tool)
             effects.risk = max(effects.risk, tool.risk(of: step.arguments))
-            for key in ["path", "to"] {
-                if let path = step.arguments[key]?.stringValue, !effects.paths.contains(path) { effects.paths.append(path) }
-            }
+            var paths = ["path", "to"].compactMap { step.arguments[$0]?.stringValue }
+            // code.run: the files it is given and the ones it returns (the code itself may change
+            // any workspace file; the review's diff shows which it did).
+            paths += (step.arguments["files"]?.arrayValue ?? []).compactMap { $0["path"]?.stringValue }
+            paths += (step.arguments["outputs"]?.arrayValue ?? []).compactMap(\.stringValue)
+            for path in paths where !effects.paths.contains(path) { effects.paths.append(path) }
             if let url = step.arguments["url"]?.stringValue, let host = URLComponents(string: url)?.host,
                !effects.hosts.contains(host) { effects.hosts.append(host) }
             if let secret = step.arguments["auth"]?["secret"]?.stringValue, !effects.secrets.contains(secret) {

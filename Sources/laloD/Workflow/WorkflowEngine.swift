@@ -102,12 +102,22 @@ final class WorkflowEngine: Sendable {
         // An accepted result is applied to the workspace before the acceptance is recorded: a
         // failure to apply leaves the workflow awaiting review, and a crash in between is
         // finished at the next start (the stage's approval mark says a person accepted it).
+        var applied: Stage.Applied?
         if before.state == .awaitingReview, case .approved = event {
             var probe = before
             _ = try probe.apply(event)
-            try await applyStage(id, approvedBy: actor)
+            applied = try await applyStage(id, approvedBy: actor)
         }
-        let appended = try await record(event, id: id, payload: payload, by: actor)
+        let appended: WorkflowLog.Appended
+        do {
+            appended = try await record(event, id: id, payload: payload, by: actor)
+            applied?.finish()
+        } catch {
+            // Someone else decided first (a rejection, a pause): the workspace goes back.
+            try applied?.undo()
+            try? FileManager.default.removeItem(atPath: "\(settings.stagesRoot)/\(id)/\(try attemptOf(id))/approved")
+            throw error
+        }
         // A running execution rolls itself back when it stops (see `execute`); a paused one or a
         // result under review is rolled back here.
         if rollback, from == .awaitingReview || before.state == .paused {
@@ -530,20 +540,24 @@ final class WorkflowEngine: Sendable {
 
     /// Commits the stage of the workflow's latest attempt to its workspace. A mark in the stage
     /// records who accepted it first, so a start after a crash between the two can finish.
-    private func applyStage(_ id: String, approvedBy actor: AuditActor) async throws {
-        guard let (_, _, attempt) = currentPlan(try log.entries(id)) else { return }
-        let directory = "\(settings.stagesRoot)/\(id)/\(attempt)"
-        guard Stage.exists(directory) else { return }
+    private func applyStage(_ id: String, approvedBy actor: AuditActor) async throws -> Stage.Applied? {
+        let directory = "\(settings.stagesRoot)/\(id)/\(try attemptOf(id))"
+        guard Stage.exists(directory) else { return nil }
         let mark = Data(JSONWriter.bytes(["uid": .int(Int64(actor.uid)), "user": .string(actor.user)]))
         guard FileManager.default.createFile(atPath: directory + "/approved", contents: mark) else {
             throw RPCError(.internalError, "could not mark \(directory) approved")
         }
         do {
-            try Stage(directory: directory).apply(to: try workspace(for: id))
+            return try Stage(directory: directory).apply(to: try workspace(for: id))
         } catch {
             try? FileManager.default.removeItem(atPath: directory + "/approved")
             throw RPCError(.internalError, "the accepted changes could not be applied to the workspace (it is unchanged): \(error)")
         }
+    }
+
+    /// The workflow's current execution attempt (the number of plans it had).
+    private func attemptOf(_ id: String) throws -> Int {
+        currentPlan(try log.entries(id))?.attempt ?? 0
     }
 
     /// Discards every stage of a workflow; what they changed, one line each.
@@ -564,6 +578,10 @@ final class WorkflowEngine: Sendable {
     /// otherwise are discarded, and those of committed ones (applied before the commit was
     /// recorded) removed.
     private func reconcileStages() async throws {
+        // Trees a commit built or swapped out when laloD stopped in the middle of it.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: settings.workspaceRoot)) ?? [] where Stage.isLeftover(name) {
+            FileTree.remove(path: settings.workspaceRoot + "/" + name)
+        }
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: settings.stagesRoot)) ?? []
         for id in ids {
             guard let record = try? log.record(id) else {
