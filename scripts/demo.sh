@@ -42,7 +42,7 @@ step "$bin/laloctl" ask --max-tokens 60 "In one sentence, what is a Linux daemon
 step "$bin/laloctl" model usage
 
 # The workflow, all five steps on the embedded model: interpret (with the judge's confidence),
-# plan (with the critic), approve, execute (snapshot, verify), review the diff and commit.
+# plan (with the critic), approve, execute (staged, verified), review the diff and commit.
 # The 135M-parameter model rarely words two interpretations alike, so the demo asks with a
 # confidence threshold of 0.6 instead of the default 0.7; --answer answers any question it asks.
 # A model this small may plan badly: the workflow retries, re-plans after a failed step and

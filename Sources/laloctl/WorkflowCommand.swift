@@ -9,8 +9,9 @@ struct WorkflowCommand: ParsableCommand {
         commandName: "workflow", abstract: "Start, inspect and drive workflows step by step.",
         discussion: """
             A workflow interprets a request (asking back when unsure), plans tool calls (criticised \
-            and revised), waits for approval when policy says so, executes with snapshots and \
-            rollback, and waits for review before it commits. See `laloctl run` for the interactive path.
+            and revised), waits for approval when policy says so, executes into a stage (the \
+            workspace is untouched), and waits for review: accepting applies the staged changes, \
+            rejecting discards them. See `laloctl run` for the interactive path.
             """,
         subcommands: [Start.self, Get.self, List.self, Watch.self, Clarify.self, Approve.self, Reject.self, Edit.self,
                       Cancel.self, Pause.self, Resume.self, Feedback.self])

@@ -38,6 +38,9 @@ let badConfigs: [ConfigCase] = [
     ConfigCase(name: "temperature range", toml: "[models.chat]\ntemperature = 3", expected: ["models.chat.temperature", "out of range"]),
     ConfigCase(name: "local model mode", toml: "[localModel]\nmode = \"maybe\"", expected: ["localModel.mode"]),
     ConfigCase(name: "relative key file", toml: "[secrets]\nkeyFile = \"master.key\"", expected: ["secrets.keyFile", "absolute"]),
+    ConfigCase(name: "sandbox default above its maximum", toml: "[sandbox]\nmemoryBytes = 2000000\nmaxMemoryBytes = 1000000",
+               expected: ["sandbox.memoryBytes", "above sandbox.maxMemoryBytes"]),
+    ConfigCase(name: "sandbox backend", toml: "[sandbox]\nbackend = \"vm\"", expected: ["sandbox.backend", "native, docker"]),
 ]
 
 @Suite("Configuration", .timeLimit(.minutes(2)))

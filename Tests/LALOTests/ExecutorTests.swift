@@ -4,7 +4,8 @@ import Shared
 import Testing
 
 /// The executor with the real registry and a staged workspace: verification, a failed step
-/// discarding the stage (the workspace is never touched), and steps that run at most once.
+/// reporting what discarding the stage undoes (the workspace is never touched), and steps that
+/// run at most once.
 @Suite("Executor")
 struct ExecutorTests {
     final class Fixture: @unchecked Sendable {
@@ -63,7 +64,10 @@ struct ExecutorTests {
         #expect(report.undone == ["discarded deletion of keep/data.bin", "discarded new file new.txt", "discarded change to notes.txt"])
         #expect(try f.contents() == before, "the workspace must be as it was")
         #expect(StageTests.tree(f.workspace.root) == tree, "byte for byte, modes and times included")
-        #expect(!FileManager.default.fileExists(atPath: f.stage.directory), "the stage is discarded")
+        // The engine discards the stage once the failure is recorded.
+        #expect(try f.staged.read("new.txt") == Array("fresh".utf8))
+        try f.stage.discard()
+        #expect(StageTests.tree(f.workspace.root) == tree)
         #expect(report.steps.map(\.error).compactMap { $0 }.count == 1)
     }
 

@@ -83,6 +83,7 @@ struct WorkflowEngineTests {
         #expect(try Self.contents(workspace) == before, "the rollback must restore the workspace exactly")
         let rolledBack = try client.events(id).last { $0.name == "executionRolledBack" }!
         #expect(rolledBack.payload?["undone"] == ["discarded change to report.txt"])
+        #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)/1")), "the failed attempt's stage is discarded")
         #expect(rolledBack.payload?["failure"]?.stringValue?.contains("step 1") == true)
         let replanPrompt = try models.planner.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
         #expect(replanPrompt.contains("failed and was rolled back"))

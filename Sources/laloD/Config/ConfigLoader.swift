@@ -67,6 +67,14 @@ struct ConfigLoader {
         for (name, provider) in configuration.providers where provider.baseURL.isEmpty {
             throw ConfigError(file: files.last ?? path, key: "providers.\(name).baseURL", problem: "required")
         }
+        // A default the maximum refuses would refuse every run that relies on it.
+        for limit in SandboxLimits.names {
+            if let value = configuration.sandbox.defaults[keyPath: limit.keyPath], let maximum = configuration.sandbox.maxima[keyPath: limit.keyPath],
+               value > maximum {
+                throw ConfigError(file: files.last ?? path, key: "sandbox.\(limit.name)",
+                                  problem: "\(value) is above sandbox.max\(limit.name.prefix(1).uppercased() + limit.name.dropFirst()) (\(maximum)); checked after merging \(files.joined(separator: ", "))")
+            }
+        }
         if let socket = overrides.socket { configuration.server.socket = socket }
         if let state = overrides.stateDirectory { configuration.store.stateDirectory = state }
         if let level = overrides.logLevel { configuration.logLevel = level }

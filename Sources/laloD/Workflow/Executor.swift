@@ -2,8 +2,8 @@ import Foundation
 import Shared
 
 /// Step 4 of the workflow (SPEC §5): runs a plan's steps through the tool registry against the
-/// attempt's staged workspace, checking each result; when one fails, the stage is discarded (the
-/// workspace itself was never touched) and the report says exactly what was undone.
+/// attempt's staged workspace, checking each result; when one fails, the report says exactly
+/// what discarding the stage undoes (the workspace itself was never touched).
 struct Executor: Sendable {
     let tools: ToolRegistry
 
@@ -49,7 +49,7 @@ struct Executor: Sendable {
         var outcomes: [StepOutcome] = []
         func fail(_ outcome: StepOutcome, _ failure: String) -> Report {
             outcomes.append(outcome)
-            return Report(succeeded: false, steps: outcomes, undone: Self.discard(base.workspace), failure: failure)
+            return Report(succeeded: false, steps: outcomes, undone: Self.undone(base.workspace), failure: failure)
         }
         for (index, step) in steps.enumerated() {
             if hooks.shouldStop() {
@@ -87,15 +87,14 @@ struct Executor: Sendable {
         return Report(succeeded: true, steps: outcomes, undone: [], failure: nil)
     }
 
-    /// Discards the staged changes of a workspace and says what they were.
-    static func discard(_ workspace: (any WorkspaceFiles)?) -> [String] {
+    /// What discarding the workspace's staged changes undoes. The caller discards the stage once
+    /// the failure is recorded (until then, a resumed attempt needs it).
+    static func undone(_ workspace: (any WorkspaceFiles)?) -> [String] {
         guard let staged = workspace as? StagedWorkspace, let stage = staged.stage else { return [] }
         do {
-            let lines = Stage.undoneLines(try stage.changes(over: staged.lower))
-            try stage.discard()
-            return lines
+            return Stage.undoneLines(try stage.changes(over: staged.lower))
         } catch {
-            return ["could not discard the staged changes: \(error)"]
+            return ["could not list the staged changes: \(error)"]
         }
     }
 

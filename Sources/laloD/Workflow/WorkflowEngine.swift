@@ -487,7 +487,11 @@ final class WorkflowEngine: Sendable {
             // Only re-plans after failed executions count against the limit, not those a person asked for.
             let automatic = entries.filter { if case .executionRolledBack(true) = $0.event { return true } else { return false } }.count
             let replan = automatic < settings.maxAutomaticReplans
-            return try await self.record(.executionRolledBack(replan: replan), id: id, payload: .object(payload), by: actor).actions
+            let actions = try await self.record(.executionRolledBack(replan: replan), id: id, payload: .object(payload), by: actor).actions
+            // Discarded once the failure is recorded: a crash before that resumes this attempt,
+            // whose recorded steps are not run again and whose changes must still be there.
+            try stage.discard()
+            return actions
         } catch let error as RPCError where error.kind == .conflict && cancelled() {
             try await rollBackCancelled(id)
             return []
@@ -545,13 +549,15 @@ final class WorkflowEngine: Sendable {
         guard Stage.exists(directory) else { return nil }
         let mark = Data(JSONWriter.bytes(["uid": .int(Int64(actor.uid)), "user": .string(actor.user)]))
         guard FileManager.default.createFile(atPath: directory + "/approved", contents: mark) else {
-            throw RPCError(.internalError, "could not mark \(directory) approved")
+            logger.error("could not mark a stage approved", metadata: ["lalo.workflow": "\(id)"])
+            throw RPCError(.unavailable, "the accepted changes could not be applied, so the workspace is unchanged and the workflow still awaits review; laloD's log says why")
         }
         do {
             return try Stage(directory: directory).apply(to: try workspace(for: id))
         } catch {
             try? FileManager.default.removeItem(atPath: directory + "/approved")
-            throw RPCError(.internalError, "the accepted changes could not be applied to the workspace (it is unchanged): \(error)")
+            logger.error("could not apply a stage", metadata: ["lalo.workflow": "\(id)", "lalo.error": "\(error)"])
+            throw RPCError(.unavailable, "the accepted changes could not be applied, so the workspace is unchanged and the workflow still awaits review; laloD's log says why")
         }
     }
 
@@ -596,6 +602,13 @@ final class WorkflowEngine: Sendable {
                                        user: json["user"]?.stringValue ?? record.user, pid: 0, sessionId: 0)
                 _ = try await decide(id, event: .approved(planHash: nil), by: actor)
                 logger.info("finished a commit interrupted by a crash", metadata: ["lalo.workflow": "\(id)"])
+            } else if let state = WorkflowState(rawValue: record.state), !state.isTerminal {
+                // A live workflow keeps only its current attempt's stage; earlier attempts' were
+                // discarded after their failure was recorded, unless laloD stopped in between.
+                let current = String(try attemptOf(id))
+                for attempt in (try? FileManager.default.contentsOfDirectory(atPath: "\(settings.stagesRoot)/\(id)")) ?? [] where attempt != current {
+                    FileTree.remove(path: "\(settings.stagesRoot)/\(id)/\(attempt)")
+                }
             } else if WorkflowState(rawValue: record.state)?.isTerminal == true {
                 let undone = try discardStages(id)
                 if !undone.isEmpty {
