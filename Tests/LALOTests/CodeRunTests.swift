@@ -150,6 +150,31 @@ struct CodeRunTests {
         #expect(try Workspace(root: f.lower.root).read("notes.txt") == Array("one\n".utf8))
     }
 
+    /// Names no workspace path can spell (not UTF-8), a name with a line break, a 0000 directory,
+    /// a link in a replaced directory: the review lists what the commit does, the commit leaves out
+    /// what it cannot name, and discarding removes everything.
+    @Test func hostileNamesInTheStage() async throws {
+        let f = try Fixture(["notes.txt": "one\n", "d/kept": "k"])
+        let result = try await f.run(["language": "shell", "code": .string("""
+            touch "$(printf 'bad\\377name')"; printf 'x' > "$(printf 'two\\nlines')"
+            mkdir -p locked/inner && touch locked/inner/f && chmod 000 locked
+            rm -r d && mkdir d && ln -s /etc/shadow d/kept
+            """)])
+        #expect(result["exitCode"] == 0, "\(result)")
+        let changes = try f.stage.changes(over: f.lower)
+        #expect(changes.contains { $0.kind == .deleted && $0.path == "d/kept" }, "the replaced directory's file is gone: \(changes)")
+        #expect(changes.contains { $0.kind == .refused && $0.path == "d/kept" })
+        let json = JSONWriter.string(.array(changes.map(\.json)))
+        #expect(json.contains("two\\\\nlines"), "a line break in a name is escaped in the diff: \(json)")
+        let applied = try f.stage.apply(to: f.lower)
+        applied.finish()
+        let names = try FileManager.default.contentsOfDirectory(atPath: f.lower.root).sorted()
+        #expect(names == ["d", "locked", "notes.txt", "two\nlines"], "\(names)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.lower.root + "/d").isEmpty)
+        try f.stage.discard()
+        #expect(!FileManager.default.fileExists(atPath: f.stage.directory))
+    }
+
     @Test func argumentsAreCheckedAtTheBoundary() async throws {
         let f = try Fixture()
         let cases: [(JSONValue, String)] = [

@@ -9,18 +9,27 @@ enum FileTree {
     /// Nothing there counts as done.
     @discardableResult
     static func remove(_ name: String, in directory: Int32) -> Bool {
+        remove(Array(name.utf8CString), in: directory)
+    }
+
+    /// The same for a name as the directory holds it: bytes, which need not be UTF-8 (sandboxed
+    /// code may create any name).
+    @discardableResult
+    static func remove(_ name: [CChar], in directory: Int32, retried: Bool = false) -> Bool {
         let fd = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT { return true }
             if errno == ENOTDIR || errno == ELOOP { return unlinkat(directory, name, 0) == 0 || errno == ENOENT }
-            // A directory without search permission (0000, left by sandboxed code): make it ours.
-            if errno == EACCES, fchmodat(directory, name, 0o700, 0) == 0 { return remove(name, in: directory) }
+            // A directory without search permission (0000, left by sandboxed code): make it
+            // ours once. (It is a directory: a link would have answered ELOOP.)
+            if errno == EACCES, !retried, fchmodat(directory, name, 0o700, 0) == 0 { return remove(name, in: directory, retried: true) }
             return false
         }
-        for entry in children(fd) {
+        guard let entries = try? children(fd) else { close(fd); return false }
+        for entry in entries {
             if entry.isDirectory {
-                guard remove(entry.name, in: fd) else { close(fd); return false }
-            } else if unlinkat(fd, entry.name, 0) != 0 && errno != ENOENT {
+                guard remove(entry.bytes, in: fd) else { close(fd); return false }
+            } else if unlinkat(fd, entry.bytes, 0) != 0 && errno != ENOENT {
                 close(fd)
                 return false
             }
@@ -39,23 +48,38 @@ enum FileTree {
         return remove((path as NSString).lastPathComponent, in: fd)
     }
 
-    /// The names in an open directory (its descriptor stays open and usable).
-    static func children(_ fd: Int32) -> [(name: String, isDirectory: Bool)] {
+    struct Child {
+        /// The name as the directory holds it, NUL-terminated.
+        var bytes: [CChar]
+        var isDirectory: Bool
+        /// The name as text; nil when it is not UTF-8 (no workspace path can name it).
+        var name: String? { String(validatingCString: bytes) }
+    }
+
+    /// The entries of an open directory (its descriptor stays open and usable), in byte order.
+    /// Throws rather than returning a partial list: a copy built from one would lose files.
+    static func children(_ fd: Int32) throws(Failure) -> [Child] {
         let copy = dup(fd)
-        guard copy >= 0, let stream = fdopendir(copy) else { return [] }
+        guard copy >= 0 else { throw Failure(path: ".", code: errno) }
+        guard let stream = fdopendir(copy) else { let code = errno; close(copy); throw Failure(path: ".", code: code) }
         defer { closedir(stream) }
         rewinddir(stream)
-        var result: [(String, Bool)] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+        var result: [Child] = []
+        while true {
+            errno = 0
+            guard let entry = readdir(stream) else {
+                if errno != 0 { throw Failure(path: ".", code: errno) }
+                break
             }
-            if name == "." || name == ".." { continue }
+            let bytes = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
+            }
+            if bytes == [46, 0] || bytes == [46, 46, 0] { continue }
             var info = stat()
-            let isDirectory = fstatat(fd, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFDIR
-            result.append((name, isDirectory))
+            let isDirectory = fstatat(fd, bytes, &info, AT_SYMLINK_NOFOLLOW) == 0 && info.st_mode & S_IFMT == S_IFDIR
+            result.append(Child(bytes: bytes, isDirectory: isDirectory))
         }
-        return result.sorted { $0.0 < $1.0 }
+        return result.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -66,29 +90,30 @@ enum FileTree {
 
     /// Copies the regular file `name` in `from` to `to` (which must not exist), with `mode` and
     /// the source's modification time, synced.
-    static func copyFile(_ name: String, from: Int32, to: Int32, as target: String, mode: mode_t) throws(Failure) {
+    static func copyFile(_ name: [CChar], from: Int32, to: Int32, as target: [CChar], mode: mode_t) throws(Failure) {
+        let label = String(validatingCString: target) ?? "?"
         let source = openat(from, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-        guard source >= 0 else { throw Failure(path: name, code: errno) }
+        guard source >= 0 else { throw Failure(path: label, code: errno) }
         defer { close(source) }
         var info = stat()
-        guard fstat(source, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw Failure(path: name, code: EINVAL) }
+        guard fstat(source, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw Failure(path: label, code: EINVAL) }
         let destination = openat(to, target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard destination >= 0 else { throw Failure(path: target, code: errno) }
+        guard destination >= 0 else { throw Failure(path: label, code: errno) }
         defer { close(destination) }
         var remaining = Int(info.st_size)
         while remaining > 0 {
             let n = lalo_copy_file_range(source, destination, remaining)
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL) {
-                try copyByReading(source, destination, name: target)
+                try copyByReading(source, destination, name: label)
                 break
             }
-            guard n > 0 else { throw Failure(path: target, code: n == 0 ? EIO : errno) }
+            guard n > 0 else { throw Failure(path: label, code: n == 0 ? EIO : errno) }
             remaining -= n
         }
         var times = [info.st_atim, info.st_mtim]
         guard fchmod(destination, mode) == 0, futimens(destination, &times) == 0, fsync(destination) == 0 else {
-            throw Failure(path: target, code: errno)
+            throw Failure(path: label, code: errno)
         }
     }
 
@@ -111,37 +136,39 @@ enum FileTree {
 
     /// Copies the directory `name` in `from` to `target` in `to`: directories, regular files
     /// and symbolic links as they are (modes and times kept); other kinds are left out.
-    static func copyTree(_ name: String, from: Int32, to: Int32, as target: String) throws(Failure) {
+    static func copyTree(_ name: [CChar], from: Int32, to: Int32, as target: [CChar]) throws(Failure) {
+        let label = String(validatingCString: target) ?? "?"
         let source = openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard source >= 0 else { throw Failure(path: name, code: errno) }
+        guard source >= 0 else { throw Failure(path: label, code: errno) }
         defer { close(source) }
         var info = stat()
-        guard fstat(source, &info) == 0 else { throw Failure(path: name, code: errno) }
-        guard mkdirat(to, target, 0o700) == 0 || errno == EEXIST else { throw Failure(path: target, code: errno) }
+        guard fstat(source, &info) == 0 else { throw Failure(path: label, code: errno) }
+        guard mkdirat(to, target, 0o700) == 0 || errno == EEXIST else { throw Failure(path: label, code: errno) }
         let destination = openat(to, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard destination >= 0 else { throw Failure(path: target, code: errno) }
+        guard destination >= 0 else { throw Failure(path: label, code: errno) }
         defer { close(destination) }
-        for child in children(source) {
+        for child in try children(source) {
+            let name = child.name ?? "?"
             var childInfo = stat()
-            guard fstatat(source, child.name, &childInfo, AT_SYMLINK_NOFOLLOW) == 0 else { throw Failure(path: child.name, code: errno) }
+            guard fstatat(source, child.bytes, &childInfo, AT_SYMLINK_NOFOLLOW) == 0 else { throw Failure(path: name, code: errno) }
             switch childInfo.st_mode & S_IFMT {
             case S_IFDIR:
-                try copyTree(child.name, from: source, to: destination, as: child.name)
+                try copyTree(child.bytes, from: source, to: destination, as: child.bytes)
             case S_IFREG:
-                try copyFile(child.name, from: source, to: destination, as: child.name, mode: childInfo.st_mode & 0o777)
+                try copyFile(child.bytes, from: source, to: destination, as: child.bytes, mode: childInfo.st_mode & 0o777)
             case S_IFLNK:
                 var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let n = readlinkat(source, child.name, &buffer, buffer.count - 1)
-                guard n >= 0 else { throw Failure(path: child.name, code: errno) }
+                let n = readlinkat(source, child.bytes, &buffer, buffer.count - 1)
+                guard n >= 0 else { throw Failure(path: name, code: errno) }
                 buffer[n] = 0
-                guard symlinkat(buffer, destination, child.name) == 0 else { throw Failure(path: child.name, code: errno) }
+                guard symlinkat(buffer, destination, child.bytes) == 0 else { throw Failure(path: name, code: errno) }
             default:
                 continue
             }
         }
         var times = [info.st_atim, info.st_mtim]
         guard fchmod(destination, info.st_mode & 0o777) == 0, futimens(destination, &times) == 0 else {
-            throw Failure(path: target, code: errno)
+            throw Failure(path: label, code: errno)
         }
     }
 }

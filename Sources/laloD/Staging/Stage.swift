@@ -60,8 +60,12 @@ final class Stage: Sendable {
         var result: [Change] = []
         /// A file's bytes; nil for one too large to show, or hard-linked (its content may be
         /// another file's, which the workspace's reader never hands out).
+        /// The stage's own hard links are shown: overlayfs copies a file up before linking it,
+        /// so both names are files of the stage.
         func content(_ layer: Workspace, _ path: String, _ node: Workspace.Node) throws -> [UInt8]? {
-            node.size > lower.limits.maxFileBytes || node.links > 1 ? nil : try layer.read(path)
+            if node.size > lower.limits.maxFileBytes { return nil }
+            if layer === upper { return try layer.read(path, allowingHardLinks: true) }
+            return node.links > 1 ? nil : try layer.read(path)
         }
         /// Everything in the lower layer at `path` (a file or a whole directory) as deleted.
         func deleted(_ path: String, _ node: Workspace.Node) throws {
@@ -79,7 +83,9 @@ final class Stage: Sendable {
         func walk(_ directory: String, lowerVisible: Bool, replacing: Bool) throws {
             let entries = try upper.entries(directory)
             if replacing, lowerVisible, try lower.node(directory)?.kind == .directory {
-                let names = Set(entries.map(\.name))
+                // A link or special file is not committed, so in a replaced directory the lower
+                // entry of the same name is gone all the same.
+                let names = Set(entries.filter { $0.node.kind == .file || $0.node.kind == .directory }.map(\.name))
                 for (name, node) in try lower.entries(directory) where !names.contains(name) {
                     try deleted(directory == "." ? name : directory + "/" + name, node)
                 }
@@ -152,7 +158,7 @@ final class Stage: Sendable {
         guard parent >= 0 else { throw FileTree.Failure(path: parentPath, code: errno) }
         defer { close(parent) }
         do {
-            try FileTree.copyTree(name, from: parent, to: parent, as: next)
+            try FileTree.copyTree(Array(name.utf8CString), from: parent, to: parent, as: Array(next.utf8CString))
             let target = openat(parent, next, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard target >= 0 else { throw FileTree.Failure(path: next, code: errno) }
             defer { close(target) }
@@ -176,31 +182,34 @@ final class Stage: Sendable {
 
     /// Applies the upper layer open at `upper` to the tree open at `target`, by overlayfs's rules.
     private static func overlay(_ upper: Int32, onto target: Int32, path: String) throws {
-        for child in FileTree.children(upper) {
+        for child in try FileTree.children(upper) {
+            // What the review cannot name is not committed either: a name that is not UTF-8,
+            // or the temporary file of a write that never finished.
+            guard let name = child.name, !(name.hasPrefix(".") && name.contains(Workspace.temporaryMarker)) else { continue }
             var info = stat()
-            guard fstatat(upper, child.name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { throw FileTree.Failure(path: path + child.name, code: errno) }
+            guard fstatat(upper, child.bytes, &info, AT_SYMLINK_NOFOLLOW) == 0 else { throw FileTree.Failure(path: path + name, code: errno) }
             let node = Workspace.Node(info)
             switch node.kind {
             case .whiteout:
-                guard FileTree.remove(child.name, in: target) else { throw FileTree.Failure(path: path + child.name, code: errno) }
+                guard FileTree.remove(child.bytes, in: target) else { throw FileTree.Failure(path: path + name, code: errno) }
             case .file:
-                guard FileTree.remove(child.name, in: target) else { throw FileTree.Failure(path: path + child.name, code: errno) }
+                guard FileTree.remove(child.bytes, in: target) else { throw FileTree.Failure(path: path + name, code: errno) }
                 let mode: mode_t = node.mode & 0o111 != 0 ? 0o700 : 0o600
-                try FileTree.copyFile(child.name, from: upper, to: target, as: child.name, mode: mode)
+                try FileTree.copyFile(child.bytes, from: upper, to: target, as: child.bytes, mode: mode)
             case .directory:
-                let source = openat(upper, child.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard source >= 0 else { throw FileTree.Failure(path: path + child.name, code: errno) }
+                let source = openat(upper, child.bytes, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard source >= 0 else { throw FileTree.Failure(path: path + name, code: errno) }
                 defer { close(source) }
                 var existing = stat()
-                let present = fstatat(target, child.name, &existing, AT_SYMLINK_NOFOLLOW) == 0
+                let present = fstatat(target, child.bytes, &existing, AT_SYMLINK_NOFOLLOW) == 0
                 if present && (existing.st_mode & S_IFMT != S_IFDIR || lalo_is_opaque(source) != 0) {
-                    guard FileTree.remove(child.name, in: target) else { throw FileTree.Failure(path: path + child.name, code: errno) }
+                    guard FileTree.remove(child.bytes, in: target) else { throw FileTree.Failure(path: path + name, code: errno) }
                 }
-                guard mkdirat(target, child.name, 0o700) == 0 || errno == EEXIST else { throw FileTree.Failure(path: path + child.name, code: errno) }
-                let directory = openat(target, child.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard directory >= 0 else { throw FileTree.Failure(path: path + child.name, code: errno) }
+                guard mkdirat(target, child.bytes, 0o700) == 0 || errno == EEXIST else { throw FileTree.Failure(path: path + name, code: errno) }
+                let directory = openat(target, child.bytes, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard directory >= 0 else { throw FileTree.Failure(path: path + name, code: errno) }
                 defer { close(directory) }
-                try overlay(source, onto: directory, path: path + child.name + "/")
+                try overlay(source, onto: directory, path: path + name + "/")
             case .symlink, .other:
                 continue
             }

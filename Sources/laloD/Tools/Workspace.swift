@@ -104,7 +104,7 @@ final class Workspace: Sendable {
     }
 
     /// Opens a regular, singly-linked file and checks its size.
-    private func openFile(_ path: String, _ flags: Int32) throws(Failure) -> (fd: Int32, size: Int64) {
+    private func openFile(_ path: String, _ flags: Int32, allowingHardLinks: Bool = false) throws(Failure) -> (fd: Int32, size: Int64) {
         let relative = try check(path).joined(separator: "/")
         // O_NONBLOCK: opening a FIFO or a device must not block before fstat can refuse it.
         let fd = try open2(relative, flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, for: path)
@@ -114,7 +114,7 @@ final class Workspace: Sendable {
             close(fd)
             throw Failure(path: path, problem: info.st_mode & S_IFMT == S_IFDIR ? "is a directory" : "is not a regular file")
         }
-        guard info.st_nlink == 1 else {
+        guard info.st_nlink == 1 || allowingHardLinks else {
             close(fd)
             throw Failure(path: path, problem: "has \(info.st_nlink) hard links; files linked from elsewhere are refused")
         }
@@ -124,7 +124,12 @@ final class Workspace: Sendable {
     // MARK: Operations
 
     func read(_ path: String) throws(Failure) -> [UInt8] {
-        let (fd, size) = try openFile(path, O_RDONLY)
+        try read(path, allowingHardLinks: false)
+    }
+
+    /// `allowingHardLinks`: for a tree whose every link laloD knows stays inside it (a stage).
+    func read(_ path: String, allowingHardLinks: Bool) throws(Failure) -> [UInt8] {
+        let (fd, size) = try openFile(path, O_RDONLY, allowingHardLinks: allowingHardLinks)
         defer { close(fd) }
         guard size <= limits.maxFileBytes else { throw Failure(path: path, problem: "is \(size) bytes; the limit is \(limits.maxFileBytes)") }
         var bytes = [UInt8](repeating: 0, count: Int(size))

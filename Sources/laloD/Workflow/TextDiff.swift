@@ -9,6 +9,8 @@ enum TextDiff {
     /// `nil` content means the file did not exist. Returns nil when nothing changed.
     static func unified(path: String, old: [UInt8]?, new: [UInt8]?, context: Int = 3) -> String? {
         guard old != new else { return nil }
+        // A name with a line break must not be able to forge diff lines.
+        let path = path.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
         let header = "--- " + (old == nil ? "/dev/null" : "a/\(path)") + "\n+++ " + (new == nil ? "/dev/null" : "b/\(path)") + "\n"
         guard let oldText = text(old), let newText = text(new) else {
             return header + "Binary content differs (\(old?.count ?? 0) → \(new?.count ?? 0) bytes)\n"

@@ -45,6 +45,8 @@ final class WorkflowEngine: Sendable {
     }
 
     private let runtime = Mutex<[String: Runtime]>([:])
+    /// Workflows whose accepted result is being applied.
+    private let committing = Mutex<Set<String>>([])
     private let shuttingDown = Atomic<Bool>(false)
 
     init(log: WorkflowLog, interpreter: Interpreter, planner: Planner, tools: ToolRegistry, settings: Settings, logger: Logger) {
@@ -103,9 +105,16 @@ final class WorkflowEngine: Sendable {
         // failure to apply leaves the workflow awaiting review, and a crash in between is
         // finished at the next start (the stage's approval mark says a person accepted it).
         var applied: Stage.Applied?
+        var committing = false
+        defer { if committing { _ = self.committing.withLock { $0.remove(id) } } }
         if before.state == .awaitingReview, case .approved = event {
             var probe = before
             _ = try probe.apply(event)
+            // One acceptance at a time: two applying at once would swap each other's trees.
+            guard self.committing.withLock({ $0.insert(id).inserted }) else {
+                throw RPCError.conflict("the result is being committed by another decision")
+            }
+            committing = true
             applied = try await applyStage(id, approvedBy: actor)
         }
         let appended: WorkflowLog.Appended
@@ -481,7 +490,7 @@ final class WorkflowEngine: Sendable {
         var payload = Self.reportJSON(report, attempt: attempt)
         do {
             if report.succeeded || report.interrupted != nil {
-                payload["diff"] = JSONValue.array(try stage.changes(over: workspace).map(\.json))
+                payload["diff"] = JSONValue.array(Self.capped(try stage.changes(over: workspace)))
                 return try await self.record(.executed, id: id, payload: .object(payload), by: actor).actions
             }
             // Only re-plans after failed executions count against the limit, not those a person asked for.
@@ -547,8 +556,10 @@ final class WorkflowEngine: Sendable {
     private func applyStage(_ id: String, approvedBy actor: AuditActor) async throws -> Stage.Applied? {
         let directory = "\(settings.stagesRoot)/\(id)/\(try attemptOf(id))"
         guard Stage.exists(directory) else { return nil }
-        let mark = Data(JSONWriter.bytes(["uid": .int(Int64(actor.uid)), "user": .string(actor.user)]))
-        guard FileManager.default.createFile(atPath: directory + "/approved", contents: mark) else {
+        let mark = JSONWriter.bytes(["uid": .int(Int64(actor.uid)), "user": .string(actor.user)])
+        // Durable before the swap: after a crash, the mark is what says the swapped workspace was
+        // accepted rather than left over.
+        guard Self.writeDurably(directory + "/approved", mark) else {
             logger.error("could not mark a stage approved", metadata: ["lalo.workflow": "\(id)"])
             throw RPCError(.unavailable, "the accepted changes could not be applied, so the workspace is unchanged and the workflow still awaits review; laloD's log says why")
         }
@@ -558,6 +569,35 @@ final class WorkflowEngine: Sendable {
             try? FileManager.default.removeItem(atPath: directory + "/approved")
             logger.error("could not apply a stage", metadata: ["lalo.workflow": "\(id)", "lalo.error": "\(error)"])
             throw RPCError(.unavailable, "the accepted changes could not be applied, so the workspace is unchanged and the workflow still awaits review; laloD's log says why")
+        }
+    }
+
+    private static func writeDurably(_ path: String, _ bytes: [UInt8]) -> Bool {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 { fsync(directory); close(directory) }
+        return written == bytes.count && synced
+    }
+
+    /// The review's diff, with text diffs up to 1 MiB in all (every change is still listed).
+    static func capped(_ changes: [Stage.Change], textBudget: Int = 1 << 20) -> [JSONValue] {
+        var budget = textBudget
+        return changes.map { change in
+            var json = change.json
+            if case .object(var object) = json, let text = object["diff"]?.stringValue {
+                if text.utf8.count > budget {
+                    object["diff"] = nil
+                    object["reason"] = "the review's text diffs passed 1 MiB; this one is left out"
+                } else {
+                    budget -= text.utf8.count
+                }
+                json = .object(object)
+            }
+            return json
         }
     }
 
@@ -590,9 +630,20 @@ final class WorkflowEngine: Sendable {
         }
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: settings.stagesRoot)) ?? []
         for id in ids {
+            // One stage that cannot be handled (a disk error, a tree sandboxed code made hostile)
+            // is logged and left; it must not keep laloD from starting.
+            do {
+                try await reconcileStage(id)
+            } catch {
+                logger.error("could not reconcile a stage", metadata: ["lalo.workflow": "\(id)", "lalo.error": "\(error)"])
+            }
+        }
+    }
+
+    private func reconcileStage(_ id: String) async throws {
             guard let record = try? log.record(id) else {
                 FileTree.remove(path: "\(settings.stagesRoot)/\(id)")
-                continue
+                return
             }
             let machine = try log.machine(id)
             if machine.state == .awaitingReview, let (_, _, attempt) = currentPlan(try log.entries(id)),
@@ -615,7 +666,6 @@ final class WorkflowEngine: Sendable {
                     logger.info("discarded the staged changes of an ended workflow", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
                 }
             }
-        }
     }
 
     // MARK: Review
