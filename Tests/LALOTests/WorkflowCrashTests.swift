@@ -219,17 +219,24 @@ struct WorkflowCrashTests {
         #expect(daemon.stop() == 0)
     }
 
-    /// laloD killed after recording a cancel and before its rollback (forged here by writing the
-    /// cancel event straight into the store): the next start finishes the rollback.
-    @Test func aRollbackInterruptedByACrashIsFinishedOnRestart() throws {
-        var daemon = try start()
+    /// A workflow that wrote a.txt (staged) and awaits review, on a running laloD.
+    func awaitingReviewOfAWrite() throws -> (DaemonProcess, String) {
+        let daemon = try start()
         try scriptInterpretation()
         try scriptPlan([R.file("write", "a.txt", content: "a\n")])
-        var client = try daemon.client()
+        let client = try daemon.client()
         let id = try client.call(WorkflowStart.self, .init(request: "write a.txt", tools: ["file"])).id
         let hash = try #require(try client.settle(id).planHash)
         _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
         #expect(try client.settle(id).state == "awaiting_review")
+        return (daemon, id)
+    }
+
+    /// laloD killed after recording a cancel and before its rollback (forged here by writing the
+    /// cancel event straight into the store): the next start finishes the rollback.
+    @Test func aRollbackInterruptedByACrashIsFinishedOnRestart() throws {
+        var (daemon, id) = try awaitingReviewOfAWrite()
+        var client = try daemon.client()
         // Staged: the file waits in the stage, the workspace does not have it.
         let file = daemon.directory.file("state/stages/\(id)/1/upper/a.txt")
         #expect(FileManager.default.fileExists(atPath: file))
@@ -261,14 +268,8 @@ struct WorkflowCrashTests {
     /// (forged by leaving the stage's approval mark, which `decide` writes before applying): the
     /// next start applies the stage again (applying is idempotent) and records the commit.
     @Test func aCommitInterruptedByACrashIsFinishedOnRestart() throws {
-        var daemon = try start()
-        try scriptInterpretation()
-        try scriptPlan([R.file("write", "a.txt", content: "a\n")])
+        var (daemon, id) = try awaitingReviewOfAWrite()
         var client = try daemon.client()
-        let id = try client.call(WorkflowStart.self, .init(request: "write a.txt", tools: ["file"])).id
-        let hash = try #require(try client.settle(id).planHash)
-        _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
-        #expect(try client.settle(id).state == "awaiting_review")
         daemon.signal(SIGKILL)
         _ = daemon.waitForExit()
         FileManager.default.createFile(atPath: daemon.directory.file("state/stages/\(id)/1/approved"),

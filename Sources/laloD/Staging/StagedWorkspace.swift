@@ -147,29 +147,18 @@ final class StagedWorkspace: WorkspaceFiles {
         if here.upper?.kind == .directory {
             for (name, node) in try upper.entries(path) {
                 hidden.insert(name)
-                if node.kind != .whiteout { entries[name] = Self.entry(name, node) }
+                if node.kind != .whiteout { entries[name] = Workspace.Entry(name: name, node: node) }
             }
         }
         if here.lowerEntriesVisible {
             for (name, node) in try lower.entries(path) where !hidden.contains(name) && node.kind != .whiteout {
-                entries[name] = Self.entry(name, node)
+                entries[name] = Workspace.Entry(name: name, node: node)
             }
         }
         guard entries.count <= lower.limits.maxListEntries else {
             throw Workspace.Failure(path: path, problem: "more than \(lower.limits.maxListEntries) entries")
         }
         return entries.values.sorted { $0.name < $1.name }
-    }
-
-    private static func entry(_ name: String, _ node: Workspace.Node) -> Workspace.Entry {
-        let type: String
-        switch node.kind {
-        case .file: type = "file"
-        case .directory: type = "directory"
-        case .symlink: type = "symlink"
-        case .whiteout, .other: type = "other"
-        }
-        return Workspace.Entry(name: name, type: type, size: node.size)
     }
 
     func delete(_ path: String) throws(Workspace.Failure) {

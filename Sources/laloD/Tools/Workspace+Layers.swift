@@ -4,6 +4,20 @@ import Foundation
 /// What a staged workspace needs of a directory tree beyond the tools' operations: looking at an
 /// entry without following it, whiteouts and opaque directories in overlayfs's format, and
 /// removing a whole subtree. Every path still resolves beneath the root with openat2.
+extension Workspace.Entry {
+    /// `file`, `directory`, `symlink`, or `other` (a whiteout, device, FIFO or socket).
+    init(name: String, node: Workspace.Node) {
+        let type: String
+        switch node.kind {
+        case .file: type = "file"
+        case .directory: type = "directory"
+        case .symlink: type = "symlink"
+        case .whiteout, .other: type = "other"
+        }
+        self.init(name: name, type: type, size: node.size)
+    }
+}
+
 extension Workspace {
     struct Node: Sendable, Equatable {
         enum Kind: Sendable, Equatable {

@@ -197,31 +197,7 @@ final class Workspace: Sendable {
     }
 
     func list(_ path: String = ".") throws(Failure) -> [Entry] {
-        let relative = try check(path).joined(separator: "/")
-        let fd = try open2(relative, O_RDONLY | O_DIRECTORY, for: path)
-        guard let stream = fdopendir(fd) else { close(fd); throw failure(path, errno) }
-        defer { closedir(stream) }
-        var entries: [Entry] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." || (name.hasPrefix(".") && name.contains(Self.temporaryMarker)) { continue }
-            var info = stat()
-            guard fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
-            let type: String
-            switch info.st_mode & S_IFMT {
-            case S_IFREG: type = "file"
-            case S_IFDIR: type = "directory"
-            case S_IFLNK: type = "symlink"
-            default: type = "other"
-            }
-            entries.append(Entry(name: name, type: type, size: Int64(info.st_size)))
-            if entries.count > limits.maxListEntries {
-                throw Failure(path: path, problem: "more than \(limits.maxListEntries) entries")
-            }
-        }
-        return entries.sorted { $0.name < $1.name }
+        try entries(path).map { Entry(name: $0.name, node: $0.node) }
     }
 
     /// Renames within the workspace; refuses to replace an existing target.
