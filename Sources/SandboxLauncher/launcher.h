@@ -15,6 +15,7 @@ struct options {
     long wall_ms;
     long cpu_seconds, memory_bytes, pids, fsize_bytes, nofile, tmpfs_bytes, tmpfs_inodes, output_bytes;
     const char *cgroup_parent;
+    const char *run_dir;    // where slots keep their lock and network namespace (slot.c); "" for none
     char *env[MAX_ENV + 1];
     int env_count;
     char **argv;
@@ -41,10 +42,23 @@ void build_root(const char *workspace);
 void export_seccomp(int fd);
 void load_seccomp(int fd);
 
-// cgroup.c: memory and pids limits in a cgroup of the sandbox's own (v2, or v1 controllers).
-void cgroup_create(void);
+// slot.c: what a --host-uid keeps between runs.
+/// Takes the slot's lock; false when the run must keep nothing (lock taken, no run directory).
+bool slot_acquire(void);
+/// The lock's descriptor (-1 without one), which the sandbox's processes close.
+int slot_lock_fd(void);
+/// With the lock: moves the launcher into the slot's network namespace, creating and keeping it
+/// the first time. True when the sandbox must not get a network namespace of its own.
+bool slot_enter_network(void);
+
+// cgroup.c: memory and pids limits in a cgroup (v2, or v1 controllers): the slot's, kept
+// between runs, when `slot_held`, or else one of the run's own.
+void cgroup_create(bool slot_held);
+/// Whether the run uses the slot's kept cgroup.
+bool cgroup_kept(void);
 void cgroup_enter(pid_t pid);
-/// Which cgroup limit was hit ("memory", "pids") or NULL; then the cgroups are removed.
+/// Which cgroup limit was hit ("memory", "pids") during this run or NULL; then a run's own
+/// cgroups are removed.
 const char *cgroup_finish(long long *memory_peak);
 /// After a failure in the launcher: removes what cgroup_create made.
 void cgroup_abandon(void);

@@ -26,13 +26,16 @@
 //   --nofile N           RLIMIT_NOFILE           --tmpfs-bytes N    size of /tmp
 //   --tmpfs-inodes N     inodes of /tmp          --output-bytes N   stdout and stderr kept, each
 //   --cgroup-parent NAME cgroup the sandboxes' cgroups go under (default "lalo")
+//   --run-dir DIR        where each --host-uid keeps its lock and the network namespace it
+//                        reuses run after run (default /run/lalo-sandbox; "" keeps nothing)
 //   --env NAME=VALUE     (repeatable)
 // Standard input goes to the payload. Its stdout and stderr are copied to the launcher's, up
 // to --output-bytes each; the rest is counted and dropped. The outcome is written as one JSON
 // line to descriptor 3 if it is open:
 //   {"exitCode":N|null,"signal":N|null,"timedOut":bool,"limit":"time"|"memory"|"pids"|
 //    "fileSize"|"output"|null,"durationMicros":N,"cpuMicros":N,"memoryPeakBytes":N|null,
-//    "stdoutBytes":N,"stderrBytes":N,"stdoutTruncated":bool,"stderrTruncated":bool}
+//    "stdoutBytes":N,"stderrBytes":N,"stdoutTruncated":bool,"stderrTruncated":bool,
+//    "keptSlot":bool}   (whether the run used its slot's kept network namespace and cgroup)
 // Exit status: the payload's, 128+signal when killed, 125 when the sandbox could not be built.
 
 #define _GNU_SOURCE
@@ -61,7 +64,7 @@
 struct options opt = {
     .host_uid = 200000, .wall_ms = 10000, .cpu_seconds = 10, .memory_bytes = 512L << 20, .pids = 64,
     .fsize_bytes = 64L << 20, .nofile = 256, .tmpfs_bytes = 64L << 20, .tmpfs_inodes = 4096, .output_bytes = 1L << 20,
-    .cgroup_parent = "lalo",
+    .cgroup_parent = "lalo", .run_dir = "/run/lalo-sandbox",
 };
 
 /// Launcher → pid 1: "the id maps are written" (one byte).
@@ -128,6 +131,7 @@ static void parse(int argc, char **argv) {
         else if (strcmp(a, "--tmpfs-bytes") == 0) opt.tmpfs_bytes = number(a, v);
         else if (strcmp(a, "--tmpfs-inodes") == 0) opt.tmpfs_inodes = number(a, v);
         else if (strcmp(a, "--output-bytes") == 0) opt.output_bytes = number(a, v);
+        else if (strcmp(a, "--run-dir") == 0) opt.run_dir = v;
         else if (strcmp(a, "--cgroup-parent") == 0) {
             if (!*v || strchr(v, '/') || strcmp(v, "..") == 0) { errno = 0; fail("--cgroup-parent must be a plain name"); }
             opt.cgroup_parent = v;
@@ -200,6 +204,10 @@ static const char *sandbox_workspace;
 static int sandbox_init(void *unused) {
     (void)unused;
     char go;
+    // Gone with the launcher, whatever kills it (the deadline is the launcher's to keep). Had
+    // it died before this line, the read below would see the end of the pipe.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) _exit(125);
+    if (slot_lock_fd() >= 0) close(slot_lock_fd());
     close(go_pipe[1]);
     close(filter_pipe[1]);
     close(out_pipe[0]);
@@ -272,14 +280,19 @@ int main(int argc, char **argv) {
     clearenv();
     signal(SIGPIPE, SIG_IGN);
     long long start = now_micros();
+    // Before prepare_workspace makes the launcher's mount namespace private: the slot's network
+    // namespace is kept as a mount in the host's.
+    bool slot_held = slot_acquire();
+    bool slot_network = slot_enter_network();
     sandbox_workspace = prepare_workspace();
-    cgroup_create();
+    cgroup_create(slot_held);
     if (pipe2(go_pipe, O_CLOEXEC) != 0 || pipe2(filter_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0
         || pipe2(err_pipe, O_CLOEXEC) != 0)
         fail("pipe");
     static char stack[1 << 16] __attribute__((aligned(16)));
     int flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP
         | SIGCHLD;
+    if (slot_network) flags &= ~CLONE_NEWNET;
     pid_t child = clone(sandbox_init, stack + sizeof stack, flags, NULL);
     if (child < 0) fail("clone");
     close(go_pipe[0]);
@@ -361,10 +374,10 @@ int main(int argc, char **argv) {
         int n = snprintf(line, sizeof line,
                          "{\"exitCode\":%s,\"signal\":%s,\"timedOut\":%s,\"limit\":%s,\"durationMicros\":%lld,"
                          "\"cpuMicros\":%lld,\"memoryPeakBytes\":%s,\"stdoutBytes\":%lld,\"stderrBytes\":%lld,"
-                         "\"stdoutTruncated\":%s,\"stderrTruncated\":%s}\n",
+                         "\"stdoutTruncated\":%s,\"stderrTruncated\":%s,\"keptSlot\":%s}\n",
                          code_text, signal_text, timed_out ? "true" : "false", limit_text, duration, cpu, peak_text,
                          out.total, err.total, out.total > out.kept ? "true" : "false",
-                         err.total > err.kept ? "true" : "false");
+                         err.total > err.kept ? "true" : "false", slot_network && cgroup_kept() ? "true" : "false");
         if (write(3, line, (size_t)n) < 0) { /* the caller went away */ }
     }
     if (signal_number > 0) return 128 + signal_number;

@@ -82,4 +82,62 @@ struct SandboxLauncherTests {
         let refused = try run(Self.launcher, ["--host-uid", "0", "--", "/bin/true"])
         #expect(refused.status == 125 && refused.stderr.contains("never host root"))
     }
+
+    /// A slot (a host uid) keeps its network namespace and cgroup from run to run, and nothing of
+    /// one run reaches the next: a socket one run left listening is gone, and each run reports
+    /// only the limits it hit itself.
+    @Test func aSlotKeepsItsNamespaceAndCgroupButNothingOfARun() throws {
+        let uid = 208_000
+        let listen = """
+            python3 -c "import os, socket, time
+            s = socket.socket(socket.AF_UNIX); s.bind('\\0lalo-slot-test'); s.listen()
+            if os.fork() == 0:
+                os.setsid(); time.sleep(30)
+            print('listening')"
+            """
+        let connect = """
+            python3 -c "import socket
+            try:
+                socket.socket(socket.AF_UNIX).connect('\\0lalo-slot-test'); print('connected')
+            except OSError as error:
+                print('refused', error.errno)"; grep -c lalo-slot-test /proc/net/unix
+            """
+        let steps: [(name: String, command: String, options: [String], limit: String?, output: String?)] = [
+            ("listen", listen, [], nil, "listening"),
+            ("connect", connect, [], nil, "refused 111\n0"),
+            ("fork bomb", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done; wait", ["--pids", "8"], "pids", nil),
+            ("after the fork bomb", "true", [], nil, nil),
+            ("memory bomb", "python3 -c 'x = bytearray(256 << 20)'", ["--memory-bytes", "\(64 << 20)"], "memory", nil),
+            ("after the memory bomb", "true", [], nil, nil),
+        ]
+        for step in steps {
+            let (outcome, _) = try Self.sandbox(step.command, uid: uid, options: step.options)
+            #expect(outcome.report["keptSlot"] == true, "\(step.name): \(outcome.report) \(outcome.stderr)")
+            #expect(outcome.report["limit"]?.stringValue == step.limit, "\(step.name): \(outcome.report) \(outcome.output)")
+            if let output = step.output {
+                #expect(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == output, "\(step.name): \(outcome.output)")
+            }
+        }
+        // The namespace is the launcher's creation (host root's), kept in the run directory.
+        let mount = try run("/usr/bin/findmnt", ["-n", "-o", "FSTYPE", "/run/lalo-sandbox/net-\(uid)"])
+        #expect(mount.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "nsfs", "an nsfs bind mount: \(mount)")
+        #expect(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/lalo/slot-\(uid)")
+                || FileManager.default.fileExists(atPath: "/sys/fs/cgroup/lalo/slot-\(uid)"))
+
+        // Two runs in one slot at once: the second gets a namespace and cgroup of its own, both
+        // work, and the second's cgroup is removed afterwards.
+        let holder = Thread { _ = try? Self.sandbox("sleep 2", uid: uid) }
+        holder.start()
+        usleep(700_000)
+        let (second, _) = try Self.sandbox("grep -c lalo-slot-test /proc/net/unix; cat /proc/net/dev | grep -c :", uid: uid)
+        #expect(second.status == 0 && second.report["keptSlot"] == false, "\(second.report) \(second.output)")
+        #expect(second.stdout == "0\n1\n", "only lo: \(second.output)")
+        let cgroups = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/lalo")) ?? []
+        #expect(!cgroups.contains { $0.hasPrefix("sbx-") }, "\(cgroups)")
+        // No more sandboxes without the kept state than asked for: an empty --run-dir keeps nothing.
+        let (own, _) = try Self.sandbox("true", uid: uid + 2, options: ["--run-dir", "''"])
+        #expect(own.status == 0 && own.report["keptSlot"] == false)
+        #expect(!FileManager.default.fileExists(atPath: "/run/lalo-sandbox/net-\(uid + 2)"))
+        usleep(1_500_000)
+    }
 }
