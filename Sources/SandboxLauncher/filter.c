@@ -3,19 +3,28 @@
 #include "launcher.h"
 #include "sandbox_policy.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-/// The policy of sandbox_policy.c as a libseccomp filter, exported as BPF into `fd`. The launcher
-/// builds it while the sandbox's pid 1 builds the mounts (two processes, two cores), and the
-/// payload loads the finished program. libseccomp adds the architecture check: a call from a
-/// foreign ABI (x32 or i386 on x86_64) kills the process.
-void export_seccomp(int fd) {
+/// The most instructions a program may have (the kernel's BPF_MAXINSNS).
+#define MAX_INSTRUCTIONS 4096
+
+/// The policy of sandbox_policy.c as a libseccomp filter, exported as BPF into `fd`.
+/// libseccomp adds the architecture check: a call from a foreign ABI (x32 or i386 on x86_64)
+/// kills the process.
+static void compile_seccomp(int fd) {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx) fail("seccomp_init");
     // A binary tree instead of a linear list: every call the payload makes goes through it.
@@ -63,9 +72,91 @@ void export_seccomp(int fd) {
     seccomp_release(ctx);
 }
 
+/// Writes all of `length` bytes.
+static bool write_all(int fd, const void *bytes, size_t length) {
+    for (size_t done = 0; done < length;) {
+        ssize_t n = write(fd, (const char *)bytes + done, length - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += (size_t)n;
+    }
+    return true;
+}
+
+/// Where this launcher's compiled program is kept: RUN_DIR/filter-DEV-INODE-MTIME-SIZE.bpf,
+/// named after the launcher's own executable, whose policy and libseccomp (linked in) made it:
+/// another build of the launcher never reads it.
+static bool cache_path(char *path, size_t size) {
+    struct stat exe;
+    if (!run_dir_trusted() || stat("/proc/self/exe", &exe) != 0) return false;
+    snprintf(path, size, "%s/filter-%lx-%lx-%lld.%09ld-%lld.bpf", opt.run_dir, (unsigned long)exe.st_dev,
+             (unsigned long)exe.st_ino, (long long)exe.st_mtim.tv_sec, exe.st_mtim.tv_nsec, (long long)exe.st_size);
+    return true;
+}
+
+/// The cached program, if there is a well-formed one: a regular file of root's that nobody else
+/// can write, a whole number of instructions, no more than the kernel takes.
+static ssize_t read_cache(const char *path, struct sock_filter *program) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    ssize_t have = -1;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 && !(st.st_mode & 022) && st.st_size > 0
+        && st.st_size % (off_t)sizeof *program == 0 && st.st_size <= (off_t)(MAX_INSTRUCTIONS * sizeof *program)) {
+        have = read(fd, program, (size_t)st.st_size);
+        if (have != st.st_size) have = -1;
+    }
+    close(fd);
+    return have;
+}
+
+/// Compiles the program into a new cache file (written whole, then renamed into place) and
+/// removes the ones earlier builds of the launcher left.
+static ssize_t fill_cache(const char *path, struct sock_filter *program) {
+    char temporary[PATH_MAX];
+    snprintf(temporary, sizeof temporary, "%s/.filter-%d", opt.run_dir, (int)getpid());
+    int fd = open(temporary, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    compile_seccomp(fd);
+    off_t size = lseek(fd, 0, SEEK_CUR);
+    ssize_t have = -1;
+    if (size > 0 && size % (off_t)sizeof *program == 0 && size <= (off_t)(MAX_INSTRUCTIONS * sizeof *program)
+        && pread(fd, program, (size_t)size, 0) == size && fsync(fd) == 0 && rename(temporary, path) == 0) {
+        have = size;
+    }
+    close(fd);
+    unlink(temporary);
+    DIR *dir = opendir(opt.run_dir);
+    const char *name = strrchr(path, '/') + 1;
+    for (struct dirent *entry; dir && (entry = readdir(dir));) {
+        if (strncmp(entry->d_name, "filter-", 7) == 0 && strcmp(entry->d_name, name) != 0) unlinkat(dirfd(dir), entry->d_name, 0);
+    }
+    if (dir) closedir(dir);
+    return have;
+}
+
+/// The payload's program into `fd`. The launcher writes it while the sandbox's pid 1 builds the
+/// mounts, and the payload loads it before it execs. Compiling the policy costs about 0.2 ms, so
+/// the program is kept in the run directory and compiled once per build of the launcher.
+void export_seccomp(int fd) {
+    static struct sock_filter program[MAX_INSTRUCTIONS];
+    char path[PATH_MAX];
+    ssize_t have = -1;
+    if (cache_path(path, sizeof path)) {
+        have = read_cache(path, program);
+        if (have < 0) have = fill_cache(path, program);
+    }
+    if (have < 0) {
+        compile_seccomp(fd);  // no usable run directory: compiled for this run only
+        return;
+    }
+    // EPIPE: the sandbox is already gone (it failed to build and said why); the exit status tells.
+    if (!write_all(fd, program, (size_t)have) && errno != EPIPE) fail("write the seccomp filter");
+}
+
 /// In the payload: reads the program the launcher exported and installs it.
 void load_seccomp(int fd) {
-    static struct sock_filter program[4096];
+    static struct sock_filter program[MAX_INSTRUCTIONS];
     size_t have = 0;
     for (;;) {
         ssize_t n = read(fd, (char *)program + have, sizeof program - have);

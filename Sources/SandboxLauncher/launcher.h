@@ -45,6 +45,9 @@ void load_seccomp(int fd);
 // slot.c: what a --host-uid keeps between runs.
 /// Takes the slot's lock; false when the run must keep nothing (lock taken, no run directory).
 bool slot_acquire(void);
+/// Whether --run-dir is root's own directory, writable by nobody else (the filter cache may be
+/// read from it).
+bool run_dir_trusted(void);
 /// The lock's descriptor (-1 without one), which the sandbox's processes close.
 int slot_lock_fd(void);
 /// With the lock: moves the launcher into the slot's network namespace, creating and keeping it

@@ -273,6 +273,8 @@ static bool pump(struct stream *s) {
 }
 
 int main(int argc, char **argv) {
+    // Whether the caller wants the report, before anything this program opens could take fd 3.
+    bool report = fcntl(3, F_GETFD) >= 0;
     parse(argc, argv);
     if (geteuid() != 0) { errno = 0; fail("must run as root (it maps the sandbox user to --host-uid %ld)", opt.host_uid); }
     // Nothing of laloD's environment goes in: pid 1 of the sandbox is this process's child, and
@@ -365,7 +367,7 @@ int main(int argc, char **argv) {
     else if (limit && strcmp(limit, "memory") == 0) { /* killed by the OOM killer */ }
     else if (signal_number == SIGXFSZ) limit = "fileSize";
     else if (!limit && (out.total > out.kept || err.total > err.kept)) limit = "output";
-    if (fcntl(3, F_GETFD) >= 0) {
+    if (report) {
         char code_text[16] = "null", signal_text[16] = "null", limit_text[32] = "null", peak_text[32] = "null", line[768];
         if (exit_code >= 0) snprintf(code_text, sizeof code_text, "%d", exit_code);
         if (signal_number >= 0) snprintf(signal_text, sizeof signal_text, "%d", signal_number);

@@ -30,8 +30,11 @@
 #include <unistd.h>
 
 static int lock_fd = -1;
+static bool trusted;
 
 int slot_lock_fd(void) { return lock_fd; }
+
+bool run_dir_trusted(void) { return trusted; }
 
 bool slot_acquire(void) {
     if (!opt.run_dir || !*opt.run_dir) return false;
@@ -39,6 +42,7 @@ bool slot_acquire(void) {
     // Root's own directory, or nothing in it is trusted.
     struct stat st;
     if (lstat(opt.run_dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)) return false;
+    trusted = true;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/slot-%ld.lock", opt.run_dir, opt.host_uid);
     int fd = open(path, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);

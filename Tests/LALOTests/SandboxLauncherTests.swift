@@ -139,5 +139,49 @@ struct SandboxLauncherTests {
         #expect(own.status == 0 && own.report["keptSlot"] == false)
         #expect(!FileManager.default.fileExists(atPath: "/run/lalo-sandbox/net-\(uid + 2)"))
         usleep(1_500_000)
+        // Without a descriptor 3 from the caller there is no report, and it lands nowhere else
+        // (not in the slot's lock, which the launcher opens first).
+        let quiet = try run(Self.launcher, ["--host-uid", "\(uid)", "--", "/bin/true"])
+        #expect(quiet.status == 0 && quiet.stdout.isEmpty, "\(quiet)")
+        let lock = try FileManager.default.attributesOfItem(atPath: "/run/lalo-sandbox/slot-\(uid).lock")
+        #expect((lock[.size] as? Int) == 0)
+    }
+
+    /// The compiled seccomp program is kept in the run directory; a cache file that is not
+    /// exactly what the launcher writes is never loaded but compiled again, and the payload is
+    /// filtered either way.
+    @Test(arguments: ["missing", "truncated", "empty", "oversized", "writable by others", "symbolic link", "directory"])
+    func aMalformedFilterCacheIsReplaced(_ damage: String) throws {
+        let uid = 207_000
+        _ = try Self.sandbox("true", uid: uid)
+        let directory = "/run/lalo-sandbox"
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("filter-") }
+        try #require(names.count == 1, "one cache file for the launcher: \(names)")
+        let cache = directory + "/" + names[0]
+        let good = try Data(contentsOf: URL(fileURLWithPath: cache))
+        #expect(good.count > 0 && good.count % 8 == 0)
+        try FileManager.default.removeItem(atPath: cache)
+        switch damage {
+        case "missing": break
+        case "truncated": try good.prefix(good.count - 3).write(to: URL(fileURLWithPath: cache))
+        case "empty": try Data().write(to: URL(fileURLWithPath: cache))
+        case "oversized": try Data(count: 4097 * 8).write(to: URL(fileURLWithPath: cache))
+        case "writable by others":
+            // A well-formed program that allows everything, in a file others could have written.
+            try Data([6, 0, 0, 0, 0, 0, 0xFF, 0x7F]).write(to: URL(fileURLWithPath: cache))
+            chmod(cache, 0o666)
+        case "symbolic link": try FileManager.default.createSymbolicLink(atPath: cache, withDestinationPath: "/dev/zero")
+        default: try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: false)
+        }
+        let (outcome, _) = try Self.sandbox("grep Seccomp: /proc/self/status; unshare -U true 2>/dev/null || echo refused", uid: uid)
+        #expect(outcome.stdout == "Seccomp:\t2\nrefused\n", "\(damage): \(outcome.output)")
+        if damage == "directory" {
+            // Not replaced (a directory is not renamed over), compiled for the run instead.
+            try FileManager.default.removeItem(atPath: cache)
+            return
+        }
+        var info = stat()
+        #expect(lstat(cache, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && info.st_mode & 0o777 == 0o600, "\(damage)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: cache)) == good, "\(damage): the program is compiled again")
     }
 }
