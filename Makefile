@@ -18,15 +18,20 @@ deps:
 local-model:
 	./scripts/setup-local-model.sh $(STATEDIR)/local-model
 
+# The sandbox launcher (C) goes next to laloD: scripts/build-launcher.sh says why it is not a
+# SwiftPM target.
 build: deps
 	$(SWIFT) build
+	./scripts/build-launcher.sh .build/debug/lalo-sandbox
 
 release: deps
 	$(SWIFT) build -c release
+	./scripts/build-launcher.sh .build/release/lalo-sandbox
 
 # Installs what the tests need, builds, runs every test (unit and live-daemon).
 test: deps local-model
 	$(SWIFT) build --build-tests
+	./scripts/build-launcher.sh .build/debug/lalo-sandbox
 	$(SWIFT) test --skip-build
 
 # Starts laloD on a temporary socket and state directory, runs laloctl against it, stops it.

@@ -11,7 +11,6 @@ let package = Package(
         .executable(name: "lalo-model-bench", targets: ["ModelBench"]),
         .executable(name: "lalo-workflow-bench", targets: ["WorkflowBench"]),
         .executable(name: "lalo-sandbox-bench", targets: ["SandboxBench"]),
-        .executable(name: "lalo-sandbox", targets: ["lalo-sandbox"]),
         .library(name: "Shared", targets: ["Shared"]),
     ],
     dependencies: [
@@ -90,15 +89,9 @@ let package = Package(
         // The sandbox's system-call policy, shared by the launcher's seccomp filter and the
         // profile laloD generates for Docker.
         .target(name: "SandboxPolicy", path: "Sources/SandboxPolicy"),
-        .executableTarget(
-            name: "lalo-sandbox",
-            dependencies: ["SandboxPolicy"],
-            path: "Sources/SandboxLauncher",
-            cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror", "-Wno-missing-field-initializers", "-O2"])],
-            // Statically linked: swiftc links the Swift runtime and libstdc++ into every
-            // executable, and loading them (with libseccomp) cost about 2 ms per sandbox.
-            linkerSettings: [.linkedLibrary("seccomp"), .unsafeFlags(["-static-executable"])]
-        ),
+        // lalo-sandbox (Sources/SandboxLauncher, C) is built by scripts/build-launcher.sh, not
+        // here: SwiftPM links executables through swiftc against glibc, and the launcher is linked
+        // statically against musl (see the script).
         .executableTarget(name: "SandboxBench", path: "Benchmarks/SandboxBench"),
         .executableTarget(
             name: "WorkflowBench",

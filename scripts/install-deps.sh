@@ -4,6 +4,7 @@
 set -euo pipefail
 packages=(
   pkg-config libsqlite3-dev libsystemd-dev libcurl4-openssl-dev libseccomp-dev  # build
+  gcc musl-tools   # the sandbox launcher, linked statically against musl (scripts/build-launcher.sh)
   systemd          # systemd-analyze (unit hardening check), systemd-socket-activate (tests)
   socat jq         # the README's shell examples and the demo
   util-linux       # setpriv: tests run clients as other users; su, unshare, mount: sandbox tests

@@ -25,6 +25,12 @@ while let argument = arguments.next() {
     }
 }
 
+/// Every runner gets the environment the native sandbox gives its payload, whatever the caller's:
+/// a variable can change what Python loads at start (this machine has a .pth hook that imports
+/// certifi when one is set), and then the comparison would not be of like with like.
+let variables: [String] = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"]
+nonisolated(unsafe) let environment: [UnsafeMutablePointer<CChar>?] = variables.map { strdup($0) } + [nil]
+
 /// Spawns `argv` with stdio on /dev/null and waits: milliseconds from spawn to reaped exit.
 func once(_ argv: [String]) -> Double? {
     var actions = posix_spawn_file_actions_t()
@@ -35,7 +41,7 @@ func once(_ argv: [String]) -> Double? {
     defer { cArgs.forEach { free($0) } }
     var pid: pid_t = 0
     let start = DispatchTime.now().uptimeNanoseconds
-    guard posix_spawn(&pid, argv[0], &actions, nil, cArgs, environ) == 0 else { return nil }
+    guard posix_spawn(&pid, argv[0], &actions, nil, cArgs, environment) == 0 else { return nil }
     var status: Int32 = 0
     waitpid(pid, &status, 0)
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6

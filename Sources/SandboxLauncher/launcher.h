@@ -5,6 +5,11 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#if !defined(__GLIBC__)
+/// musl 1.2.3 has the system call but no wrapper (musl.c).
+int close_range(unsigned first, unsigned last, int flags);
+#endif
+
 #define SANDBOX_UID 1000
 #define MAX_ENV 64
 
