@@ -6,9 +6,10 @@
 // between runs: creating and removing a memory cgroup costs about half a millisecond a run,
 // and a removed one lingers in the kernel as long as page cache is charged to it. What a run
 // reports must then be its own: the event counters (pids refused, OOM kills) are read before and
-// after, and the memory peak is reset at the start. Anything unexpected in a kept cgroup (a
-// process still in it, a limit the kernel will not take, a peak it cannot reset) and the run
-// falls back to a cgroup of its own, sbx-PID, removed at the end as before.
+// after, and the memory peak is reset at the start (v2 before Linux 6.12 cannot: no peak is
+// reported then). Anything unexpected in a kept cgroup (a process still in it, a limit the
+// kernel will not take) and the run falls back to a cgroup of its own, sbx-PID, removed at the
+// end as before.
 #define _GNU_SOURCE
 #include "launcher.h"
 
@@ -139,8 +140,12 @@ static bool set_up(const char *name) {
             char path[PATH_MAX + 32];
             snprintf(path, sizeof path, "%s/memory.peak", memory_dir);
             peak_fd = open(path, O_RDWR | O_CLOEXEC);
-            // Resetting the peak through a descriptor is Linux 6.12 and later.
-            if (peak_fd < 0 || write(peak_fd, "reset\n", 6) != 6) return false;
+            // Resetting the peak through a descriptor is Linux 6.12 and later; before that the
+            // run reports no peak rather than the slot's.
+            if (peak_fd >= 0 && write(peak_fd, "reset\n", 6) != 6) {
+                close(peak_fd);
+                peak_fd = -1;
+            }
         }
         return set_value(memory_dir, "memory.max", opt.memory_bytes) && set_value(memory_dir, "memory.swap.max", 0)
             && set_value(memory_dir, "pids.max", opt.pids);
@@ -219,7 +224,7 @@ const char *cgroup_finish(long long *memory_peak) {
         if (pread(peak_fd, text, sizeof text - 1, 0) > 0) *memory_peak = atoll(text);
         close(peak_fd);
         peak_fd = -1;
-    } else {
+    } else if (!(kept && v2)) {
         *memory_peak = read_number(memory_dir, v2 ? "memory.peak" : "memory.max_usage_in_bytes");
     }
     if (!kept) {

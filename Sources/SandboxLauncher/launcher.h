@@ -58,6 +58,8 @@ int slot_lock_fd(void);
 /// With the lock: moves the launcher into the slot's network namespace, creating and keeping it
 /// the first time. True when the sandbox must not get a network namespace of its own.
 bool slot_enter_network(void);
+/// Whether that namespace is the slot's kept one (false when it could not be kept).
+bool slot_network_kept(void);
 
 // cgroup.c: memory and pids limits in a cgroup (v2, or v1 controllers): the slot's, kept
 // between runs, when `slot_held`, or else one of the run's own.

@@ -199,24 +199,32 @@ static void become_payload(void) {
 
 static const char *sandbox_workspace;
 
+/// Pid 1 dies with the launcher, whatever kills it (the deadline is the launcher's to keep):
+/// SIGKILL as the parent-death signal, which the kernel clears at every change of credentials, so
+/// this is called again after each. Had the launcher died before, the go pipe says so: the
+/// launcher holds its write end for as long as it lives.
+static void die_with_launcher(void) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) _exit(125);
+    struct pollfd launcher = {.fd = go_pipe[0], .events = POLLIN};
+    if (poll(&launcher, 1, 0) != 0 && (launcher.revents & (POLLHUP | POLLERR | POLLNVAL))) _exit(125);
+}
+
 /// Pid 1 of the sandbox: builds the root, starts the payload, reaps everything, and exits with
 /// the payload's status (taking every other process of the namespace with it).
 static int sandbox_init(void *unused) {
     (void)unused;
     char go;
-    // Gone with the launcher, whatever kills it (the deadline is the launcher's to keep). Had
-    // it died before this line, the read below would see the end of the pipe.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) _exit(125);
     if (slot_lock_fd() >= 0) close(slot_lock_fd());
     close(go_pipe[1]);
     close(filter_pipe[1]);
     close(out_pipe[0]);
     close(err_pipe[0]);
+    die_with_launcher();
     if (read(go_pipe[0], &go, 1) != 1) _exit(125);  // the launcher writes the id maps first
-    close(go_pipe[0]);
     // Become the namespace's root (host uid --host-uid + 1): until now this process still had
     // host root's ids, which mean nothing inside and cannot own a file here.
     if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) fail("become the sandbox's root");
+    die_with_launcher();
     if (sethostname("sandbox", 7) != 0) fail("sethostname");
     build_root(sandbox_workspace);
     pid_t payload = fork();
@@ -228,6 +236,7 @@ static int sandbox_init(void *unused) {
     for (int cap = 0; cap <= CAP_LAST_CAP; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
     setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID);
     setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID);
+    die_with_launcher();
     close_range(0, ~0U, 0);
     int status = 0;
     for (;;) {
@@ -285,9 +294,12 @@ int main(int argc, char **argv) {
     // Before prepare_workspace makes the launcher's mount namespace private: the slot's network
     // namespace is kept as a mount in the host's.
     bool slot_held = slot_acquire();
-    bool slot_network = slot_enter_network();
-    sandbox_workspace = prepare_workspace();
     cgroup_create(slot_held);
+    // The slot's network namespace only together with the slot's cgroup, which was found empty:
+    // every process of a sandbox is in its cgroup and cannot leave it, so no process of an
+    // earlier run in this slot is left to share the namespace with.
+    bool slot_network = cgroup_kept() && slot_enter_network();
+    sandbox_workspace = prepare_workspace();
     if (pipe2(go_pipe, O_CLOEXEC) != 0 || pipe2(filter_pipe, O_CLOEXEC) != 0 || pipe2(out_pipe, O_CLOEXEC) != 0
         || pipe2(err_pipe, O_CLOEXEC) != 0)
         fail("pipe");
@@ -309,7 +321,7 @@ int main(int argc, char **argv) {
     snprintf(map, sizeof map, "0 %ld 1\n%d %ld 1\n", opt.host_uid + 1, SANDBOX_UID, opt.host_uid);
     write_id_maps(child, map);
     if (write(go_pipe[1], "g", 1) != 1) fail("start the sandbox");
-    close(go_pipe[1]);
+    // go_pipe[1] stays open while the launcher lives (see die_with_launcher).
     // While pid 1 builds the mounts: the seccomp program for the payload.
     export_seccomp(filter_pipe[1]);
     close(filter_pipe[1]);
@@ -379,7 +391,7 @@ int main(int argc, char **argv) {
                          "\"stdoutTruncated\":%s,\"stderrTruncated\":%s,\"keptSlot\":%s}\n",
                          code_text, signal_text, timed_out ? "true" : "false", limit_text, duration, cpu, peak_text,
                          out.total, err.total, out.total > out.kept ? "true" : "false",
-                         err.total > err.kept ? "true" : "false", slot_network && cgroup_kept() ? "true" : "false");
+                         err.total > err.kept ? "true" : "false", slot_network && slot_network_kept() ? "true" : "false");
         if (write(3, line, (size_t)n) < 0) { /* the caller went away */ }
     }
     if (signal_number > 0) return 128 + signal_number;

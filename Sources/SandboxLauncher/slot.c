@@ -30,7 +30,27 @@
 #include <unistd.h>
 
 static int lock_fd = -1;
-static bool trusted;
+static bool trusted, network_kept;
+
+bool slot_network_kept(void) { return network_kept; }
+
+/// `path` and every directory above it are directories of root's that nobody else may write
+/// (no symbolic link on the way), so that nobody but root can swap anything in it later.
+static bool root_only(const char *path) {
+    char prefix[PATH_MAX];
+    size_t length = strlen(path);
+    if (path[0] != '/' || length >= sizeof prefix) return false;
+    // "/", then the path up to each further slash, then the whole path.
+    for (size_t end = 0; end <= length; end++) {
+        if (end > 0 && ((end < length && path[end] != '/') || path[end - 1] == '/')) continue;
+        size_t n = end == 0 ? 1 : end;
+        memcpy(prefix, path, n);
+        prefix[n] = 0;
+        struct stat st;
+        if (lstat(prefix, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)) return false;
+    }
+    return true;
+}
 
 int slot_lock_fd(void) { return lock_fd; }
 
@@ -39,9 +59,8 @@ bool run_dir_trusted(void) { return trusted; }
 bool slot_acquire(void) {
     if (!opt.run_dir || !*opt.run_dir) return false;
     if (mkdir(opt.run_dir, 0700) != 0 && errno != EEXIST) return false;
-    // Root's own directory, or nothing in it is trusted.
-    struct stat st;
-    if (lstat(opt.run_dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)) return false;
+    // Root's own directory, on a path only root can change, or nothing in it is trusted.
+    if (!root_only(opt.run_dir)) return false;
     trusted = true;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/slot-%ld.lock", opt.run_dir, opt.host_uid);
@@ -70,7 +89,7 @@ bool slot_enter_network(void) {
     if (fd >= 0) {
         bool entered = usable(fd) && setns(fd, CLONE_NEWNET) == 0;
         close(fd);
-        if (entered) return true;
+        if (entered) return network_kept = true;
         umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW);  // not what it should be: replaced below
     }
     // A new namespace for the launcher (the sandbox's pid 1 inherits it), kept for the next run.
@@ -78,6 +97,6 @@ bool slot_enter_network(void) {
     fd = open(path, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return true;  // this run has its namespace; it is just not kept
     close(fd);
-    if (mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) != 0) { /* likewise */ }
+    network_kept = mount("/proc/self/ns/net", path, NULL, MS_BIND, NULL) == 0;
     return true;
 }

@@ -118,7 +118,11 @@ struct SandboxLauncherTests {
                 #expect(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == output, "\(step.name): \(outcome.output)")
             }
         }
-        // The namespace is the launcher's creation (host root's), kept in the run directory.
+        // The same namespace run after run: the one kept in the run directory.
+        let namespaces = try (0..<2).map { _ in try Self.sandbox("readlink /proc/self/ns/net", uid: uid).0.stdout }
+        var info = stat()
+        #expect(stat("/run/lalo-sandbox/net-\(uid)", &info) == 0)
+        #expect(namespaces == Array(repeating: "net:[\(info.st_ino)]\n", count: 2), "\(namespaces) \(info.st_ino)")
         let mount = try run("/usr/bin/findmnt", ["-n", "-o", "FSTYPE", "/run/lalo-sandbox/net-\(uid)"])
         #expect(mount.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "nsfs", "an nsfs bind mount: \(mount)")
         #expect(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/lalo/slot-\(uid)")
@@ -132,7 +136,8 @@ struct SandboxLauncherTests {
         let (second, _) = try Self.sandbox("grep -c lalo-slot-test /proc/net/unix; cat /proc/net/dev | grep -c :", uid: uid)
         #expect(second.status == 0 && second.report["keptSlot"] == false, "\(second.report) \(second.output)")
         #expect(second.stdout == "0\n1\n", "only lo: \(second.output)")
-        let cgroups = (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup/memory/lalo")) ?? []
+        let parents = ["/sys/fs/cgroup/memory/lalo", "/sys/fs/cgroup/pids/lalo", "/sys/fs/cgroup/lalo"]
+        let cgroups: [String] = parents.flatMap { (try? FileManager.default.contentsOfDirectory(atPath: $0)) ?? [] }
         #expect(!cgroups.contains { $0.hasPrefix("sbx-") }, "\(cgroups)")
         // No more sandboxes without the kept state than asked for: an empty --run-dir keeps nothing.
         let (own, _) = try Self.sandbox("true", uid: uid + 2, options: ["--run-dir", "''"])
@@ -145,6 +150,37 @@ struct SandboxLauncherTests {
         #expect(quiet.status == 0 && quiet.stdout.isEmpty, "\(quiet)")
         let lock = try FileManager.default.attributesOfItem(atPath: "/run/lalo-sandbox/slot-\(uid).lock")
         #expect((lock[.size] as? Int) == 0)
+    }
+
+    /// Whatever kills the launcher kills the sandbox: its pid 1 has SIGKILL as its parent-death
+    /// signal (set again after each change of credentials, which clears it), so nothing of the
+    /// run goes on without the wall time, nor is left to share the slot's network namespace; the
+    /// next run in the slot finds the slot's cgroup empty and uses it.
+    @Test func theSandboxDiesWithItsLauncher() throws {
+        let uid = 206_000
+        let workspace = TemporaryDirectory("lalo-sbx")
+        let launcher = Process()
+        launcher.executableURL = URL(fileURLWithPath: Self.launcher)
+        launcher.arguments = ["--workspace", workspace.path, "--host-uid", "\(uid)", "--", "/bin/sh", "-c", "echo > started; sleep 30"]
+        launcher.standardOutput = FileHandle.nullDevice
+        launcher.standardError = FileHandle.nullDevice
+        try launcher.run()
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: workspace.file("started")) { usleep(25_000) }
+        try #require(FileManager.default.fileExists(atPath: workspace.file("started")), "the payload never ran")
+        kill(launcher.processIdentifier, SIGKILL)
+        launcher.waitUntilExit()
+        // Processes of the sandbox's uids that are still alive (a dead pid 1 may stay a zombie
+        // until the host's init reaps it).
+        var alive = ""
+        for _ in 0..<40 {
+            let listing = try run("/bin/ps", ["-o", "stat=,pid=,comm=", "-u", "\(uid),\(uid + 1)"]).stdout
+            alive = listing.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("Z") }.joined(separator: "; ")
+            if alive.isEmpty { break }
+            usleep(50_000)
+        }
+        #expect(alive.isEmpty, "the sandbox outlived its launcher: \(alive)")
+        let (next, _) = try Self.sandbox("true", uid: uid)
+        #expect(next.status == 0 && next.report["keptSlot"] == true, "\(next.report) \(next.stderr)")
     }
 
     /// The compiled seccomp program is kept in the run directory; a cache file that is not
