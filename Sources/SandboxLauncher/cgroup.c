@@ -47,11 +47,7 @@ static void require_dir(const char *path) {
 static bool try_write(const char *dir, const char *file, const char *text) {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    bool written = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
-    close(fd);
-    return written;
+    return try_write_file(path, text);
 }
 
 static bool set_value(const char *dir, const char *file, long long value) {

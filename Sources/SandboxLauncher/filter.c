@@ -94,6 +94,13 @@ static bool cache_path(char *path, size_t size) {
     return true;
 }
 
+/// A program of `size` bytes is a whole number of instructions, at least one, no more than the
+/// kernel takes.
+static bool whole_program(off_t size) {
+    return size > 0 && size % (off_t)sizeof(struct sock_filter) == 0
+        && size <= (off_t)(MAX_INSTRUCTIONS * sizeof(struct sock_filter));
+}
+
 /// The cached program, if there is a well-formed one: a regular file of root's that nobody else
 /// can write, a whole number of instructions, no more than the kernel takes.
 static ssize_t read_cache(const char *path, struct sock_filter *program) {
@@ -101,8 +108,7 @@ static ssize_t read_cache(const char *path, struct sock_filter *program) {
     if (fd < 0) return -1;
     struct stat st;
     ssize_t have = -1;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 && !(st.st_mode & 022) && st.st_size > 0
-        && st.st_size % (off_t)sizeof *program == 0 && st.st_size <= (off_t)(MAX_INSTRUCTIONS * sizeof *program)) {
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && root_alone(&st) && whole_program(st.st_size)) {
         have = read(fd, program, (size_t)st.st_size);
         if (have != st.st_size) have = -1;
     }
@@ -120,8 +126,7 @@ static ssize_t fill_cache(const char *path, struct sock_filter *program) {
     compile_seccomp(fd);
     off_t size = lseek(fd, 0, SEEK_CUR);
     ssize_t have = -1;
-    if (size > 0 && size % (off_t)sizeof *program == 0 && size <= (off_t)(MAX_INSTRUCTIONS * sizeof *program)
-        && pread(fd, program, (size_t)size, 0) == size && fsync(fd) == 0 && rename(temporary, path) == 0) {
+    if (whole_program(size) && pread(fd, program, (size_t)size, 0) == size && fsync(fd) == 0 && rename(temporary, path) == 0) {
         have = size;
     }
     close(fd);

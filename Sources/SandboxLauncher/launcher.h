@@ -31,6 +31,8 @@ extern struct options opt;
 /// Prints "lalo-sandbox: MESSAGE[: errno text]" and exits 125 (the sandbox could not be built).
 void fail(const char *format, ...) __attribute__((format(printf, 1, 2), noreturn));
 void write_file(const char *path, const char *text);
+/// Writes `text` to the existing file `path`; false if it cannot.
+bool try_write_file(const char *path, const char *text);
 /// Writes `map` as the uid and gid map of `pid`'s user namespace, with setgroups denied.
 void write_id_maps(pid_t pid, const char *map);
 
@@ -50,6 +52,9 @@ void load_seccomp(int fd);
 // slot.c: what a --host-uid keeps between runs.
 /// Takes the slot's lock; false when the run must keep nothing (lock taken, no run directory).
 bool slot_acquire(void);
+/// Owned by root and writable by nobody else.
+struct stat;
+bool root_alone(const struct stat *st);
 /// Whether --run-dir is root's own directory, writable by nobody else (the filter cache may be
 /// read from it).
 bool run_dir_trusted(void);

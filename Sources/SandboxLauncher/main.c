@@ -97,11 +97,16 @@ void write_id_maps(pid_t pid, const char *map) {
     write_file(path, map);
 }
 
-void write_file(const char *path, const char *text) {
+bool try_write_file(const char *path, const char *text) {
     int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) fail("open %s", path);
-    if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) fail("write %s", path);
+    if (fd < 0) return false;
+    bool written = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
     close(fd);
+    return written;
+}
+
+void write_file(const char *path, const char *text) {
+    if (!try_write_file(path, text)) fail("write %s", path);
 }
 
 static long number(const char *name, const char *text) {

@@ -34,6 +34,8 @@ static bool trusted, network_kept;
 
 bool slot_network_kept(void) { return network_kept; }
 
+bool root_alone(const struct stat *st) { return st->st_uid == 0 && !(st->st_mode & 022); }
+
 /// `path` and every directory above it are directories of root's that nobody else may write
 /// (no symbolic link on the way), so that nobody but root can swap anything in it later.
 static bool root_only(const char *path) {
@@ -47,7 +49,7 @@ static bool root_only(const char *path) {
         memcpy(prefix, path, n);
         prefix[n] = 0;
         struct stat st;
-        if (lstat(prefix, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022)) return false;
+        if (lstat(prefix, &st) != 0 || !S_ISDIR(st.st_mode) || !root_alone(&st)) return false;
     }
     return true;
 }

@@ -25,6 +25,14 @@ struct SandboxAttack: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 
     static let python = "python3 -c"
+
+    /// A system call the policy denies, made through ctypes: exit 7 when it fails, as it must.
+    static func deniedCall(_ name: String, _ number: Int, _ arguments: String) -> SandboxAttack {
+        SandboxAttack(name: name,
+                      command: "\(python) 'import ctypes; l=ctypes.CDLL(None); exit(0 if l.syscall(\(number), \(arguments)) >= 0 else 7)'",
+                      check: { $0.status == 7 })
+    }
+
     static let all: [SandboxAttack] = [
         SandboxAttack(name: "fork bomb", command: "f() { f | f & }; f; sleep 2", limits: .init(wallMs: 1500, pids: 32),
                       check: { $0.timedOut || $0.status != 0 }),
@@ -65,19 +73,11 @@ struct SandboxAttack: Sendable, CustomTestStringConvertible {
         SandboxAttack(name: "mount", command: "mount -t tmpfs none /tmp", check: { $0.status != 0 }),
         SandboxAttack(name: "ptrace", command: "\(python) 'import ctypes; l=ctypes.CDLL(None); exit(0 if l.ptrace(0,0,0,0)==0 else 7)'",
                       check: { $0.status == 7 }),
-        SandboxAttack(name: "keyrings",
-                      command: "\(python) 'import ctypes; l=ctypes.CDLL(None); exit(0 if l.syscall(248, b\"user\", b\"k\", b\"v\", 1, -2) >= 0 else 7)'",
-                      check: { $0.status == 7 }),
-        SandboxAttack(name: "bpf", command: "\(python) 'import ctypes; l=ctypes.CDLL(None); exit(0 if l.syscall(321, 0, 0, 0) >= 0 else 7)'",
-                      check: { $0.status == 7 }),
-        SandboxAttack(name: "perf events",
-                      command: "\(python) 'import ctypes; l=ctypes.CDLL(None); exit(0 if l.syscall(298, 0, 0, -1, -1, 0) >= 0 else 7)'",
-                      check: { $0.status == 7 }),
-        SandboxAttack(name: "load a module",
-                      command: "\(python) 'import ctypes; l=ctypes.CDLL(None); exit(0 if l.syscall(313, 0, b\"\", 0) >= 0 else 7)'",
-                      check: { $0.status == 7 }),
-        SandboxAttack(name: "io_uring", command: "\(python) 'import ctypes; l=ctypes.CDLL(None); exit(0 if l.syscall(425, 1, 0) >= 0 else 7)'",
-                      check: { $0.status == 7 }),
+        deniedCall("keyrings", 248, "b\"user\", b\"k\", b\"v\", 1, -2"),
+        deniedCall("bpf", 321, "0, 0, 0"),
+        deniedCall("perf events", 298, "0, 0, -1, -1, 0"),
+        deniedCall("load a module", 313, "0, b\"\", 0"),
+        deniedCall("io_uring", 425, "1, 0"),
         SandboxAttack(name: "signal host processes", command: "kill -0 \(getpid()) && exit 0; kill -9 1 2>/dev/null; exit 7",
                       check: { $0.status == 7 }),
         SandboxAttack(name: "setuid binary gains nothing", command: "su -c id root </dev/null; id -u",
