@@ -6,7 +6,7 @@ STATEDIR    ?= /var/lib/lalo
 SWIFT       ?= swift
 COMPLETIONS ?= /usr/share/bash-completion/completions
 
-.PHONY: all deps local-model build release test demo bench bench-model bench-workflow bench-sandbox install uninstall clean
+.PHONY: all deps local-model build release test demo eval bench bench-model bench-workflow bench-sandbox install uninstall clean
 
 all: build
 
@@ -37,6 +37,12 @@ test: deps local-model
 # Starts laloD on a temporary socket and state directory, runs laloctl against it, stops it.
 demo: build local-model
 	./scripts/demo.sh
+
+# The workflow evaluation (docs/eval.md): every case of eval/requests.jsonl and eval/lalo-cases.jsonl
+# through the whole workflow on the embedded model, per case and in total. Another provider:
+# make eval EVAL_ARGS="--config my-provider.toml". The model's time dominates, so the debug build is used.
+eval: build local-model
+	.build/debug/lalo-eval --local-model $(STATEDIR)/local-model $(EVAL_ARGS)
 
 # RPC latency and throughput over the real socket (release build), audit on.
 bench: release

@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "lalo-bench", targets: ["LaloBench"]),
         .executable(name: "lalo-model-bench", targets: ["ModelBench"]),
         .executable(name: "lalo-workflow-bench", targets: ["WorkflowBench"]),
+        .executable(name: "lalo-eval", targets: ["EvalBench"]),
         .executable(name: "lalo-sandbox-bench", targets: ["SandboxBench"]),
         .library(name: "Shared", targets: ["Shared"]),
     ],
@@ -93,6 +94,11 @@ let package = Package(
         // here: SwiftPM links executables through swiftc against glibc, and the launcher is linked
         // statically against musl (see the script).
         .executableTarget(name: "SandboxBench", path: "Benchmarks/SandboxBench"),
+        .executableTarget(
+            name: "EvalBench",
+            dependencies: ["Shared"],
+            path: "Benchmarks/EvalBench"
+        ),
         .executableTarget(
             name: "WorkflowBench",
             dependencies: ["Shared", "BenchSupport"],

@@ -13,8 +13,17 @@ public enum JSONValue: Sendable, Hashable {
     case object([String: JSONValue])
 
     public subscript(key: String) -> JSONValue? {
-        if case .object(let object) = self { return object[key] }
-        return nil
+        get {
+            if case .object(let object) = self { return object[key] }
+            return nil
+        }
+        /// Setting a key of anything but an object makes it an object with that key.
+        set {
+            var object: [String: JSONValue] = [:]
+            if case .object(let existing) = self { object = existing }
+            object[key] = newValue
+            self = .object(object)
+        }
     }
 
     public var stringValue: String? {

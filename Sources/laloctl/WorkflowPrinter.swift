@@ -4,6 +4,18 @@ import Shared
 /// How workflow events read in a terminal: the interpretation with its confidence, each plan
 /// with the critic's rounds and the effect preview, steps as they run, the result with its diff.
 enum WorkflowPrinter {
+    /// "5 of 6 passed" for a list of laloD's grounding checks.
+    static func passedChecks(_ checks: JSONValue?) -> String {
+        let all = checks?.arrayValue ?? []
+        return "\(all.filter { $0["passed"] == true }.count) of \(all.count) passed"
+    }
+
+    static func failedChecks(_ checks: JSONValue?) {
+        for check in checks?.arrayValue ?? [] where check["passed"] == false {
+            print("  " + (check["blocking"] == true ? Terminal.bad("✗") : "!") + " \(Terminal.text(check["name"])): \(Terminal.text(check["detail"]))")
+        }
+    }
+
     static func percent(_ value: JSONValue?) -> String {
         guard let number = value?.numberValue else { return "?" }
         return String(format: "%.0f%%", number * 100)
@@ -99,12 +111,23 @@ enum WorkflowPrinter {
         case "interpreted":
             if let intent = payload["intent"] {
                 print(prefix + Terminal.bold("Interpretation") + " (confidence \(percent(payload["confidence"])): judge \(percent(payload["judgeScore"])), agreement \(percent(payload["agreement"]))"
+                      + (payload["checks"] != nil ? ", checks \(passedChecks(payload["checks"]))" : "")
                       + (payload["fromCache"] == true ? ", cached" : "") + ")")
                 print("  goal: \(Terminal.text(intent["goal"]))")
                 print("  expected: \(Terminal.text(intent["expectedOutput"]))")
+                failedChecks(payload["checks"])
             } else {
                 print(prefix + Terminal.bold("Interpretation failed") + ": \(Terminal.text(payload["problem"]))")
             }
+            let questions = payload["questions"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            if !questions.isEmpty {
+                print("  needs clarification:")
+                for (index, question) in questions.enumerated() { print("   \(index + 1). \(question)") }
+            }
+        case "clarificationNeeded":
+            print(prefix + Terminal.bad("No plan grounded in the request") + " (confidence \(percent(payload["confidence"])))")
+            if let steps = payload["plan"]?["steps"]?.arrayValue, !steps.isEmpty { plan(payload["plan"] ?? .null) }
+            failedChecks(payload["checks"])
             let questions = payload["questions"]?.arrayValue?.compactMap(\.stringValue) ?? []
             if !questions.isEmpty {
                 print("  needs clarification:")
@@ -115,6 +138,10 @@ enum WorkflowPrinter {
         case "planned", "edited":
             print(prefix + Terminal.bold(name == "edited" ? "Edited plan" : "Plan") + (payload["passed"] == false ? Terminal.bad(" (the critic never passed it)") : ""))
             if let feedback = payload["feedback"]?.stringValue { print("  revised because: \(feedback)") }
+            if payload["confidence"] != nil {
+                print("  confidence \(percent(payload["confidence"])), checks \(passedChecks(payload["checks"]))")
+                failedChecks(payload["checks"])
+            }
             plan(payload)
             if event["state"] == "executing" { print("  approved by policy (read-only, confident)") }
         case "approved":

@@ -21,10 +21,12 @@ struct PlannerTests {
             planner = Planner(models: s.models(server, roles: [.planner: "planner-model", .critic: "critic-model"]), tools: tools)
         }
 
-        func run(allowed: [String] = ["file", "http.request"], feedback: String? = nil) async throws -> Planner.Plan {
+        func run(_ request: String = "Save r to report.txt", allowed: [String] = ["file", "http.request"],
+                 feedback: String? = nil) async throws -> Planner.Plan {
             try await planner.plan(intent: .init(goal: "save a report", entities: [], constraints: [], expectedOutput: "report.txt",
                                                  tools: ["file"]),
-                                   allowed: allowed, feedback: feedback, actor: AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1))
+                                   request: request, allowed: allowed, feedback: feedback,
+                                   actor: AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1))
         }
     }
 
@@ -47,7 +49,10 @@ struct PlannerTests {
         ])
         let plan = try await f.run()
         #expect(plan.rounds.count == 2)
-        #expect(plan.rounds[0].objections == ["deleting old.txt is not asked for"])
+        // laloD's checks object first (old.txt is not named, nor is deleting asked for), then the critic.
+        #expect(plan.rounds[0].objections.last == "deleting old.txt is not asked for")
+        #expect(plan.rounds[0].checks.blocked && plan.rounds[0].objections.contains { $0.contains("old.txt") })
+        #expect(!plan.rounds[1].checks.blocked && plan.confidence > 0.9)
         #expect(plan.passed)
         #expect(plan.steps.count == 1)
         #expect(plan.effects == Planner.Effects(paths: ["report.txt"], risk: .write))
@@ -58,6 +63,8 @@ struct PlannerTests {
         #expect(second.contains("deleting old.txt is not asked for"))
     }
 
+    /// The most confident round wins: laloD's checks cap the rounds that delete a file the request
+    /// does not name, so the last round wins although the critic liked the first best.
     @Test func threeRoundsAtMostAndTheBestWins() async throws {
         let f = try await Fixture([
             Self.plan([Self.write, Self.delete]), Self.critique(0.5, ["too much"]),
@@ -66,9 +73,10 @@ struct PlannerTests {
         ])
         let plan = try await f.run()
         #expect(plan.rounds.map(\.score) == [0.5, 0.2, 0.4])
+        #expect(plan.rounds.map(\.checks.blocked) == [true, true, false])
         #expect(!plan.passed)
-        #expect(plan.steps.map(\.arguments["operation"]) == [.string("write"), .string("delete")])
-        #expect(plan.effects.risk == .destructive)
+        #expect(plan.steps.map(\.tool) == ["file", "http.request"])
+        #expect(plan.effects.risk == .external)
         #expect(try f.server.remaining() == 0)
     }
 
@@ -79,7 +87,7 @@ struct PlannerTests {
             Self.plan([badArguments]),  // arguments break the file tool's schema
             Self.plan([Self.fetch]), Self.critique(0.8),
         ])
-        let plan = try await f.run(allowed: ["file", "http.request"])
+        let plan = try await f.run("Fetch the data from the API", allowed: ["file", "http.request"])
         #expect(plan.effects.hosts == ["api.example.com"])
         #expect(plan.effects.secrets == ["api-token"])
         #expect(plan.effects.risk == .external)
@@ -89,7 +97,7 @@ struct PlannerTests {
 
         // A tool the caller may not use is refused just the same; twice, and the planner gives up.
         let g = try await Fixture([Self.plan([Self.fetch]), Self.plan([Self.fetch])])
-        await #expect(throws: Planner.Failure.self) { try await g.run(allowed: ["file"]) }
+        await #expect(throws: Planner.Failure.self) { try await g.run("Fetch the data from the API", allowed: ["file"]) }
     }
 
     @Test func validationTable() async throws {

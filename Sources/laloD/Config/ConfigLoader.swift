@@ -361,6 +361,9 @@ struct ConfigLoader {
             "confidenceThreshold": { c, v throws(Problem) in c.workflow.confidenceThreshold = try number(v, in: 0...1) },
             "interpretationSamples": { c, v throws(Problem) in c.workflow.interpretationSamples = try integer(v, in: 1...8) },
             "judgeWeight": { c, v throws(Problem) in c.workflow.judgeWeight = try number(v, in: 0...1) },
+            "checkWeight": { c, v throws(Problem) in c.workflow.checkWeight = try number(v, in: 0...1) },
+            "judgeSamples": { c, v throws(Problem) in c.workflow.judgeSamples = try integer(v, in: 1...4) },
+            "planningStyle": { c, v throws(Problem) in c.workflow.planningStyle = try choice(v, Planner.Style.self) },
             "interpretationCacheSeconds": { c, v throws(Problem) in
                 c.workflow.interpretationCacheSeconds = try integer(v, in: 0...31_536_000)
             },

@@ -110,8 +110,11 @@ struct Configuration: Sendable, Equatable {
         var confidenceThreshold = 0.7
         var interpretationSamples = 2
         var judgeWeight = 0.6
+        var judgeSamples = 2
+        var checkWeight = Grounding.defaultCheckWeight
         var interpretationCacheSeconds = 86_400
         var planRounds = 3
+        var planningStyle = Planner.Style.auto
         var criticPassingScore = 0.7
         /// Read-only plans run without asking when the confidence is at least this (above 1: never).
         var autoApproveReadOnlyAbove = 0.8

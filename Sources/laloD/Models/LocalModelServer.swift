@@ -19,7 +19,15 @@ final class LocalModelServer: Service, Sendable {
         var pid: Int32?
         var restarts = 0
         var lastError: String?
+        /// Crashes in a row of a server that had started answering: a server that dies on every
+        /// request is given up on after ``crashLimit`` of them instead of being restarted forever.
+        var crashesAfterReady = 0
     }
+
+    /// Crashes after start-up in a row that put the server in `failed`.
+    static let crashLimit = 3
+    /// The server's last lines of output, kept for the error a crash reports.
+    private let recentOutput = Mutex<[String]>([])
 
     let configuration: Configuration.LocalModelConfiguration
     let python: String
@@ -134,7 +142,24 @@ final class LocalModelServer: Service, Sendable {
             if Task.isCancelled { return }
             // A server that ran for a while earns a quick restart; one that keeps dying backs off.
             if ContinuousClock.now - started > .seconds(60) { backoff = .seconds(1) }
-            let permanent = (lastFailure as? ServerError)?.permanent == true
+            let failure = lastFailure as? ServerError
+            let crashes = status.withLock { status -> Int in
+                if failure?.crashedAfterReady == true { status.crashesAfterReady += 1 } else if failure?.wasReady == true { status.crashesAfterReady = 0 }
+                return status.crashesAfterReady
+            }
+            if crashes >= Self.crashLimit {
+                // Restarting cannot help a server that dies on every request (a build that crashes on
+                // this CPU): say so once, with its last words and the fix, and stop.
+                let tail = recentOutput.withLock { $0.suffix(8).joined(separator: " | ") }
+                let message = "the local model server crashed \(crashes) times in a row after starting (last: \(failure?.description ?? "?")); "
+                    + "its last output: \(tail.isEmpty ? "(none)" : tail). Fix: rebuild it with `make local-model` "
+                    + "(scripts/setup-local-model.sh, whose smoke test shows whether it answers on this CPU; docs/models.md#every-cpu), "
+                    + "or map the roles to another provider"
+                status.withLock { $0.state = .failed; $0.pid = nil; $0.lastError = message }
+                logger.critical("the local model server keeps crashing; not restarting it", metadata: ["lalo.error": "\(message)"])
+                return
+            }
+            let permanent = failure?.permanent == true
             status.withLock { $0.state = permanent ? .failed : .restarting; $0.pid = nil; $0.restarts += 1 }
             logger.warning("restarting the local model server", metadata: ["lalo.backoffSeconds": "\(backoff.seconds)"])
             try? await Task.sleep(for: backoff)
@@ -146,6 +171,10 @@ final class LocalModelServer: Service, Sendable {
         var description: String
         /// A missing installation: retrying cannot help until an operator acts.
         var permanent = false
+        /// The server had answered its readiness check before it stopped.
+        var wasReady = false
+        /// It then died by itself (a signal or a non-zero exit), not stopped by laloD.
+        var crashedAfterReady = false
     }
 
     /// Starts the server, waits for it to answer, then watches it until it exits or stops answering.
@@ -174,9 +203,9 @@ final class LocalModelServer: Service, Sendable {
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
-        let exited = AsyncStream<Int32>.makeStream()
+        let exited = AsyncStream<(Int32, Bool)>.makeStream()
         process.terminationHandler = { process in
-            exited.continuation.yield(process.terminationStatus)
+            exited.continuation.yield((process.terminationStatus, process.terminationReason == .uncaughtSignal))
             exited.continuation.finish()
         }
         status.withLock { $0.state = .starting }
@@ -197,8 +226,14 @@ final class LocalModelServer: Service, Sendable {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 var code: Int32 = -1
-                for await status in exited.stream { code = status }
-                throw ServerError(description: "the local model server exited with status \(code)")
+                var signalled = false
+                for await (status, bySignal) in exited.stream { (code, signalled) = (status, bySignal) }
+                let how = signalled ? "was killed by signal \(code)\(code == SIGSEGV ? " (SIGSEGV)" : code == SIGILL ? " (SIGILL)" : code == SIGBUS ? " (SIGBUS)" : "")"
+                                    : "exited with status \(code)"
+                // The state is still `running` here if the server had answered: supervise() changes it after this throws.
+                let wasReady = self.status.withLock { $0.state == .running }
+                throw ServerError(description: "the local model server \(how)", wasReady: wasReady,
+                                  crashedAfterReady: wasReady && (signalled || code != 0))
             }
             group.addTask { [self] in
                 let deadline = ContinuousClock.now + .seconds(configuration.startTimeoutSeconds)
@@ -263,6 +298,10 @@ final class LocalModelServer: Service, Sendable {
                     let line = String(decoding: buffer[buffer.startIndex..<newline], as: UTF8.self)
                     buffer.removeSubrange(buffer.startIndex...newline)
                     guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { continue }
+                    self.recentOutput.withLock { lines in
+                        lines.append(String(line.prefix(300)))
+                        if lines.count > 40 { lines.removeFirst(lines.count - 40) }
+                    }
                     logger.log(level: Self.level(of: line), "\(line)", metadata: ["lalo.source": "llama.cpp"])
                 }
             }

@@ -98,13 +98,42 @@ final class ModelRouter: Sendable {
         request.model = resolved.model
         if request.maxTokens == nil { request.maxTokens = resolved.binding.maxTokens }
         if request.temperature == nil { request.temperature = resolved.binding.temperature }
-        if resolved.providerName == Configuration.LocalModelConfiguration.providerName, let local {
-            guard await local.waitUntilReady(timeout: .seconds(configuration.localModel.startTimeoutSeconds)) else {
-                let status = local.currentStatus
-                throw RPCError(.unavailable, "the local model server is \(status.state.rawValue)"
-                               + (status.lastError.map { ": \($0)" } ?? ""))
-            }
+        let onLocal = resolved.providerName == Configuration.LocalModelConfiguration.providerName ? local : nil
+        if let local = onLocal {
+            try await waitForLocal(local)
         }
+        let delivered = Atomic<Bool>(false)
+        let pidBefore = onLocal?.currentStatus.pid
+        do {
+            return try await attempt(resolved, request: request, stream: stream, actor: actor, workflowId: workflowId) { delta in
+                delivered.store(true, ordering: .relaxed)
+                try await onDelta(delta)
+            }
+        } catch let error as RPCError where error.kind == .unavailable {
+            // The local server died under this request (a crash, not a refusal): once it is back,
+            // the request is asked again, once. A server that crashes on every request ends
+            // `failed` in its supervisor after a few of these, and then this says why.
+            guard let local = onLocal, !delivered.load(ordering: .relaxed) else { throw error }
+            try? await Task.sleep(for: .milliseconds(300))
+            let now = local.currentStatus
+            guard now.state != .running || now.pid != pidBefore else { throw error }
+            try await waitForLocal(local)
+            return try await attempt(resolved, request: request, stream: stream, actor: actor, workflowId: workflowId, onDelta: onDelta)
+        }
+    }
+
+    /// Waits up to the start timeout for the local server to run; `unavailable` with its state
+    /// and last error otherwise.
+    private func waitForLocal(_ local: LocalModelServer) async throws {
+        guard await local.waitUntilReady(timeout: .seconds(configuration.localModel.startTimeoutSeconds)) else {
+            let status = local.currentStatus
+            throw RPCError(.unavailable, "the local model server is \(status.state.rawValue)"
+                           + (status.lastError.map { ": \($0)" } ?? ""))
+        }
+    }
+
+    private func attempt(_ resolved: Resolved, request: ChatRequest, stream: Bool, actor: AuditActor, workflowId: String?,
+                         onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
         let start = ContinuousClock.now
         let redactor = self.redactor
         let pending = StreamBuffer(redactor: redactor)

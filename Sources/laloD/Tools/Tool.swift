@@ -57,6 +57,10 @@ protocol Tool: Sendable {
     /// The settings an administrator may change with `tool.configure`, with their defaults; each
     /// is a whole number from 0 up. Unknown names are refused.
     var defaultSettings: [String: Int64] { get }
+    /// The kinds of step a planner deciding one value at a time may propose with this tool, and
+    /// what laloD's grounding checks need to know of them (``PlanningAction``). Empty: the tool
+    /// is offered only to planners that write whole plans.
+    var planningActions: [PlanningAction] { get }
     func run(_ arguments: JSONValue, context: ToolContext) async throws -> JSONValue
 }
 
@@ -66,6 +70,7 @@ extension Tool {
     func problem(with arguments: JSONValue) -> String? { nil }
     var planningSchema: JSONValue { descriptor.inputSchema.json }
     var defaultSettings: [String: Int64] { [:] }
+    var planningActions: [PlanningAction] { [] }
 }
 
 /// A call whose start was recorded but whose end was not (laloD stopped in the middle of it), of

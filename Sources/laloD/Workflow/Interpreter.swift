@@ -18,6 +18,11 @@ final class Interpreter: Sendable {
         var attemptsPerCall = 2
         var threshold = 0.7
         var judgeWeight = 0.6
+        /// Judge calls per interpretation (the first at temperature 0, the others warmer): how
+        /// much their scores differ is part of the confidence.
+        var judgeSamples = 2
+        /// laloD's checks' share of the confidence (``Grounding/confidence(checks:modelScore:checkWeight:)``).
+        var checkWeight = Grounding.defaultCheckWeight
         var temperature = 0.7
         var cacheCapacity = 256
         /// How long a stored interpretation is reused.
@@ -43,6 +48,12 @@ final class Interpreter: Sendable {
         var confidence: Double
         var judgeScore: Double
         var agreement: Double
+        /// 1 minus the spread of the judge's scores across its samples.
+        var judgeConsistency: Double
+        /// What the models say: judgeWeight x judge x consistency + (1 - judgeWeight) x agreement.
+        var modelScore: Double
+        /// laloD's own checks of the request and the intent (``Grounding``).
+        var checks: Grounding.Report
         /// Empty when confident enough.
         var questions: [String]
         var modelCalls: Int
@@ -70,7 +81,8 @@ final class Interpreter: Sendable {
         "type": "object",
         "properties": [
             "score": ["type": "number", "minimum": 0, "maximum": 1],
-            "questions": ["type": "array", "items": ["type": "string"], "maxItems": 5],
+            // Few and short: the local model writes them before the score (keys in alphabetical order).
+            "questions": ["type": "array", "items": ["type": "string"], "maxItems": 3],
         ],
         "required": ["score", "questions"],
     ]
@@ -90,8 +102,8 @@ final class Interpreter: Sendable {
 
     /// Interprets `request` (with the answers to earlier clarification questions, if any) for
     /// `actor`, offering the names in `tools`.
-    func interpret(_ request: String, answers: [String] = [], tools: [String], threshold: Double? = nil,
-                   actor: AuditActor, workflowId: String? = nil,
+    func interpret(_ request: String, answers: [String] = [], tools: [String], actions: [PlanningAction] = [],
+                   threshold: Double? = nil, actor: AuditActor, workflowId: String? = nil,
                    onIntent: (@Sendable (Intent) -> Void)? = nil) async throws -> Interpretation {
         let threshold = threshold ?? settings.threshold
         let key = cacheKey(request, answers: answers, tools: tools, threshold: threshold, actor: actor)
@@ -100,7 +112,7 @@ final class Interpreter: Sendable {
             hit.modelCalls = 0
             return hit
         }
-        let prompt = Self.prompt(request, answers: answers, tools: tools)
+        let prompt = Self.messages(request, answers: answers, tools: tools)
         // Independent samples, concurrently: their agreement is half of the confidence.
         // A sample whose answer never matched the schema counts as missing; a model that cannot
         // be reached at all is an error of its own, not a reason to ask the person.
@@ -130,18 +142,24 @@ final class Interpreter: Sendable {
         // is satisfied, the planner's first answer is already there.
         onIntent?(chosen)
         let agreement = samples.count < settings.samples ? 0 : Self.agreement(samples.map(\.0))
-        let (score, questions, judgeCalls) = try await judge(request, answers: answers, intent: chosen, actor: actor,
-                                                             workflowId: workflowId)
+        let (score, consistency, questions, judgeCalls) = try await judge(request, answers: answers, intent: chosen, actor: actor,
+                                                                          workflowId: workflowId)
         calls += judgeCalls
-        let confidence = settings.judgeWeight * score + (1 - settings.judgeWeight) * agreement
+        let modelScore = settings.judgeWeight * score * consistency + (1 - settings.judgeWeight) * agreement
+        let checks = Grounding.check(request: request, answers: answers, intent: chosen, actions: actions)
+        let confidence = Grounding.confidence(checks: checks, modelScore: modelScore, checkWeight: settings.checkWeight)
         var asked: [String] = []
         if confidence < threshold {
-            asked = questions.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            // laloD's checks know what is missing; the judge's questions follow.
+            asked = checks.questions + questions.filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
             if asked.isEmpty { asked = ["What exactly should the result be, and where should it go?"] }
+            asked = Array(asked.prefix(4))
         }
-        let result = Interpretation(intent: chosen, confidence: (confidence * 1000).rounded() / 1000, judgeScore: score,
-                                    agreement: (agreement * 1000).rounded() / 1000, questions: asked, modelCalls: calls,
-                                    fromCache: false)
+        let result = Interpretation(intent: chosen, confidence: confidence, judgeScore: (score * 1000).rounded() / 1000,
+                                    agreement: (agreement * 1000).rounded() / 1000,
+                                    judgeConsistency: (consistency * 1000).rounded() / 1000,
+                                    modelScore: (modelScore * 1000).rounded() / 1000, checks: checks, questions: asked,
+                                    modelCalls: calls, fromCache: false)
         if settings.cacheSeconds > 0 { remember(result, key: key) }
         return result
     }
@@ -175,21 +193,40 @@ final class Interpreter: Sendable {
                                                      arguments: [oldest]))
     }
 
-    static func prompt(_ request: String, answers: [String], tools: [String]) -> String {
-        var text = """
-            Turn the user's request into a structured intent: the goal, the entities it is about, the constraints, \
-            the expected output, and which of these tools look relevant: \(tools.joined(separator: ", ")).
-            Request: \(request)
+    /// Worked examples first (a small model follows an example's shape far better than an
+    /// instruction), the request last. The examples are the same for every request, so the
+    /// local model's prompt cache keeps them.
+    static func messages(_ request: String, answers: [String], tools: [String]) -> [ChatMessage] {
+        let instruction = """
+            Turn the user's request into a structured intent: the goal, the entities it is about (names and values \
+            exactly as the request writes them), the constraints, the expected output, and which of these tools look \
+            relevant: \(tools.joined(separator: ", ")).
             """
+        var messages = [ChatMessage(role: "system", content: instruction)]
+        for (example, intent) in exampleIntents {
+            messages.append(ChatMessage(role: "user", content: "Request: \(example)"))
+            messages.append(ChatMessage(role: "assistant", content: JSONWriter.string(intent.json)))
+        }
+        var text = "Request: \(request)"
         if !answers.isEmpty { text += "\nThe user's answers to clarification questions: " + answers.joined(separator: " | ") }
-        return text
+        messages.append(ChatMessage(role: "user", content: text))
+        return messages
     }
 
+    static let exampleIntents: [(String, Intent)] = [
+        ("Store the word blue in colour.txt",
+         Intent(goal: "write blue to colour.txt", entities: ["colour.txt", "blue"], constraints: [],
+                expectedOutput: "colour.txt containing blue", tools: ["file"])),
+        ("Use Python to multiply 6 by 7 and write the answer to product.txt",
+         Intent(goal: "compute 6 * 7 in Python and write it to product.txt", entities: ["product.txt", "6", "7"], constraints: [],
+                expectedOutput: "product.txt containing 42", tools: ["code.run"])),
+    ]
+
     /// One interpretation, retried while the answer does not parse or match the schema.
-    private func sample(_ prompt: String, actor: AuditActor, workflowId: String?) async throws -> (Intent, Int) {
+    private func sample(_ prompt: [ChatMessage], actor: AuditActor, workflowId: String?) async throws -> (Intent, Int) {
         let (answer, calls) = try await models.structured(
-            role: .interpreter, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.intentSchema,
-            maxTokens: 400, temperature: settings.temperature, attempts: settings.attemptsPerCall, actor: actor,
+            role: .interpreter, messages: prompt, schema: Self.intentSchema,
+            maxTokens: 160, temperature: settings.temperature, attempts: settings.attemptsPerCall, actor: actor,
             workflowId: workflowId)
         guard let answer, let intent = try? JSONDecoder().decode(Intent.self, from: Data(JSONWriter.bytes(answer))) else {
             throw Failure(description: "invalid interpreter output")
@@ -197,20 +234,37 @@ final class Interpreter: Sendable {
         return (intent, calls)
     }
 
+    /// The judge's mean score over its samples, their consistency (1 minus the spread of the
+    /// scores), its questions, and the calls made. The samples run concurrently.
     private func judge(_ request: String, answers: [String], intent: Intent, actor: AuditActor,
-                       workflowId: String?) async throws -> (Double, [String], Int) {
+                       workflowId: String?) async throws -> (Double, Double, [String], Int) {
         let prompt = """
             Score from 0 to 1 how well this interpretation captures the user's request, and list the questions \
             you would ask the user if anything is unclear.
             Request: \(request)\(answers.isEmpty ? "" : "\nAnswers: " + answers.joined(separator: " | "))
             Interpretation: \(JSONWriter.string(intent.json))
             """
-        let (answer, calls) = try await models.structured(
-            role: .judge, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.judgeSchema, maxTokens: 200,
-            temperature: 0, attempts: settings.attemptsPerCall, actor: actor, workflowId: workflowId)
-        // A judge that cannot answer gives no confidence: the person is asked.
-        guard let answer, let score = answer["score"]?.numberValue else { return (0, [], calls) }
-        return (score, answer["questions"]?.arrayValue?.compactMap(\.stringValue) ?? [], calls)
+        let samples = max(1, settings.judgeSamples)
+        let results = try await withThrowingTaskGroup(of: (Int, JSONValue?, Int).self) { group in
+            for index in 0..<samples {
+                group.addTask {
+                    let (answer, calls) = try await self.models.structured(
+                        role: .judge, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.judgeSchema, maxTokens: 120,
+                        temperature: index == 0 ? 0 : 0.7, attempts: self.settings.attemptsPerCall, actor: actor, workflowId: workflowId)
+                    return (index, answer, calls)
+                }
+            }
+            var all: [(Int, JSONValue?, Int)] = []
+            for try await result in group { all.append(result) }
+            return all.sorted { $0.0 < $1.0 }
+        }
+        let calls = results.reduce(0) { $0 + $1.2 }
+        // A judge sample that cannot answer scores 0: the person is asked rather than trusting the rest.
+        let scores = results.map { $0.1?["score"]?.numberValue ?? 0 }
+        let mean = scores.reduce(0, +) / Double(scores.count)
+        let consistency = 1 - ((scores.max() ?? 0) - (scores.min() ?? 0))
+        let questions = results.first?.1?["questions"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        return (mean, consistency, questions, calls)
     }
 
     /// Mean pairwise Jaccard similarity of the words of goal and expected output.

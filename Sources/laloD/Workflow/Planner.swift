@@ -12,6 +12,19 @@ final class Planner: Sendable {
         var maxRounds = 3
         var passingScore = 0.7
         var attemptsPerCall = 2
+        var style = Style.auto
+        var checkWeight = Grounding.defaultCheckWeight
+        var stepwise = StepwisePlanner.Settings()
+    }
+
+    /// How the planner model is asked (docs/workflows.md#planning-a-step-at-a-time).
+    enum Style: String, Sendable, Equatable, CaseIterable {
+        /// One call for the whole plan, constrained by the plan's schema.
+        case whole
+        /// One decision per call, the grounding checks choosing among candidates.
+        case stepwise
+        /// Stepwise when the planner role is on the embedded local model, else whole.
+        case auto
     }
 
     struct Step: Sendable, Equatable, Codable {
@@ -44,8 +57,13 @@ final class Planner: Sendable {
 
     struct Round: Sendable, Equatable {
         var steps: [Step]
+        /// The critic's score.
         var score: Double
         var objections: [String]
+        /// laloD's own checks of the steps against the request.
+        var checks = Grounding.Report()
+        /// What the checks and the critic's score give (``Grounding/confidence(checks:modelScore:checkWeight:)``).
+        var confidence = 0.0
     }
 
     struct Plan: Sendable, Equatable {
@@ -54,7 +72,11 @@ final class Planner: Sendable {
         var effects: Effects
         var hash: String
         var modelCalls: Int
+        /// The critic passed it and no blocking check failed.
         var passed: Bool
+        var checks = Grounding.Report()
+        var confidence = 0.0
+        var style = Style.whole
     }
 
     struct Failure: Error, CustomStringConvertible, Sendable {
@@ -103,7 +125,7 @@ final class Planner: Sendable {
     static let critiqueSchema: JSONValue = [
         "type": "object",
         "properties": ["score": ["type": "number", "minimum": 0, "maximum": 1],
-                       "objections": ["type": "array", "items": ["type": "string"], "maxItems": 10]],
+                       "objections": ["type": "array", "items": ["type": "string"], "maxItems": 4]],
         "required": ["score", "objections"],
     ]
 
@@ -118,37 +140,79 @@ final class Planner: Sendable {
     }
 
     /// Plans for `intent` with the tools `allowed` (those the caller, and later the agent, may use).
+    /// `request` and `answers` are the person's own words, which the plan is checked against;
+    /// `workspace` lists the files already in the workflow's workspace.
     /// `feedback` is a person's rejection reason or a failed execution's report, for a re-plan.
-    func plan(intent: Interpreter.Intent, allowed: [String], feedback: String? = nil, actor: AuditActor,
-              workflowId: String? = nil) async throws -> Plan {
+    func plan(intent: Interpreter.Intent, request: String, answers: [String] = [], allowed: [String], workspace: Set<String> = [],
+              feedback: String? = nil, actor: AuditActor, workflowId: String? = nil) async throws -> Plan {
         let catalogue = try allowed.sorted().map { name -> String in
             let info = try tools.info(name)
             // The planning schema, without field descriptions: small models copy descriptions into values.
             return "- \(name) (risk \(info.risk)): \(info.description) Arguments: \(JSONWriter.string(try tools.tool(name).planningSchema))"
         }.joined(separator: "\n")
+        let actions = allowed.sorted().flatMap { (try? tools.tool($0).planningActions) ?? [] }
+        let style = resolvedStyle(actions: actions)
+        let anchors = Grounding.anchors(of: ([request] + answers).joined(separator: "\n"))
         var rounds: [Round] = []
         var calls = 0
         var objections: [String] = feedback.map { ["A person said: \($0)"] } ?? []
-        for _ in 0..<settings.maxRounds {
-            // The intent first and the tools after: small models weigh the start of the prompt most.
-            let prompt = """
-                Intent: \(JSONWriter.string(intent.json))
-                Plan the tool calls that achieve this intent, using only these tools:
-                \(catalogue)
-                """ + (objections.isEmpty ? "" : "\nFix these objections to the previous plan: " + objections.joined(separator: "; "))
-            let (steps, planCalls) = try await draft(prompt, allowed: allowed, actor: actor, workflowId: workflowId)
-            calls += planCalls
-            let (score, found, critiqueCalls) = try await critique(intent: intent, steps: steps, catalogue: catalogue,
-                                                                   actor: actor, workflowId: workflowId)
+        // A small model rarely fixes a plan from objections; a second round (with warmer
+        // samples) is worth its time, a third is not.
+        let rounds_ = style == .stepwise ? min(settings.maxRounds, 2) : settings.maxRounds
+        for _ in 0..<rounds_ {
+            let steps: [Step]
+            if style == .stepwise {
+                let draft = try await StepwisePlanner(models: models, settings: settings.stepwise, examples: PlanningExample.shipped)
+                    .draft(request: request, answers: answers, actions: actions, objections: objections, workspace: workspace,
+                           actor: actor, workflowId: workflowId)
+                calls += draft.calls
+                guard !draft.steps.isEmpty else { throw Failure(description: "the planner proposed no step") }
+                steps = draft.steps
+            } else {
+                // The request and intent first and the tools after: small models weigh the start of the prompt most.
+                let prompt = """
+                    Request: \(request)
+                    Intent: \(JSONWriter.string(intent.json))
+                    Plan the tool calls that achieve this intent, using only these tools:
+                    \(catalogue)
+                    """ + (objections.isEmpty ? "" : "\nFix these objections to the previous plan: " + objections.joined(separator: "; "))
+                let (drafted, planCalls) = try await draft(prompt, allowed: allowed, actor: actor, workflowId: workflowId)
+                calls += planCalls
+                steps = drafted
+            }
+            let checks = Grounding.check(steps: steps, request: request, answers: answers, actions: actions, workspace: workspace)
+            let (score, found, critiqueCalls) = try await critique(request: request, intent: intent, steps: steps, catalogue: catalogue,
+                                                                   brief: style == .stepwise, actor: actor, workflowId: workflowId)
             calls += critiqueCalls
-            rounds.append(Round(steps: steps, score: score, objections: found))
-            if score >= settings.passingScore { break }
-            objections = found.isEmpty ? ["the critic scored the plan \(score) without saying why; make it safer and smaller"] : found
+            // The checks' objections come first: they are certain, the critic's are a model's.
+            let roundObjections = checks.objections + found
+            rounds.append(Round(steps: steps, score: score, objections: roundObjections, checks: checks,
+                                confidence: Grounding.confidence(checks: checks, modelScore: score, checkWeight: settings.checkWeight)))
+            if score >= settings.passingScore && !checks.blocked { break }
+            // No revision can name a file the request never gives: ask the person instead.
+            if anchors.files.isEmpty && checks.failures.contains(where: { $0.blocking && $0.name == "paths-named" }) { break }
+            objections = roundObjections.isEmpty ? ["the critic scored the plan \(score) without saying why; make it safer and smaller"]
+                                                 : roundObjections
         }
-        // The best round wins (the last one on ties): a revision is not always an improvement.
-        let best = rounds.enumerated().max { a, b in a.element.score < b.element.score || (a.element.score == b.element.score && a.offset < b.offset) }!.element
+        // The most confident round wins (the last one on ties): a revision is not always an improvement.
+        let best = rounds.enumerated().max { a, b in
+            a.element.confidence < b.element.confidence || (a.element.confidence == b.element.confidence && a.offset < b.offset)
+        }!.element
         return Plan(steps: best.steps, rounds: rounds, effects: try effects(of: best.steps), hash: Self.hash(best.steps),
-                    modelCalls: calls, passed: best.score >= settings.passingScore)
+                    modelCalls: calls, passed: best.score >= settings.passingScore && !best.checks.blocked, checks: best.checks,
+                    confidence: best.confidence, style: style)
+    }
+
+    /// The style in force: `auto` is stepwise on the embedded model (when the tools offer
+    /// planning actions), whole elsewhere.
+    func resolvedStyle(actions: [PlanningAction]) -> Style {
+        switch settings.style {
+        case .whole: return .whole
+        case .stepwise: return actions.isEmpty ? .whole : .stepwise
+        case .auto:
+            let onLocal = models.configuration.binding(for: .planner).provider == Configuration.LocalModelConfiguration.providerName
+            return onLocal && !actions.isEmpty ? .stepwise : .whole
+        }
     }
 
     /// One plan from the planner, retried while it is not valid.
@@ -206,18 +270,25 @@ final class Planner: Sendable {
         return .success(steps)
     }
 
-    private func critique(intent: Interpreter.Intent, steps: [Step], catalogue: String, actor: AuditActor,
-                          workflowId: String?) async throws -> (Double, [String], Int) {
-        let prompt = """
-            Score this plan from 0 to 1 against the rubric: it covers the intent, uses only the allowed tools, is safe, \
+    /// `brief`: for a small model, the request and the steps' arguments only (a long prompt costs
+    /// it seconds and tells it nothing it can use); laloD's checks cover tools and names.
+    private func critique(request: String, intent: Interpreter.Intent, steps: [Step], catalogue: String, brief: Bool,
+                          actor: AuditActor, workflowId: String?) async throws -> (Double, [String], Int) {
+        let prompt = brief ? """
+            Score from 0 to 1 whether these steps do what the request asks, safely and minimally. List concrete objections.
+            Request: \(request)
+            Steps: \(JSONWriter.string(.array(steps.map { ["tool": .string($0.tool), "arguments": $0.arguments] })))
+            """ : """
+            Score this plan from 0 to 1 against the rubric: it does what the request asks, uses only the allowed tools, is safe, \
             and is minimal. List concrete objections.
             Allowed tools:
             \(catalogue)
+            Request: \(request)
             Intent: \(JSONWriter.string(intent.json))
             Plan: \(JSONWriter.string(["steps": .array(steps.map { Self.json($0) })]))
             """
         let (answer, calls) = try await models.structured(
-            role: .critic, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.critiqueSchema, maxTokens: 300,
+            role: .critic, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.critiqueSchema, maxTokens: 160,
             temperature: 0, attempts: settings.attemptsPerCall, actor: actor, workflowId: workflowId)
         guard let answer, let score = answer["score"]?.numberValue else { return (0, ["the critic gave no valid review"], calls) }
         return (score, answer["objections"]?.arrayValue?.compactMap(\.stringValue) ?? [], calls)

@@ -65,9 +65,11 @@ final class WorkflowEngine: Sendable {
         let w = configuration.workflow
         let interpreter = Interpreter(models: models, settings: Interpreter.Settings(
             samples: w.interpretationSamples, threshold: w.confidenceThreshold, judgeWeight: w.judgeWeight,
-            cacheSeconds: w.interpretationCacheSeconds), store: w.interpretationCacheSeconds > 0 ? store : nil)
+            judgeSamples: w.judgeSamples, checkWeight: w.checkWeight, cacheSeconds: w.interpretationCacheSeconds), store: w.interpretationCacheSeconds > 0 ? store : nil)
         let planner = Planner(models: models, tools: tools, settings: Planner.Settings(maxRounds: w.planRounds,
-                                                                                       passingScore: w.criticPassingScore))
+                                                                                       passingScore: w.criticPassingScore,
+                                                                                       style: w.planningStyle,
+                                                                                       checkWeight: w.checkWeight))
         return WorkflowEngine(
             log: WorkflowLog(store: store), interpreter: interpreter, planner: planner, tools: tools,
             settings: Settings(policy: ApprovalPolicy(autoApproveReadOnlyAbove: w.autoApproveReadOnlyAbove),
@@ -317,13 +319,13 @@ final class WorkflowEngine: Sendable {
         let actor = Self.actor(record)
         let interpretation: Interpreter.Interpretation
         var onIntent: (@Sendable (Interpreter.Intent) -> Void)?
-        if settings.speculativePlanning {
-            onIntent = { intent in self.speculate(record, intent: intent) }
+        if settings.speculativePlanning && !judgeAndPlannerShareTheLocalModel {
+            onIntent = { intent in self.speculate(record, intent: intent, answers: answers) }
         }
         do {
             interpretation = try await interpreter.interpret(
-                record.request, answers: answers, tools: options.tools, threshold: options.threshold, actor: actor,
-                workflowId: record.id, onIntent: onIntent)
+                record.request, answers: answers, tools: options.tools, actions: planningActions(options.tools),
+                threshold: options.threshold, actor: actor, workflowId: record.id, onIntent: onIntent)
         } catch let failure as Interpreter.Failure {
             // Output that never matched the schema is not trusted: the person is asked instead.
             cancelSpeculation(record.id)
@@ -341,15 +343,19 @@ final class WorkflowEngine: Sendable {
         return try await self.record(.interpreted(confident: interpretation.confident), id: record.id, payload: [
             "intent": interpretation.intent.json, "confidence": .double(interpretation.confidence),
             "judgeScore": .double(interpretation.judgeScore), "agreement": .double(interpretation.agreement),
+            "judgeConsistency": .double(interpretation.judgeConsistency), "modelScore": .double(interpretation.modelScore),
+            "checks": interpretation.checks.json,
             "questions": .array(interpretation.questions.map { .string($0) }), "modelCalls": .int(Int64(interpretation.modelCalls)),
             "fromCache": .bool(interpretation.fromCache), "threshold": .double(options.threshold ?? interpreter.settings.threshold),
         ], by: actor).actions
     }
 
-    private func speculate(_ record: WorkflowLog.Record, intent: Interpreter.Intent) {
+    private func speculate(_ record: WorkflowLog.Record, intent: Interpreter.Intent, answers: [String]) {
         let options = record.decodedOptions
+        let workspace = workspaceFiles(record.id)
         let task = Task { [planner] in
-            try await planner.plan(intent: intent, allowed: options.tools, actor: Self.actor(record), workflowId: record.id)
+            try await planner.plan(intent: intent, request: record.request, answers: answers, allowed: options.tools,
+                                   workspace: workspace, actor: Self.actor(record), workflowId: record.id)
         }
         runtime.withLock { $0[record.id, default: Runtime()].speculative = (intent, task) }
     }
@@ -363,6 +369,41 @@ final class WorkflowEngine: Sendable {
     }
 
     // MARK: Plan
+
+    /// The embedded server answers one request at a time and reuses the previous prompt's
+    /// prefix: planning beside the judge there saves no time and costs both their prompt caches.
+    private var judgeAndPlannerShareTheLocalModel: Bool {
+        let configuration = interpreter.models.configuration
+        let local = Configuration.LocalModelConfiguration.providerName
+        return configuration.binding(for: .judge).provider == local && configuration.binding(for: .planner).provider == local
+    }
+
+    /// The planning actions of the tools a workflow may use (``PlanningAction``).
+    func planningActions(_ names: [String]) -> [PlanningAction] {
+        names.sorted().flatMap { (try? tools.tool($0).planningActions) ?? [] }
+    }
+
+    /// The answers to every clarification so far, in order.
+    private func answers(_ entries: [WorkflowLog.Entry]) -> [String] {
+        entries.compactMap { $0.event == .clarified ? $0.payload?["answers"]?.arrayValue : nil }.flatMap { $0.compactMap(\.stringValue) }
+    }
+
+    /// The files in a workflow's workspace (for the plan's checks: reading one needs no name in
+    /// the request). Top level and one level down, at most a few hundred names.
+    private func workspaceFiles(_ id: String) -> Set<String> {
+        let root = settings.workspaceRoot + "/" + id
+        var names: Set<String> = []
+        guard let top = try? FileManager.default.contentsOfDirectory(atPath: root) else { return names }
+        for name in top.prefix(500) {
+            names.insert(name)
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + name, isDirectory: &isDirectory), isDirectory.boolValue,
+               let inner = try? FileManager.default.contentsOfDirectory(atPath: root + "/" + name) {
+                for child in inner.prefix(200) { names.insert(name + "/" + child) }
+            }
+        }
+        return names
+    }
 
     /// The latest interpretation's intent and confidence.
     private func currentIntent(_ entries: [WorkflowLog.Entry]) -> (Interpreter.Intent, Double)? {
@@ -408,8 +449,9 @@ final class WorkflowEngine: Sendable {
                 plan = try await withTaskCancellationHandler { try await speculative.value } onCancel: { speculative.cancel() }
             } else {
                 speculative?.cancel()
-                plan = try await planner.plan(intent: intent, allowed: options.tools, feedback: feedback, actor: actor,
-                                              workflowId: record.id)
+                plan = try await planner.plan(intent: intent, request: record.request, answers: answers(entries),
+                                              allowed: options.tools, workspace: workspaceFiles(record.id), feedback: feedback,
+                                              actor: actor, workflowId: record.id)
             }
         } catch let failure as Planner.Failure {
             return try await self.record(.failed(reason: failure.description), id: record.id, payload: nil, by: actor).actions
@@ -417,21 +459,37 @@ final class WorkflowEngine: Sendable {
             return try await self.record(.failed(reason: "the planner model failed: \(error.message) [\(error.kind.rawValue)]"),
                                          id: record.id, payload: nil, by: actor).actions
         }
+        // The plan's checks can only lower the interpretation's confidence. Below the threshold,
+        // no plan grounded in the request was found: the person is asked, as after interpreting.
+        let combined = min(confidence, plan.confidence)
+        let threshold = options.threshold ?? interpreter.settings.threshold
+        var payload = Self.json(plan, source: "planner", feedback: feedback)
+        payload["confidence"] = .double(combined)
+        payload["interpretationConfidence"] = .double(confidence)
+        if combined < threshold && plan.checks.blocked {
+            var questions = plan.checks.questions
+            if questions.isEmpty { questions = ["What exactly should be done, with which files?"] }
+            return try await self.record(.clarificationNeeded, id: record.id, payload: [
+                "confidence": .double(combined), "threshold": .double(threshold), "checks": plan.checks.json,
+                "questions": .array(questions.map { .string($0) }), "plan": payload,
+            ], by: actor).actions
+        }
         // A plan the critic never passed always goes to a person, whatever its risk.
         // And one that must be approved by someone else is never approved by policy.
         let needsApproval = !plan.passed || options.requireDifferentApprover
-            || settings.policy.needsApproval(risk: plan.effects.risk, confidence: confidence)
+            || settings.policy.needsApproval(risk: plan.effects.risk, confidence: combined)
         return try await self.record(.planned(planHash: plan.hash, needsApproval: needsApproval), id: record.id,
-                                     payload: Self.json(plan, source: "planner", feedback: feedback), by: actor).actions
+                                     payload: payload, by: actor).actions
     }
 
     static func json(_ plan: Planner.Plan, source: String, feedback: String?) -> JSONValue {
         var object: [String: JSONValue] = [
             "source": .string(source), "hash": .string(plan.hash), "steps": .array(plan.steps.map(Planner.json)),
             "passed": .bool(plan.passed), "modelCalls": .int(Int64(plan.modelCalls)), "effects": json(plan.effects),
+            "checks": plan.checks.json, "planConfidence": .double(plan.confidence), "style": .string(plan.style.rawValue),
             "rounds": .array(plan.rounds.map { round in
                 ["steps": .array(round.steps.map(Planner.json)), "score": .double(round.score),
-                 "objections": .array(round.objections.map { .string($0) })]
+                 "objections": .array(round.objections.map { .string($0) }), "confidence": .double(round.confidence)]
             }),
         ]
         if let feedback { object["feedback"] = .string(feedback) }

@@ -14,7 +14,7 @@ extension WorkflowEvent {
         case .rejected(let replan), .executionRolledBack(let replan), .rolledBack(let replan): object["replan"] = .bool(replan)
         case .edited(let hash): object["planHash"] = .string(hash)
         case .failed(let reason): object["reason"] = .string(reason)
-        case .clarified, .executed, .cancelled, .paused, .resumed: break
+        case .clarified, .clarificationNeeded, .executed, .cancelled, .paused, .resumed: break
         }
         return .object(object)
     }
@@ -35,6 +35,7 @@ extension WorkflowEvent {
         switch json["name"]?.stringValue {
         case "interpreted": self = .interpreted(confident: try bool("confident"))
         case "clarified": self = .clarified
+        case "clarificationNeeded": self = .clarificationNeeded
         case "planned": self = .planned(planHash: try string("planHash"), needsApproval: try bool("needsApproval"))
         case "approved": self = .approved(planHash: json["planHash"]?.stringValue)
         case "rejected": self = .rejected(replan: try bool("replan"))

@@ -166,6 +166,12 @@ struct WorkflowLog: Sendable {
         case .interpreted(let confident):
             summary.confidence = payload?["confidence"]?.numberValue
             summary.questions = confident ? nil : payload?["questions"]?.arrayValue?.compactMap(\.stringValue)
+        case .clarificationNeeded:
+            summary.confidence = payload?["confidence"]?.numberValue ?? summary.confidence
+            summary.questions = payload?["questions"]?.arrayValue?.compactMap(\.stringValue)
+        case .planned:
+            // The plan's checks can only lower what the interpretation said.
+            summary.confidence = payload?["confidence"]?.numberValue ?? summary.confidence
         case .clarified:
             summary.questions = nil
         case .failed(let reason):

@@ -30,6 +30,8 @@ enum WorkflowEvent: Sendable, Equatable {
     case interpreted(confident: Bool)
     /// The clarification questions were answered.
     case clarified
+    /// No plan grounded in the request could be made (laloD's checks): the person is asked.
+    case clarificationNeeded
     /// A plan passed the critic (or the rounds ran out); `needsApproval` comes from policy.
     case planned(planHash: String, needsApproval: Bool)
     /// A person approved what they were shown: the plan (awaiting approval) or the result (in review).
@@ -55,6 +57,7 @@ enum WorkflowEvent: Sendable, Equatable {
         switch self {
         case .interpreted: return "interpreted"
         case .clarified: return "clarified"
+        case .clarificationNeeded: return "clarificationNeeded"
         case .planned: return "planned"
         case .approved: return "approved"
         case .rejected: return "rejected"
@@ -167,6 +170,9 @@ struct WorkflowMachine: Sendable, Equatable {
             state = .interpreting
             return [.interpret]
 
+        case (.planning, .clarificationNeeded):
+            state = .awaitingClarification
+            return [.askClarification]
         case (.planning, .planned(let hash, let needsApproval)):
             planHash = hash
             state = needsApproval ? .awaitingApproval : .executing

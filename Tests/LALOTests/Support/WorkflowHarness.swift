@@ -31,7 +31,10 @@ final class RoleServers: @unchecked Sendable {
 
                 """
         }
-        return text + "[workflow]\n" + workflow + "\n"
+        // One judge call per interpretation, as the scripted judges are loaded with one reply each
+        // (the consistency of several samples has a test of its own).
+        let judgeSamples = workflow.contains("judgeSamples") ? "" : "judgeSamples = 1\n"
+        return text + "[workflow]\n" + judgeSamples + workflow + "\n"
     }
 
     static func intent(_ goal: String, output: String = "report.txt holds the report") -> JSONValue {
