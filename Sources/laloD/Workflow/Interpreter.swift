@@ -69,10 +69,10 @@ final class Interpreter: Sendable {
         "type": "object",
         "properties": [
             "goal": ["type": "string", "minLength": 1],
-            "entities": ["type": "array", "items": ["type": "string"], "maxItems": 5],
-            "constraints": ["type": "array", "items": ["type": "string"], "maxItems": 5],
+            "entities": ["type": "array", "items": ["type": "string"], "maxItems": 3],
+            "constraints": ["type": "array", "items": ["type": "string"], "maxItems": 3],
             "expectedOutput": ["type": "string"],
-            "tools": ["type": "array", "items": ["type": "string"], "maxItems": 5],
+            "tools": ["type": "array", "items": ["type": "string"], "maxItems": 3],
         ],
         "required": ["goal", "entities", "constraints", "expectedOutput", "tools"],
     ]

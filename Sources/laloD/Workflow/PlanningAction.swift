@@ -54,6 +54,9 @@ struct PlanningAction: Sendable {
         Set(actions.filter { $0.neededWhenAsked && !$0.verbs.isDisjoint(with: words) }.map(\.tool))
     }
 
+    /// How many of the request's words ask for this action.
+    func asked(by words: [String]) -> Int { Set(words).intersection(verbs).count }
+
     func arguments(_ decided: [String: JSONValue]) -> JSONValue {
         .object(fixed.merging(decided) { fixed, _ in fixed })
     }
@@ -83,14 +86,14 @@ extension FileTool {
 
 extension CodeRunTool {
     var planningActions: [PlanningAction] {
-        let codeVerbs: Set<String> = ["run", "execute", "compute", "calculate", "python", "shell", "script", "command", "program", "code"]
+        let codeVerbs: Set<String> = ["run", "execute", "compute", "calculate", "script", "program", "code"]
         return [
             PlanningAction(name: "code.run.python", tool: "code.run", summary: "run Python code", fixed: ["language": "python"], fields: [
                 .init(name: "code", kind: .code, question: "the Python program"),
-            ], verbs: codeVerbs, neededWhenAsked: true),
+            ], verbs: codeVerbs.union(["python", "python3"]), neededWhenAsked: true),
             PlanningAction(name: "code.run.shell", tool: "code.run", summary: "run a shell command", fixed: ["language": "shell"], fields: [
                 .init(name: "code", kind: .code, question: "the shell command"),
-            ], verbs: codeVerbs, neededWhenAsked: true),
+            ], verbs: codeVerbs.union(["shell", "command", "bash", "sh"]), neededWhenAsked: true),
         ]
     }
 }

@@ -13,7 +13,9 @@ struct StepwisePlanner: Sendable {
     struct Settings: Sendable, Equatable {
         var candidates = 3
         var maxSteps = 4
-        var examplesPerPrompt = 4
+        /// Examples shown per call, the most like the request last: each costs a small model
+        /// about a quarter of a second to read.
+        var examplesPerPrompt = 3
         var maxTokensPerValue = 64
         var maxTokensPerProgram = 200
     }
@@ -89,7 +91,7 @@ struct StepwisePlanner: Sendable {
         var first: PlanningAction?
         for candidate in 0..<settings.candidates {
             var messages = [ChatMessage(role: "system", content: "Choose the next step for the request. Answer with one of: \(summaries.joined(separator: ", ")).")]
-            for example in rotated(shown, by: candidate) {
+            for example in ordered(shown, like: text, candidate: candidate, request: \.request).suffix(settings.examplesPerPrompt + 1) {
                 guard let step = example.steps.first, let action = actions.first(where: { $0.name == step.action }) else { continue }
                 messages.append(ChatMessage(role: "user", content: "Request: \(example.request)"))
                 messages.append(ChatMessage(role: "assistant", content: JSONWriter.string(["action": .string(action.summary)])))
@@ -103,8 +105,14 @@ struct StepwisePlanner: Sendable {
             if first == nil { first = action }
             // The checks that choose: the request asks for this kind of action, and a tool it asks
             // for by name (Python, a shell command) comes first.
+            // Of the actions the request asks for, one it asks for most (“a shell command” is the
+            // shell's, not Python's, though both run code).
             let needed = PlanningAction.neededTools(actions, words: anchors.words).subtracting(steps.map(\.tool))
-            if !action.verbs.isDisjoint(with: anchors.words) && (needed.isEmpty || needed.contains(action.tool)) { return (action, calls) }
+            let candidates = actions.filter { needed.isEmpty || needed.contains($0.tool) }
+            let most = candidates.map { $0.asked(by: anchors.words) }.max() ?? 0
+            if most > 0, candidates.contains(where: { $0.name == action.name }), action.asked(by: anchors.words) == most {
+                return (action, calls)
+            }
         }
         return (first, calls)
     }
@@ -132,7 +140,8 @@ struct StepwisePlanner: Sendable {
         for candidate in 0..<settings.candidates {
             var messages = [ChatMessage(role: "system", content: "Give \(field.question) for the step \"\(action.summary)\". "
                 + (isProgram ? "Use the file names the request gives." : "Copy the name or text exactly as the request writes it."))]
-            for (example, step) in rotated(shown, by: candidate).prefix(settings.examplesPerPrompt) {
+            for (example, step) in ordered(shown, like: text, candidate: candidate, request: \.0.request)
+                .suffix(settings.examplesPerPrompt) {
                 // The example's values decided before this one, as the request's are shown below.
                 let earlier = Set(action.fields.prefix { $0.name != field.name }.map(\.name))
                 let known = step.values.filter { earlier.contains($0.key) }
@@ -172,11 +181,27 @@ struct StepwisePlanner: Sendable {
         }
     }
 
-    private func rotated<T>(_ items: [T], by offset: Int) -> [T] {
+    /// The examples in the order they are shown. The first candidate sees them from the least to
+    /// the most like the request (the words they share), so the example a small model follows
+    /// most, the last, is the closest one; each later candidate sees another order, so no two
+    /// samples are pulled to the same example.
+    private func ordered<T>(_ items: [T], like text: String, candidate: Int, request: KeyPath<T, String>) -> [T] {
         guard !items.isEmpty else { return items }
-        // A different order for each candidate, so no sample is pulled to the same last example.
-        let shift = (offset * 3) % items.count
-        return Array(items[shift...] + items[..<shift]).reversed()
+        let words = Set(Grounding.words(text))
+        let ranked = items.enumerated().sorted { a, b in
+            let x = Self.similarity(words, a.element[keyPath: request]), y = Self.similarity(words, b.element[keyPath: request])
+            return x < y || (x == y && a.offset > b.offset)
+        }.map(\.element)
+        guard candidate > 0 else { return ranked }
+        let shift = (candidate * 2) % ranked.count
+        return Array(ranked[shift...] + ranked[..<shift])
+    }
+
+    /// Jaccard similarity of the words of two requests.
+    static func similarity(_ words: Set<String>, _ other: String) -> Double {
+        let theirs = Set(Grounding.words(other))
+        let union = words.union(theirs)
+        return union.isEmpty ? 0 : Double(words.intersection(theirs).count) / Double(union.count)
     }
 
     private static func describe(_ steps: [Planner.Step]) -> String {
@@ -233,6 +258,12 @@ extension Grounding {
             }
             let open = named.subtracting(context.used)
             if !open.isEmpty && open.isDisjoint(with: names) { return "the code uses none of \(open.sorted().joined(separator: ", "))" }
+            // The request's numbers are its data: code that leaves one out computes something else.
+            let numbers = Set(value.split(whereSeparator: { !$0.isNumber }).map(String.init))
+            let fileDigits = context.anchors.files.joined()
+            if let missing = context.anchors.numbers.first(where: { !numbers.contains($0) && !fileDigits.contains($0) }) {
+                return "the code does not use \(missing) from the request"
+            }
         case .choice:
             break
         }
