@@ -28,7 +28,7 @@ struct GroundingTests {
     }
 
     @Test("what a request names", arguments: [
-        ("Store the phrase: blue skies ahead in weather.log", ["weather.log"], [String](), ["blue skies ahead in weather.log"], [String]()),
+        ("Store the phrase: blue skies ahead in weather.log", ["weather.log"], [String](), ["blue skies ahead"], [String]()),
         ("Copy data/in.csv to out.json", ["data/in.csv", "out.json"], [], [], []),
         ("Write \"ship it\" to deploy.md", ["deploy.md"], ["ship it"], [], []),
         ("Set the limit to 250 in limits.conf.", ["limits.conf"], [], [], ["250"]),
@@ -73,11 +73,13 @@ struct GroundingTests {
     @Test("plans against their request", arguments: [
         ("right", [write("weather.log", "blue skies ahead")], [String]()),
         ("another name", [write("forecast.txt", "blue skies ahead")], ["paths-named", "names-covered"]),
-        ("other text", [write("weather.log", "The file is not found.")], ["text-from-request"]),
-        ("instruction words as text", [write("weather.log", "the phrase")], ["text-not-instruction"]),
-        ("a delete nobody asked for", [write("weather.log", "blue skies ahead"), delete("other.txt")], ["paths-named", "action-asked"]),
+        ("other text", [write("weather.log", "The file is not found.")], ["text-from-request", "values-used"]),
+        ("instruction words as text", [write("weather.log", "the phrase")], ["text-not-instruction", "values-used"]),
+        // Deleting is no planning action (only whole plans have it), so only its path is checked.
+        ("a delete nobody asked for", [write("weather.log", "blue skies ahead"), delete("other.txt")], ["paths-named"]),
         ("an unasked list first", [list(), write("weather.log", "blue skies ahead")], ["action-asked"]),
-        ("code writing elsewhere", [python("open('x.out', 'w').write('blue skies ahead')")], ["code-names", "names-covered"]),
+        ("code writing elsewhere", [python("open('x.out', 'w').write('blue skies ahead')")],
+         ["action-asked", "code-names", "names-covered", "code-unverified"]),
         ("written twice", [write("weather.log", "blue skies ahead"), write("weather.log", "blue skies ahead")], ["steps-necessary"]),
     ])
     func plans(name: String, steps: [Planner.Step], failing: [String]) {
@@ -88,6 +90,7 @@ struct GroundingTests {
             #expect(confidence <= Grounding.blockedCap, "\(name)")
         }
         if failing.isEmpty { #expect(confidence == 1) }
+        if failing == ["steps-necessary"] { #expect(confidence > 0.9) }
     }
 
     @Test("reads: of a named file, of a workspace file, of a file an earlier step wrote; not of an invented one")
@@ -106,9 +109,23 @@ struct GroundingTests {
         let request = "Use Python to square 11 and save it in sq.txt"
         let right = Grounding.check(steps: [Self.python("with open(\"sq.txt\", \"w\") as f:\n    f.write(str(11 ** 2))\n")],
                                     request: request, actions: Self.actions)
-        #expect(right.failures.isEmpty, "\(right.objections)")
+        // What the code computes no check can say: that caps the confidence, nothing else fails.
+        #expect(right.failures.map(\.name) == ["code-unverified"], "\(right.objections)")
+        #expect(Grounding.confidence(checks: right, modelScore: 1) == Grounding.codeCap)
         let wrong = Grounding.check(steps: [Self.python("print(11 ** 2)")], request: request, actions: Self.actions)
         #expect(wrong.failures.map(\.name).contains("names-covered"))
+    }
+
+    @Test("a plan that writes data and runs code over it")
+    func dataAndCode() {
+        let code = "import csv\nrows = list(csv.reader(open('data.csv')))\nopen('total.txt', 'w').write(str(sum(int(r[1]) for r in rows)) + '\\n')\nimport os; os.remove('stale.txt')\nprint(len(rows))"
+        var run = Self.python(code)
+        run.arguments["outputs"] = ["total.txt"]
+        let report = Grounding.check(steps: [Self.write("data.csv", "a,2\nb,40\n"), run],
+                                     request: "write data.csv, add up its second column with Python into total.txt and remove stale.txt",
+                                     actions: Self.actions)
+        #expect(!report.blocked, "\(report.objections)")
+        #expect(Set(report.failures.map(\.name)) == ["text-from-request", "code-unverified"])
     }
 
     @Test("the formula: checks and the models' score, capped while a blocking check fails")
@@ -116,10 +133,17 @@ struct GroundingTests {
         var passing = Grounding.Report()
         passing.add("a", true, blocking: true, "")
         passing.add("b", true, blocking: false, "")
-        #expect(Grounding.confidence(checks: passing, modelScore: 0.5) == 0.8)
+        #expect(Grounding.confidence(checks: passing, modelScore: 0.5) == 0.9)
+        #expect(Grounding.confidence(checks: passing, modelScore: 0.5, checkWeight: 0.5) == 0.75)
         var warning = passing
         warning.add("c", false, blocking: false, "")
-        #expect(Grounding.confidence(checks: warning, modelScore: 1) == 0.85)
+        #expect(Grounding.confidence(checks: warning, modelScore: 1) == 0.8)
+        var partly = passing
+        partly.add("e", false, blocking: false, "", fraction: 0.5)
+        #expect(Grounding.confidence(checks: partly, modelScore: 1) == 0.9)
+        var capped = passing
+        capped.add("f", false, blocking: false, "", weight: 0, cap: 0.6)
+        #expect(Grounding.confidence(checks: capped, modelScore: 1) == 0.6)
         var blocked = passing
         blocked.add("d", false, blocking: true, "")
         #expect(Grounding.confidence(checks: blocked, modelScore: 1) == Grounding.blockedCap)

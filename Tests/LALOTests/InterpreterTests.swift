@@ -12,10 +12,16 @@ struct InterpreterTests {
         let server: ScriptedServer
         let interpreter: Interpreter
 
-        init(_ replies: [JSONValue]) async throws {
+        init(_ replies: [JSONValue], judgeSamples: Int = 1) async throws {
             server = try ScriptedServer(replies.map { ["reply": $0] })
             subsystems = try Subsystems("lalo-interp")
-            interpreter = Interpreter(models: subsystems.models(server, roles: [.interpreter: "interp-model", .judge: "judge-model"]))
+            // One judge call per interpretation and an even share for the judge: these scripted models
+            // stand for a provider whose judge can be trusted.
+            var settings = Interpreter.Settings()
+            settings.judgeSamples = judgeSamples
+            settings.checkWeight = 0.5
+            interpreter = Interpreter(models: subsystems.models(server, roles: [.interpreter: "interp-model", .judge: "judge-model"]),
+                                      settings: settings)
         }
 
         func run(_ request: String, answers: [String] = []) async throws -> Interpreter.Interpretation {
@@ -39,7 +45,9 @@ struct InterpreterTests {
         #expect(result.confident)
         #expect(result.agreement == 1)
         #expect(result.judgeScore == 0.9)
-        #expect(abs(result.confidence - 0.94) < 0.001)
+        // 0.5 × checks (1: nothing unresolved, the intent's "/tmp" is in the request) + 0.5 × (0.6 × 0.9 + 0.4 × 1)
+        #expect(abs(result.confidence - 0.97) < 0.001)
+        #expect(result.checks.failures.isEmpty)
         #expect(result.intent.goal == "List the files in /tmp")
         #expect(result.modelCalls == 3)
         let requests = try f.server.requests()
@@ -54,6 +62,27 @@ struct InterpreterTests {
         let cached = try await f.run("What files are in   /tmp?")
         #expect(cached.fromCache && cached.intent == result.intent)
         #expect(try f.server.requests().count == 3)
+    }
+
+    /// Two judge samples that disagree: their mean is the score, their spread lowers the models' share.
+    @Test func aJudgeThatContradictsItselfCountsLess() async throws {
+        let f = try await Fixture([Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"), Self.judge(0.9), Self.judge(0.3)],
+                                  judgeSamples: 2)
+        let result = try await f.run("what files are in /tmp?")
+        #expect(abs(result.judgeScore - 0.6) < 0.001)
+        #expect(abs(result.judgeConsistency - 0.4) < 0.001)
+        // 0.5 × 1 + 0.5 × (0.6 × 0.6 × 0.4 + 0.4 × 1)
+        #expect(abs(result.confidence - 0.772) < 0.001)
+        #expect(result.modelCalls == 4)
+    }
+
+    /// laloD's checks ask back about a reference the request leaves open, whatever the judge says.
+    @Test func anUnresolvedReferenceAsksBackEvenWithAConfidentJudge() async throws {
+        let f = try await Fixture([Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"), Self.judge(1)])
+        let result = try await f.run("do it again like before")
+        #expect(!result.confident)
+        #expect(result.confidence <= Grounding.blockedCap)
+        #expect(result.questions.first?.contains("“it”") == true)
     }
 
     @Test func disagreementOrALowScoreAsksQuestions() async throws {

@@ -117,7 +117,7 @@ enum Grounding {
     static let instructionWords: Set<String> = [
         "a", "an", "the", "to", "in", "into", "of", "on", "with", "and", "or", "for", "at", "as", "it", "that", "this", "is", "be",
         "file", "files", "called", "named", "containing", "contains", "content", "contents", "text", "word", "words", "line",
-        "lines", "number", "numbers", "says", "say", "saying", "reads", "value", "result", "string", "workspace",
+        "lines", "number", "numbers", "says", "say", "saying", "reads", "value", "result", "string", "workspace", "phrase",
     ]
 
     static func anchors(of request: String) -> Anchors {
@@ -146,6 +146,12 @@ enum Grounding {
             // A file name ends its sentence with a dot of its own ("to: notes.txt"): keep it whole.
             if end < after.endIndex, after[end] == ".", let next = after[after.index(after: end)...].first, next.isLetter || next.isNumber {
                 tail = String(after.prefix { $0 != "\n" }).trimmingCharacters(in: .whitespaces)
+            }
+            // "…: blue skies ahead in weather.log": the file the text goes to is not part of it.
+            let parts = tail.split(separator: " ").map(String.init)
+            if parts.count >= 3, ["in", "to", "into", "inside", "as"].contains(parts[parts.count - 2].lowercased()),
+               isFileName(parts[parts.count - 1].trimmingCharacters(in: CharacterSet(charactersIn: ".,;!?"))) {
+                tail = parts.dropLast(2).joined(separator: " ")
             }
             if !tail.isEmpty, !tail.hasPrefix("//") { anchors.tails.append(tail) }
             rest = after

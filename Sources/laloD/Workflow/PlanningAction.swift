@@ -73,13 +73,13 @@ extension FileTool {
             PlanningAction(name: "file.append", tool: "file", summary: "add text to the end of a file", fixed: ["operation": "append"], fields: [
                 .init(name: "path", kind: .writtenPath, question: "the file to add to"),
                 .init(name: "content", kind: .text, question: "the text to add"),
-            ], verbs: ["append", "add"]),
+            ], verbs: ["append", "add", "note", "log"]),
             PlanningAction(name: "file.read", tool: "file", summary: "read a file", fixed: ["operation": "read"], fields: [
                 .init(name: "path", kind: .readPath, question: "the file to read"),
             ], verbs: ["read", "show", "print", "display", "open", "cat", "view", "contents", "content"]),
             PlanningAction(name: "file.list", tool: "file", summary: "list the files", fixed: ["operation": "list"], fields: [
                 .init(name: "path", kind: .directory, question: "the directory to list"),
-            ], verbs: ["list", "files", "ls", "directory", "folder", "contents"]),
+            ], verbs: ["list", "files", "ls", "directory", "folder", "contents", "workspace"]),
         ]
     }
 }

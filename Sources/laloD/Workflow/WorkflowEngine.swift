@@ -383,6 +383,13 @@ final class WorkflowEngine: Sendable {
         names.sorted().flatMap { (try? tools.tool($0).planningActions) ?? [] }
     }
 
+    /// What people said when they rejected a plan or a result, in order.
+    private func rejectionReasons(_ entries: [WorkflowLog.Entry]) -> [String] {
+        entries.compactMap { entry in
+            if case .rejected = entry.event { return entry.payload?["reason"]?.stringValue } else { return nil }
+        }
+    }
+
     /// The answers to every clarification so far, in order.
     private func answers(_ entries: [WorkflowLog.Entry]) -> [String] {
         entries.compactMap { $0.event == .clarified ? $0.payload?["answers"]?.arrayValue : nil }.flatMap { $0.compactMap(\.stringValue) }
@@ -449,7 +456,8 @@ final class WorkflowEngine: Sendable {
                 plan = try await withTaskCancellationHandler { try await speculative.value } onCancel: { speculative.cancel() }
             } else {
                 speculative?.cancel()
-                plan = try await planner.plan(intent: intent, request: record.request, answers: answers(entries),
+                // A person's rejection reasons are their words too: what they name, the plan may use.
+                plan = try await planner.plan(intent: intent, request: record.request, answers: answers(entries) + rejectionReasons(entries),
                                               allowed: options.tools, workspace: workspaceFiles(record.id), feedback: feedback,
                                               actor: actor, workflowId: record.id)
             }

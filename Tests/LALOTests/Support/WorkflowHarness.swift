@@ -33,8 +33,11 @@ final class RoleServers: @unchecked Sendable {
         }
         // One judge call per interpretation, as the scripted judges are loaded with one reply each
         // (the consistency of several samples has a test of its own).
+        // And an even share for the judge: the scripted models stand for a provider whose judge can
+        // be trusted (the embedded model's default, 0.8, is measured by make eval).
         let judgeSamples = workflow.contains("judgeSamples") ? "" : "judgeSamples = 1\n"
-        return text + "[workflow]\n" + judgeSamples + workflow + "\n"
+        let checkWeight = workflow.contains("checkWeight") ? "" : "checkWeight = 0.5\n"
+        return text + "[workflow]\n" + judgeSamples + checkWeight + workflow + "\n"
     }
 
     static func intent(_ goal: String, output: String = "report.txt holds the report") -> JSONValue {
