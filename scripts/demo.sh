@@ -41,37 +41,40 @@ step "$bin/laloctl" model test chat
 step "$bin/laloctl" ask --max-tokens 60 "In one sentence, what is a Linux daemon?"
 step "$bin/laloctl" model usage
 
-# The workflow, all five steps on the embedded model: interpret (with the judge's confidence),
-# plan (with the critic), approve, execute (staged, verified), review the diff and commit.
-# The 135M-parameter model rarely words two interpretations alike, so the demo asks with a
-# confidence threshold of 0.6 instead of the default 0.7; --answer answers any question it asks.
-# A model this small may plan badly: the workflow retries, re-plans after a failed step and
-# otherwise ends without touching anything, and the demo tries the request up to three times.
-request="Create notes.txt containing the words: remember the milk"
-printf '\n%s$ laloctl run "%s" --tools file --threshold 0.6 --yes --rating 5 --answer "notes.txt in the workspace"%s\n' "$bold" "$request" "$plain"
-for attempt in 1 2 3; do
-    if "$bin/laloctl" run "$request" --tools file --threshold 0.6 --yes --rating 5 \
-        --answer "notes.txt in the workspace" --answer "the words: remember the milk"; then
-        break
+# The workflow, all five steps on the embedded model: interpret (with the judge's confidence and
+# laloD's checks of the request), plan (a step at a time, each value checked against the request,
+# then the critic), approve, execute (staged, verified), review the diff and commit. The model
+# plans alone, at the default threshold; --yes approves the plan and accepts the result.
+run_and_show() {
+    printf '\n%s$ laloctl run "%s" --tools file --yes --rating 5%s\n' "$bold" "$1" "$plain"
+    "$bin/laloctl" run "$1" --tools file --yes --rating 5 || echo "(the workflow did not commit: exit $?)"
+    local id
+    id=$("$bin/laloctl" workflow list -o json | python3 -c 'import json,sys; w=json.load(sys.stdin)["workflows"]; print(w[0]["id"] if w else "")')
+    if [ -n "$id" ] && [ -e "$dir/state/workspaces/$id/$2" ]; then
+        printf '\n%s$ cat <state>/workspaces/%s/%s%s\n' "$bold" "$id" "$2" "$plain"
+        cat "$dir/state/workspaces/$id/$2"; echo
     fi
-    echo "(attempt $attempt did not commit; trying again)"
-done
+}
+run_and_show "Create notes.txt containing the words: remember the milk" notes.txt
+run_and_show "Save the word Paris to city.txt" city.txt
+# A request that does not say what it means is asked back, not guessed at: laloD's checks see the
+# unresolved "it"; nothing is planned or written. Without a terminal laloctl run exits with 5.
+printf '\n%s$ laloctl run "fix it" --tools file%s\n' "$bold" "$plain"
+"$bin/laloctl" run "fix it" --tools file || echo "(waiting for an answer: exit $?)"
 step "$bin/laloctl" workflow list
-id=$("$bin/laloctl" workflow list --state committed -o json | python3 -c 'import json,sys; w=json.load(sys.stdin)["workflows"]; print(w[0]["id"] if w else "")')
+id=$("$bin/laloctl" workflow list --state committed -o json | python3 -c 'import json,sys; w=json.load(sys.stdin)["workflows"]; print(w[-1]["id"] if w else "")')
 if [ -n "$id" ]; then
     step "$bin/laloctl" workflow get "$id"
-    printf '\n%s$ ls -l <state>/workspaces/%s%s\n' "$bold" "$id" "$plain"
-    ls -l "$dir/state/workspaces/$id"
 fi
 # Code in the sandbox, with a person in the loop: the model plans, the operator replaces its plan
 # with their own (a file write and a Python step), approves it, and reviews the staged diff
-# before anything reaches the workspace; accepting applies it in one atomic swap.
+# before anything reaches the workspace; accepting applies it in one atomic swap. (The 135M model
+# cannot write this program itself; `make eval` shows what it gets right.)
 state() { "$bin/laloctl" workflow get "$1" -o json | python3 -c 'import json,sys; w=json.load(sys.stdin)["workflow"]; print(w["state"], w.get("planHash") or "")'; }
 settle() {
     for _ in $(seq 1 600); do
         read -r s h < <(state "$1")
-        case "$s" in awaiting_clarification) "$bin/laloctl" workflow clarify "$1" "numbers.txt and summary.txt in the workspace" >/dev/null ;;
-                     interpreting|planning|executing) sleep 0.2 ;;
+        case "$s" in interpreting|planning|executing) sleep 0.2 ;;
                      *) echo "$s $h"; return ;; esac
     done
 }
@@ -82,13 +85,10 @@ cat > "$dir/plan.json" <<'JSON'
    "code": "nums = [int(line) for line in open('numbers.txt')]\nwith open('summary.txt', 'w') as f:\n    f.write(f'count {len(nums)}\\nsum {sum(nums)}\\nmean {sum(nums) / len(nums):.1f}\\n')\nprint('summed', len(nums), 'numbers as uid', __import__('os').getuid())"}}
 ]
 JSON
-request="Write five numbers to numbers.txt and use Python to summarise them in summary.txt"
-for attempt in 1 2 3; do
-    code_id=$("$bin/laloctl" workflow start "$request" --tools file,code.run --threshold 0.6 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-    read -r s hash < <(settle "$code_id")
-    [ "$s" = awaiting_approval ] && break
-    echo "(the model's attempt $attempt ended $s; trying again)"
-done
+request="Write the numbers 3, 5, 8, 13 and 21 to numbers.txt and use Python to summarise them in summary.txt"
+# Threshold 0: the workflow never stops to ask, since the operator replaces the plan anyway.
+code_id=$("$bin/laloctl" workflow start "$request" --tools file,code.run --threshold 0 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+read -r s hash < <(settle "$code_id")
 if [ "${s:-}" = awaiting_approval ]; then
     printf '\n%s$ cat plan.json%s\n' "$bold" "$plain"; cat "$dir/plan.json"
     step "$bin/laloctl" workflow edit "$code_id" --plan-hash "$hash" --steps "$dir/plan.json"

@@ -12,6 +12,7 @@ packages=(
   procps           # ps: sandbox tests look for processes left behind
   docker.io        # dockerd: the Docker sandbox backend's tests start one on a private socket
   python3          # the scripted model server; payloads of the sandbox tests
+  python3-venv python3-dev  # the local model's virtualenv on Debian's interpreter (scripts/setup-local-model.sh)
   passwd           # useradd/groupadd: tests create their own users
   sqlite3          # inspecting the store by hand
 )

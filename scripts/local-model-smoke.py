@@ -93,6 +93,10 @@ def main():
         print(f"smoke test: streamed completion, {deltas} deltas in {time.monotonic() - started:.2f} s")
         return 0
     except Exception as error:  # every failure is reported the same way: what, and the server's words
+        try:
+            server.wait(3)  # a server that crashed under the request may still be dying
+        except subprocess.TimeoutExpired:
+            pass
         status = server.poll()
         if status is not None and status < 0:
             name = signal.Signals(-status).name

@@ -46,6 +46,7 @@ var threshold: Double?
 var timeoutSeconds = 300.0
 var jsonOutput = false
 var verbose = false
+var laloDPath: String?
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 let usage = """
     usage: lalo-eval [--cases FILE]... [--local-model DIR] [--config DROPIN.toml] [--threshold X]
@@ -60,6 +61,7 @@ let usage = """
       --only IDS         run only these case ids
       --timeout S        the longest one case may take (default 300)
       --json             one JSON object per case, then one for the totals
+      --laloD PATH       the laloD to evaluate (default: the one beside this program), e.g. an older build
       --verbose          after each case, its scores and laloD's checks that failed, and its plan
     """
 @MainActor func value(_ option: String, _ what: String) -> String {
@@ -80,6 +82,7 @@ while let argument = arguments.next() {
         timeoutSeconds = number
     case "--json": jsonOutput = true
     case "-v", "--verbose": verbose = true
+    case "--laloD": laloDPath = value(argument, "a path")
     case "-h", "--help":
         say(usage)
         exit(0)
@@ -121,7 +124,7 @@ if let dropIn {
 }
 let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
 let daemon = Process()
-daemon.executableURL = binaries.appendingPathComponent("laloD")
+daemon.executableURL = laloDPath.map { URL(fileURLWithPath: $0) } ?? binaries.appendingPathComponent("laloD")
 daemon.arguments = ["--config", directory + "/laloD.toml", "--socket", socket, "--state-dir", directory + "/state"]
 try daemon.run()
 defer {

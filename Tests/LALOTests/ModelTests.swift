@@ -130,6 +130,95 @@ struct ModelTests {
         #expect(process.stop() == 0)
     }
 
+    /// A Python script in the place of the virtualenv's interpreter that stands in for
+    /// `python -m llama_cpp.server ... --port PORT`: healthy until asked for a completion, then
+    /// killed by SIGSEGV. With a model file beside it.
+    static func crashingServer() throws -> (TemporaryDirectory, String) {
+        let directory = TemporaryDirectory("lalo-crashing-model")
+        let script = directory.file("python")
+        try """
+            #!/usr/bin/python3
+            # Stands in for `python -m llama_cpp.server ... --port PORT`: healthy until asked for a completion.
+            import http.server, os, signal, sys
+            port = int(sys.argv[sys.argv.index("--port") + 1])
+            class Handler(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(200); self.send_header("Content-Type", "application/json"); self.end_headers()
+                    self.wfile.write(b'{"object": "list", "data": []}')
+                def do_POST(self):
+                    print("ggml_backend_amx_buffer_set_tensor: the stand-in crashes now", file=sys.stderr, flush=True)
+                    os.kill(os.getpid(), signal.SIGSEGV)
+                def log_message(self, *args):
+                    pass
+            http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        chmod(script, 0o755)
+        try "not a real model".write(toFile: directory.file("model.gguf"), atomically: true, encoding: .utf8)
+        return (directory, script)
+    }
+
+    /// The install-time smoke test catches such a server, saying how it died and what it said.
+    @Test func theSmokeTestCatchesAServerThatCrashes() throws {
+        let (directory, script) = try Self.crashingServer()
+        // Tests/LALOTests/ModelTests.swift → scripts/local-model-smoke.py
+        let smoke = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/local-model-smoke.py").path
+        let result = try run("/usr/bin/python3", [smoke, "--python", script,
+                                                  "--model", directory.file("model.gguf"), "--start-timeout", "30"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("smoke test FAILED during the schema-constrained completion"), "\(result.stderr)")
+        #expect(result.stderr.contains("SIGSEGV"), "\(result.stderr)")
+        #expect(result.stderr.contains("ggml_backend_amx_buffer_set_tensor"), "\(result.stderr)")
+    }
+
+    /// A server that answers its health checks but dies on every request (as llama.cpp's AMX
+    /// repack did): after the supervisor's crash limit it is `failed`, with its last output and the
+    /// fix, instead of being restarted forever; a call then fails at once, saying so. The stand-in
+    /// is a Python script in the place of the virtualenv's interpreter, killed by SIGSEGV.
+    @Test func aServerThatCrashesOnEveryRequestEndsFailed() throws {
+        let (directory, script) = try Self.crashingServer()
+        let process = try DaemonProcess(config: """
+            [localModel]
+            mode = "on"
+            python = "\(script)"
+            modelFile = "\(directory.file("model.gguf"))"
+            """)
+        let client = try process.client()
+        var local = try client.call(ModelList.self).localModel
+        var calls = 0
+        // Each call crashes it once, or twice when the router asks the restarted server again.
+        while local.state != "failed" && calls < 6 {
+            calls += 1
+            do {
+                _ = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "x")]))
+                Issue.record("a crashing server answered")
+            } catch let error as RPCError {
+                #expect(error.kind == .unavailable)
+            }
+            local = try client.call(ModelList.self).localModel
+        }
+        #expect(local.state == "failed", "\(local)")
+        let message = local.lastError ?? ""
+        #expect(message.contains("crashed \(3) times in a row"), "\(message)")
+        #expect(message.contains("SIGSEGV"), "\(message)")
+        #expect(message.contains("ggml_backend_amx_buffer_set_tensor"), "the server's last words: \(message)")
+        #expect(message.contains("make local-model"), "the fix: \(message)")
+        // Given up on: no more restarts, and a call says why at once.
+        let restarts = local.restarts
+        let started = Date()
+        do {
+            _ = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "x")]))
+            Issue.record("a failed server answered")
+        } catch let error as RPCError {
+            #expect(error.kind == .unavailable)
+            #expect(error.message.contains("crashed"), "\(error.message)")
+        }
+        #expect(Date().timeIntervalSince(started) < 5, "a failed server is not waited for")
+        sleep(2)
+        #expect(try client.call(ModelList.self).localModel.restarts == restarts)
+        #expect(process.stop() == 0)
+    }
+
     @Test func invalidParamsNameTheField() throws {
         let daemon = try DaemonProcess()
         let client = try daemon.client()

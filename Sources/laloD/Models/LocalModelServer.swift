@@ -157,6 +157,8 @@ final class LocalModelServer: Service, Sendable {
                     + "or map the roles to another provider"
                 status.withLock { $0.state = .failed; $0.pid = nil; $0.lastError = message }
                 logger.critical("the local model server keeps crashing; not restarting it", metadata: ["lalo.error": "\(message)"])
+                // Not returning: a service whose run() ends would stop the whole daemon. Wait for shutdown.
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
                 return
             }
             let permanent = failure?.permanent == true
