@@ -41,6 +41,12 @@ final class ToolRegistry: Sendable {
         return tool
     }
 
+    /// The planning actions of the named tools, in name order (``PlanningAction``); unknown names
+    /// have none.
+    func planningActions(_ names: [String]) -> [PlanningAction] {
+        names.sorted().flatMap { (try? tool($0).planningActions) ?? [] }
+    }
+
     func info(_ name: String) throws -> ToolInfo {
         let tool = try tool(name)
         let descriptor = tool.descriptor

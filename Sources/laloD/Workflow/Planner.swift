@@ -150,7 +150,7 @@ final class Planner: Sendable {
             // The planning schema, without field descriptions: small models copy descriptions into values.
             return "- \(name) (risk \(info.risk)): \(info.description) Arguments: \(JSONWriter.string(try tools.tool(name).planningSchema))"
         }.joined(separator: "\n")
-        let actions = allowed.sorted().flatMap { (try? tools.tool($0).planningActions) ?? [] }
+        let actions = tools.planningActions(allowed)
         let style = resolvedStyle(actions: actions)
         let anchors = Grounding.anchors(of: ([request] + answers).joined(separator: "\n"))
         var rounds: [Round] = []

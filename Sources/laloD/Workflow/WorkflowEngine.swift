@@ -324,7 +324,7 @@ final class WorkflowEngine: Sendable {
         }
         do {
             interpretation = try await interpreter.interpret(
-                record.request, answers: answers, tools: options.tools, actions: planningActions(options.tools),
+                record.request, answers: answers, tools: options.tools, actions: tools.planningActions(options.tools),
                 threshold: options.threshold, actor: actor, workflowId: record.id, onIntent: onIntent)
         } catch let failure as Interpreter.Failure {
             // Output that never matched the schema is not trusted: the person is asked instead.
@@ -376,11 +376,6 @@ final class WorkflowEngine: Sendable {
         let configuration = interpreter.models.configuration
         let local = Configuration.LocalModelConfiguration.providerName
         return configuration.binding(for: .judge).provider == local && configuration.binding(for: .planner).provider == local
-    }
-
-    /// The planning actions of the tools a workflow may use (``PlanningAction``).
-    func planningActions(_ names: [String]) -> [PlanningAction] {
-        names.sorted().flatMap { (try? tools.tool($0).planningActions) ?? [] }
     }
 
     /// What people said when they rejected a plan or a result, in order.
