@@ -141,7 +141,7 @@ enum Grounding {
         var rest = Substring(request)
         while let colon = rest.firstIndex(of: ":") {
             let after = rest[rest.index(after: colon)...]
-            let end = after.firstIndex(where: { ".!?\n".contains($0) && true }) ?? after.endIndex
+            let end = after.firstIndex(where: { ".!?\n".contains($0) }) ?? after.endIndex
             var tail = after[..<end].trimmingCharacters(in: .whitespaces)
             // A file name ends its sentence with a dot of its own ("to: notes.txt"): keep it whole.
             if end < after.endIndex, after[end] == ".", let next = after[after.index(after: end)...].first, next.isLetter || next.isNumber {

@@ -158,8 +158,8 @@ final class Planner: Sendable {
         var objections: [String] = feedback.map { ["A person said: \($0)"] } ?? []
         // A small model rarely fixes a plan from objections; a second round (with warmer
         // samples) is worth its time, a third is not.
-        let rounds_ = style == .stepwise ? min(settings.maxRounds, 2) : settings.maxRounds
-        for _ in 0..<rounds_ {
+        let maxRounds = style == .stepwise ? min(settings.maxRounds, 2) : settings.maxRounds
+        for _ in 0..<maxRounds {
             let steps: [Step]
             if style == .stepwise {
                 let draft = try await StepwisePlanner(models: models, settings: settings.stepwise, examples: PlanningExample.shipped)

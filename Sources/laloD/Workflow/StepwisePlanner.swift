@@ -50,11 +50,11 @@ struct StepwisePlanner: Sendable {
             var grounded = true
             for field in action.fields {
                 let context = Grounding.FieldContext(anchors: anchors, request: text, written: written, used: used, workspace: workspace)
-                let (value, valueCalls) = try await decide(field, of: action, text: text, notes: notes, decided: decided,
-                                                           steps: steps, context: context, actor: actor, workflowId: workflowId)
+                let (value, accepted, valueCalls) = try await decide(field, of: action, text: text, notes: notes, decided: decided,
+                                                                     context: context, actor: actor, workflowId: workflowId)
                 calls += valueCalls
                 decided[field.name] = .string(value)
-                if Grounding.problem(with: value, kind: field.kind, context: context) != nil { grounded = false }
+                if !accepted { grounded = false }
             }
             let step = Planner.Step(tool: action.tool, arguments: action.arguments(decided),
                                     expectedOutcome: Self.outcome(of: action, decided), dependsOn: [])
@@ -120,8 +120,8 @@ struct StepwisePlanner: Sendable {
     // MARK: One value
 
     private func decide(_ field: PlanningAction.Field, of action: PlanningAction, text: String, notes: String,
-                        decided: [String: JSONValue], steps: [Planner.Step], context: Grounding.FieldContext,
-                        actor: AuditActor, workflowId: String?) async throws -> (String, Int) {
+                        decided: [String: JSONValue], context: Grounding.FieldContext,
+                        actor: AuditActor, workflowId: String?) async throws -> (value: String, accepted: Bool, calls: Int) {
         var property: JSONValue = ["type": "string", "minLength": 1]
         if case .choice(let values) = field.kind { property = ["type": "string", "enum": .array(values.map { .string($0) })] }
         // A path the step writes must be one the request names, and one it reads named or in the
@@ -158,11 +158,12 @@ struct StepwisePlanner: Sendable {
                 temperature: candidate == 0 ? 0 : 0.8, attempts: 1, actor: actor, workflowId: workflowId)
             guard let value = answer?[field.name]?.stringValue, !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
             if first == nil { first = value }
-            if Grounding.problem(with: value, kind: field.kind, context: context) == nil { return (value, calls) }
+            if Grounding.problem(with: value, kind: field.kind, context: context) == nil { return (value, true, calls) }
             // No candidate can pass when the request names no file to write: do not ask again.
             if field.kind == .writtenPath && context.anchors.files.isEmpty { break }
         }
-        return (first ?? (field.kind == .directory ? "." : ""), calls)
+        // No candidate accepted: the first goes into the plan, and the plan's checks object to it.
+        return (first ?? (field.kind == .directory ? "." : ""), false, calls)
     }
 
     /// The paths the grammar allows for a path value: for a written path the request's file
