@@ -6,7 +6,7 @@ STATEDIR    ?= /var/lib/lalo
 SWIFT       ?= swift
 COMPLETIONS ?= /usr/share/bash-completion/completions
 
-.PHONY: all deps local-model build release test demo eval bench bench-model bench-workflow bench-sandbox install uninstall clean
+.PHONY: all deps local-model build release test lint format demo eval bench bench-model bench-workflow bench-sandbox install uninstall clean
 
 all: build
 
@@ -33,6 +33,15 @@ test: deps local-model
 	$(SWIFT) build --build-tests
 	./scripts/build-launcher.sh .build/debug/lalo-sandbox
 	$(SWIFT) test --skip-build
+
+# The toolchain's formatter (`swift format`, configured by .swift-format): `make lint` fails on
+# code it would change or that breaks its rules; `make format` rewrites the tree in place.
+SWIFT_SOURCES = Sources Tests Benchmarks Package.swift
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel $(SWIFT_SOURCES)
+
+format:
+	$(SWIFT) format format --in-place --recursive --parallel $(SWIFT_SOURCES)
 
 # Starts laloD on a temporary socket and state directory, runs laloctl against it, stops it.
 demo: build local-model

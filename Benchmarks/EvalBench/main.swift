@@ -74,7 +74,9 @@ while let argument = arguments.next() {
     case "--local-model": localModel = value(argument, "a directory")
     case "--config": dropIn = value(argument, "a file")
     case "--threshold":
-        guard let number = Double(value(argument, "a number")), (0...1).contains(number) else { fail("--threshold needs a number from 0 to 1") }
+        guard let number = Double(value(argument, "a number")), (0...1).contains(number) else {
+            fail("--threshold needs a number from 0 to 1")
+        }
         threshold = number
     case "--only": only = Set(value(argument, "case ids").split(separator: ",").map(String.init))
     case "--timeout":
@@ -94,7 +96,8 @@ if caseFiles.isEmpty { caseFiles = ["eval/requests.jsonl", "eval/lalo-cases.json
 var cases: [Case] = []
 for file in caseFiles {
     guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { fail("cannot read \(file)") }
-    for (number, line) in text.split(separator: "\n").enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+    for (number, line) in text.split(separator: "\n").enumerated()
+    where !line.trimmingCharacters(in: .whitespaces).isEmpty {
         do {
             cases.append(try JSONDecoder().decode(Case.self, from: Data(line.utf8)))
         } catch {
@@ -112,12 +115,12 @@ try FileManager.default.createDirectory(atPath: directory + "/laloD.toml.d", wit
 defer { try? FileManager.default.removeItem(atPath: directory) }
 let socket = directory + "/laloD.sock"
 try """
-    [log]
-    level = "warning"
-    [localModel]
-    python = "\(localModel)/venv/bin/python"
+[log]
+level = "warning"
+[localModel]
+python = "\(localModel)/venv/bin/python"
 
-    """.write(toFile: directory + "/laloD.toml", atomically: true, encoding: .utf8)
+""".write(toFile: directory + "/laloD.toml", atomically: true, encoding: .utf8)
 if let dropIn {
     guard let text = try? String(contentsOfFile: dropIn, encoding: .utf8) else { fail("cannot read \(dropIn)") }
     try text.write(toFile: directory + "/laloD.toml.d/eval.toml", atomically: true, encoding: .utf8)
@@ -133,13 +136,18 @@ defer {
 }
 var connected: LaloClient?
 for _ in 0..<400 {
-    if let client = try? LaloClient(socketPath: socket) { connected = client; break }
+    if let client = try? LaloClient(socketPath: socket) {
+        connected = client
+        break
+    }
     usleep(25_000)
 }
 guard let client = connected else { fail("laloD did not start") }
 // laloD's default: read-only plans run without asking at this confidence (docs/workflows.md).
 let autoApproveAbove = 0.8
-let modelLine = "roles: " + (try client.call(ModelList.self).roles).map { "\($0.role)=\($0.provider)/\($0.model)" }.joined(separator: " ")
+let modelLine =
+    "roles: "
+    + (try client.call(ModelList.self).roles).map { "\($0.role)=\($0.provider)/\($0.model)" }.joined(separator: " ")
 
 @MainActor func usageTotal() throws -> Int64 {
     let total = try client.call(ModelUsage.self, .init()).total
@@ -168,7 +176,8 @@ struct Outcome {
     guard let walker = FileManager.default.enumerator(atPath: root) else { return files }
     while let path = walker.nextObject() as? String {
         var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue {
+        if FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory), !isDirectory.boolValue
+        {
             files[path] = (try? String(contentsOfFile: root + "/" + path, encoding: .utf8)) ?? ""
         }
     }
@@ -178,7 +187,8 @@ struct Outcome {
 @MainActor func run(_ test: Case) throws -> Outcome {
     let tokensBefore = try usageTotal()
     let start = Date()
-    let started = try client.call(WorkflowStart.self, .init(request: test.request, threshold: threshold, tools: test.tools))
+    let started = try client.call(
+        WorkflowStart.self, .init(request: test.request, threshold: threshold, tools: test.tools))
     var state = started.state
     var decisions = 0
     while Date().timeIntervalSince(start) < timeoutSeconds {
@@ -189,7 +199,9 @@ struct Outcome {
         if state == "awaiting_approval" || state == "awaiting_review" {
             decisions += 1
             if decisions > 10 { break }
-            _ = try client.call(WorkflowApprove.self, .init(id: started.id, planHash: state == "awaiting_approval" ? current.planHash : nil))
+            _ = try client.call(
+                WorkflowApprove.self,
+                .init(id: started.id, planHash: state == "awaiting_approval" ? current.planHash : nil))
             continue
         }
         if ["interpreting", "planning", "executing"].contains(state) { continue }
@@ -205,7 +217,11 @@ struct Outcome {
     if state == "committed" {
         if let expected = test.expect.files {
             for (path, expectation) in expected.sorted(by: { $0.key < $1.key }) {
-                guard let content = files[path] else { correct = false; notes.append("no \(path)"); continue }
+                guard let content = files[path] else {
+                    correct = false
+                    notes.append("no \(path)")
+                    continue
+                }
                 for text in expectation.contains where !content.contains(text) {
                     correct = false
                     notes.append("\(path) lacks “\(text)” (has “\(content.prefix(40))”)")
@@ -229,29 +245,41 @@ struct Outcome {
     if verbose {
         for event in detail.events where ["interpreted", "planned", "clarificationNeeded"].contains(event.name) {
             let p = event.payload ?? .null
-            let failed = (p["checks"]?.arrayValue ?? []).filter { $0["passed"] == false }.map { "\($0["name"]?.stringValue ?? "?"): \($0["detail"]?.stringValue ?? "")" }
+            let failed = (p["checks"]?.arrayValue ?? []).filter { $0["passed"] == false }.map {
+                "\($0["name"]?.stringValue ?? "?"): \($0["detail"]?.stringValue ?? "")"
+            }
             let scores = ["confidence", "judgeScore", "judgeConsistency", "agreement", "modelScore", "planConfidence"]
                 .compactMap { key in p[key]?.numberValue.map { "\(key) \(String(format: "%.2f", $0))" } }
-            say("    \(event.name): \(scores.joined(separator: ", "))" + (failed.isEmpty ? "" : "\n      failed: " + failed.joined(separator: "\n      failed: ")))
+            say(
+                "    \(event.name): \(scores.joined(separator: ", "))"
+                    + (failed.isEmpty ? "" : "\n      failed: " + failed.joined(separator: "\n      failed: ")))
             let plan = event.name == "clarificationNeeded" ? p["plan"] : p
             for round in plan?["rounds"]?.arrayValue ?? [] {
-                say("      round: critic \(round["score"]?.numberValue ?? 0) steps \(JSONWriter.string(.array((round["steps"]?.arrayValue ?? []).map { $0["arguments"] ?? .null })))")
+                say(
+                    "      round: critic \(round["score"]?.numberValue ?? 0) steps \(JSONWriter.string(.array((round["steps"]?.arrayValue ?? []).map { $0["arguments"] ?? .null })))"
+                )
             }
             if let intent = p["intent"] { say("      intent: \(JSONWriter.string(intent))") }
         }
     }
     if state != "awaiting_clarification" { _ = try? client.call(WorkflowCancel.self, WorkflowRef(id: started.id)) }
-    return Outcome(id: test.id, kind: test.kind, steps: test.stepCount, state: state, correct: correct, wrong: wrong,
-                   confidence: detail.workflow.confidence, calls: calls, tokens: tokens, seconds: seconds,
-                   note: notes.joined(separator: "; "))
+    return Outcome(
+        id: test.id, kind: test.kind, steps: test.stepCount, state: state, correct: correct, wrong: wrong,
+        confidence: detail.workflow.confidence, calls: calls, tokens: tokens, seconds: seconds,
+        note: notes.joined(separator: "; "))
 }
 
 // MARK: The run
 
-let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
-    .first { $0.hasPrefix("model name") }.map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "?"
+let cpu =
+    (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+    .first { $0.hasPrefix("model name") }.map {
+        $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    } ?? "?"
 if !jsonOutput {
-    say("machine: \(ProcessInfo.processInfo.activeProcessorCount) CPUs (\(cpu ?? "?")), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB")
+    say(
+        "machine: \(ProcessInfo.processInfo.activeProcessorCount) CPUs (\(cpu ?? "?")), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
+    )
     say(modelLine)
     say("cases: \(cases.count) from \(caseFiles.joined(separator: ", "))\(threshold.map { "; threshold \($0)" } ?? "")")
     say("")
@@ -263,23 +291,30 @@ for test in cases {
     do {
         outcome = try run(test)
     } catch {
-        outcome = Outcome(id: test.id, kind: test.kind, steps: test.stepCount, state: "error", correct: false, wrong: false,
-                          confidence: nil, calls: 0, tokens: 0, seconds: 0, note: "\(error)")
+        outcome = Outcome(
+            id: test.id, kind: test.kind, steps: test.stepCount, state: "error", correct: false, wrong: false,
+            confidence: nil, calls: 0, tokens: 0, seconds: 0, note: "\(error)")
     }
     outcomes.append(outcome)
     if jsonOutput {
         var object: [String: JSONValue] = [
-            "id": .string(outcome.id), "kind": .string(outcome.kind), "steps": .int(Int64(outcome.steps)), "state": .string(outcome.state),
+            "id": .string(outcome.id), "kind": .string(outcome.kind), "steps": .int(Int64(outcome.steps)),
+            "state": .string(outcome.state),
             "correct": .bool(outcome.correct), "wrong": .bool(outcome.wrong), "modelCalls": .int(Int64(outcome.calls)),
             "tokens": .int(outcome.tokens), "seconds": .double(outcome.seconds), "note": .string(outcome.note),
         ]
         if let confidence = outcome.confidence { object["confidence"] = .double(confidence) }
         say(JSONWriter.string(.object(object)))
     } else {
-        let pad = { (text: String, width: Int) in text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count) }
-        say(pad(outcome.id, 22) + pad(outcome.kind, 7) + pad("\(outcome.steps)", 6) + pad(outcome.state, 24)
-              + pad(outcome.correct ? "yes" : "NO", 5) + pad(outcome.confidence.map { String(format: "%.2f", $0) } ?? "-", 6)
-              + pad("\(outcome.calls)", 6) + pad("\(outcome.tokens)", 7) + pad(String(format: "%.1f", outcome.seconds), 6) + outcome.note)
+        let pad = { (text: String, width: Int) in
+            text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+        }
+        say(
+            pad(outcome.id, 22) + pad(outcome.kind, 7) + pad("\(outcome.steps)", 6) + pad(outcome.state, 24)
+                + pad(outcome.correct ? "yes" : "NO", 5)
+                + pad(outcome.confidence.map { String(format: "%.2f", $0) } ?? "-", 6)
+                + pad("\(outcome.calls)", 6) + pad("\(outcome.tokens)", 7)
+                + pad(String(format: "%.1f", outcome.seconds), 6) + outcome.note)
     }
 }
 
@@ -300,7 +335,10 @@ let totals: [(String, String)] = [
     ("wrong commits", "\(wrong.count)"),
     ("wrong commits at or above the auto-approval threshold (\(autoApproveAbove))", "\(wrongAbove.count)"),
     ("wall time p50, clear single-step", String(format: "%.1f s", percentile(single.map(\.seconds), 0.5))),
-    ("wall time p50 / max, all", String(format: "%.1f s / %.1f s", percentile(outcomes.map(\.seconds), 0.5), outcomes.map(\.seconds).max() ?? 0)),
+    (
+        "wall time p50 / max, all",
+        String(format: "%.1f s / %.1f s", percentile(outcomes.map(\.seconds), 0.5), outcomes.map(\.seconds).max() ?? 0)
+    ),
     ("model calls p50, all", String(format: "%.0f", percentile(outcomes.map { Double($0.calls) }, 0.5))),
     ("tokens, all", "\(outcomes.reduce(0) { $0 + $1.tokens })"),
 ]

@@ -27,7 +27,8 @@ struct Options {
             case "--method": options.method = iterator.next() ?? options.method
             case "--socket": options.socket = iterator.next()
             case "-h", "--help":
-                print("""
+                print(
+                    """
                     usage: lalo-bench [--clients 1,16] [--seconds 5] [--warmup 1] [--method session.whoami] [--socket PATH]
                     Without --socket, starts laloD from this binary's directory on a temporary socket.
                     """)
@@ -56,14 +57,19 @@ final class PrivateDaemon {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         socket = directory + "/laloD.sock"
         let config = directory + "/laloD.toml"
-        try "[server]\nmaxSessionsPerUser = 1024\n[log]\nlevel = \"warning\"\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        try "[server]\nmaxSessionsPerUser = 1024\n[log]\nlevel = \"warning\"\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
             .appendingPathComponent("laloD").path
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--config", config, "--socket", socket, "--state-dir", directory + "/state"]
         try process.run()
         for _ in 0..<500 {
-            if let client = try? LaloClient(socketPath: socket) { client.close(); return }
+            if let client = try? LaloClient(socketPath: socket) {
+                client.close()
+                return
+            }
             usleep(20_000)
         }
         throw ClientError.daemonNotRunning(path: socket, reason: "laloD did not start")
@@ -100,7 +106,10 @@ func measure(socket: String, method: String, clients: Int, seconds: Double) -> R
                     if t0 >= deadline { break }
                     do {
                         try client.sendRaw(request)
-                        guard let line = try client.readLine() else { errors += 1; break }
+                        guard let line = try client.readLine() else {
+                            errors += 1
+                            break
+                        }
                         if line.count > 9, line.starts(with: Array(#"{"error""#.utf8)) { errors += 1 }
                     } catch {
                         errors += 1
@@ -112,7 +121,10 @@ func measure(socket: String, method: String, clients: Int, seconds: Double) -> R
                 start.wait()
                 errors += 1
             }
-            collected.withLock { $0.latencies += latencies; $0.errors += errors }
+            collected.withLock {
+                $0.latencies += latencies
+                $0.errors += errors
+            }
             done.signal()
         }.start()
     }
@@ -133,7 +145,8 @@ func percentile(_ sorted: [UInt64], _ p: Double) -> Double {
 
 func machineDescription() -> String {
     let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-    let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
+    let model =
+        cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?
         .split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
     return "\(ProcessInfo.processInfo.activeProcessorCount) cores, \(model)"
 }
@@ -162,7 +175,8 @@ for clients in options.clientCounts {
     let calls = run.latenciesNanos.count
     let line = String(
         format: "%-8d %-10d %-10.0f %-8.1f %-8.1f %-8.1f %-9.1f %-9.1f %d", clients, calls, Double(calls) / run.elapsed,
-        percentile(run.latenciesNanos, 0.50), percentile(run.latenciesNanos, 0.90), percentile(run.latenciesNanos, 0.99),
+        percentile(run.latenciesNanos, 0.50), percentile(run.latenciesNanos, 0.90),
+        percentile(run.latenciesNanos, 0.99),
         percentile(run.latenciesNanos, 0.999), percentile(run.latenciesNanos, 1.0), run.errors)
     print(line)
 }

@@ -31,7 +31,9 @@ struct Options {
             case "--prompt": options.prompt = iterator.next() ?? options.prompt
             case "--stub": options.stub = true
             case "-h", "--help":
-                print("usage: lalo-model-bench [--runs 30] [--max-tokens 32] [--local-model DIR] [--prompt TEXT] [--stub]")
+                print(
+                    "usage: lalo-model-bench [--runs 30] [--max-tokens 32] [--local-model DIR] [--prompt TEXT] [--stub]"
+                )
                 exit(0)
             default:
                 FileHandle.standardError.write(Data("lalo-model-bench: unknown argument \(argument)\n".utf8))
@@ -43,7 +45,7 @@ struct Options {
 }
 
 struct Sample {
-    var ttft: Double      // seconds
+    var ttft: Double  // seconds
     var total: Double
     var deltas: Int
     var rate: Double { deltas > 1 ? Double(deltas - 1) / (total - ttft) : 0 }
@@ -59,20 +61,24 @@ let directory = FileManager.default.temporaryDirectory.appendingPathComponent("l
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 let socket = directory + "/laloD.sock"
 let stubPort = options.stub ? StubServer.start(tokens: options.maxTokens) : 0
-try ("""
-    [log]
-    level = "\(ProcessInfo.processInfo.environment["LALO_BENCH_LOG"] ?? "warning")"
-    [localModel]
-    python = "\(options.localModel)/venv/bin/python"
-    mode = "\(options.stub ? "off" : "auto")"
-    """ + (options.stub ? """
+try
+    ("""
+[log]
+level = "\(ProcessInfo.processInfo.environment["LALO_BENCH_LOG"] ?? "warning")"
+[localModel]
+python = "\(options.localModel)/venv/bin/python"
+mode = "\(options.stub ? "off" : "auto")"
+"""
+    + (options.stub
+        ? """
 
-    [providers.stub]
-    baseURL = "http://127.0.0.1:\(stubPort)/v1"
-    [models.chat]
-    provider = "stub"
-    model = "stub"
-    """ : "")).write(toFile: directory + "/laloD.toml", atomically: true, encoding: .utf8)
+        [providers.stub]
+        baseURL = "http://127.0.0.1:\(stubPort)/v1"
+        [models.chat]
+        provider = "stub"
+        model = "stub"
+        """ : ""))
+    .write(toFile: directory + "/laloD.toml", atomically: true, encoding: .utf8)
 let binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
 let daemon = Process()
 daemon.executableURL = binaries.appendingPathComponent("laloD")
@@ -119,10 +125,12 @@ func now() -> Double {
 /// Straight to llama.cpp: one HTTP/1.1 request on a fresh TCP connection, SSE read by hand.
 func direct() -> Sample {
     let body = JSONWriter.string([
-        "model": "smollm2-135m-instruct", "stream": true, "max_tokens": .int(Int64(options.maxTokens)), "temperature": 0,
+        "model": "smollm2-135m-instruct", "stream": true, "max_tokens": .int(Int64(options.maxTokens)),
+        "temperature": 0,
         "messages": [["role": "user", "content": .string(options.prompt)]],
     ])
-    let request = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(localKey)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+    let request =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nAuthorization: Bearer \(localKey)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
     let fd = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -132,7 +140,9 @@ func direct() -> Sample {
     setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     let start = now()
     let connected = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard connected == 0 else { fail("cannot connect to the local model on port \(port)") }
     _ = request.withCString { write(fd, $0, strlen($0)) }
@@ -150,9 +160,13 @@ func direct() -> Sample {
             pending.removeSubrange(...newline)
             guard line.hasPrefix("data: ") else { continue }
             let data = line.dropFirst(6).trimmingCharacters(in: .whitespacesAndNewlines)
-            if data == "[DONE]" { done = true; break }
+            if data == "[DONE]" {
+                done = true
+                break
+            }
             if let json = try? JSONParser.parse(data),
-               let content = json["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue, !content.isEmpty {
+                let content = json["choices"]?.arrayValue?.first?["delta"]?["content"]?.stringValue, !content.isEmpty
+            {
                 if ttft == nil { ttft = now() - start }
                 deltas += 1
             }
@@ -167,10 +181,14 @@ func viaDaemon() throws -> Sample {
     let start = now()
     var ttft: Double?
     var deltas = 0
-    _ = try client.call("model.complete", params: [
-        "messages": [["role": "user", "content": .string(options.prompt)]], "maxTokens": .int(Int64(options.maxTokens)),
-        "temperature": 0,
-    ]) { method, _ in
+    _ = try client.call(
+        "model.complete",
+        params: [
+            "messages": [["role": "user", "content": .string(options.prompt)]],
+            "maxTokens": .int(Int64(options.maxTokens)),
+            "temperature": 0,
+        ]
+    ) { method, _ in
         guard method == "model.delta" else { return }
         if ttft == nil { ttft = now() - start }
         deltas += 1
@@ -183,30 +201,45 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
     return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
 }
 
-for _ in 0..<3 { _ = direct(); _ = try viaDaemon() }  // warm the server's prompt cache and both paths
+for _ in 0..<3 {
+    _ = direct()
+    _ = try viaDaemon()
+}  // warm the server's prompt cache and both paths
 var directSamples: [Sample] = []
 var daemonSamples: [Sample] = []
 for run in 0..<options.runs {
     // Alternate which goes first, so neither side always follows the other.
     if run % 2 == 0 {
-        directSamples.append(direct()); daemonSamples.append(try viaDaemon())
+        directSamples.append(direct())
+        daemonSamples.append(try viaDaemon())
     } else {
-        daemonSamples.append(try viaDaemon()); directSamples.append(direct())
+        daemonSamples.append(try viaDaemon())
+        directSamples.append(direct())
     }
 }
 let differences = zip(daemonSamples, directSamples).map { ($0.ttft - $1.ttft) * 1000 }
 func row(_ name: String, _ samples: [Sample]) {
     let ttft = samples.map { $0.ttft * 1000 }
     let rates = samples.map(\.rate)
-    print(String(format: "%@ TTFT p50 %7.2f ms  p90 %7.2f ms  p99 %7.2f ms   %6.1f tokens/s (p50)   %4.1f deltas/run",
-                 name.padding(toLength: 24, withPad: " ", startingAt: 0) as NSString, percentile(ttft, 0.5), percentile(ttft, 0.9), percentile(ttft, 0.99),
-                 percentile(rates, 0.5), Double(samples.map(\.deltas).reduce(0, +)) / Double(samples.count)))
+    print(
+        String(
+            format: "%@ TTFT p50 %7.2f ms  p90 %7.2f ms  p99 %7.2f ms   %6.1f tokens/s (p50)   %4.1f deltas/run",
+            name.padding(toLength: 24, withPad: " ", startingAt: 0) as NSString, percentile(ttft, 0.5),
+            percentile(ttft, 0.9), percentile(ttft, 0.99),
+            percentile(rates, 0.5), Double(samples.map(\.deltas).reduce(0, +)) / Double(samples.count)))
 }
-print((options.stub ? "stub server (answers at once, no model); " : "local model: SmolLM2-135M-Instruct Q4_1 via llama-cpp-python server; ") + "\(options.runs) paired runs, max_tokens \(options.maxTokens), \(ProcessInfo.processInfo.activeProcessorCount) CPUs")
+print(
+    (options.stub
+        ? "stub server (answers at once, no model); "
+        : "local model: SmolLM2-135M-Instruct Q4_1 via llama-cpp-python server; ")
+        + "\(options.runs) paired runs, max_tokens \(options.maxTokens), \(ProcessInfo.processInfo.activeProcessorCount) CPUs"
+)
 row("direct (TCP, raw SSE)", directSamples)
 row("through laloD", daemonSamples)
-print(String(format: "laloD overhead on TTFT: median of paired differences %.2f ms (p10 %.2f, p90 %.2f)",
-             percentile(differences, 0.5), percentile(differences, 0.1), percentile(differences, 0.9)))
+print(
+    String(
+        format: "laloD overhead on TTFT: median of paired differences %.2f ms (p10 %.2f, p90 %.2f)",
+        percentile(differences, 0.5), percentile(differences, 0.1), percentile(differences, 0.9)))
 
 /// A loopback server that answers every request with an OpenAI-style SSE stream of `tokens`
 /// chunks, written at once: the model taken out of the measurement.
@@ -214,10 +247,13 @@ enum StubServer {
     static func start(tokens: Int) -> Int {
         var events = ""
         for i in 0..<tokens {
-            events += "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok\(i) \"},\"finish_reason\":null}]}\n\n"
+            events +=
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"tok\(i) \"},\"finish_reason\":null}]}\n\n"
         }
         events += "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n"
-        let response = Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: \(events.utf8.count)\r\n\r\n\(events)".utf8)
+        let response = Array(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: \(events.utf8.count)\r\n\r\n\(events)"
+                .utf8)
         return LoopbackHTTPServer.start { _, _ in response }
     }
 }

@@ -17,9 +17,13 @@ final class StubModels: Sendable {
         // `self` is not complete until `port` is set; the responder reaches it through a box.
         let box = Mutex<StubModels?>(nil)
         port = LoopbackHTTPServer.start { path, body in
-            guard let stub = box.withLock({ $0 }) else { return Array("HTTP/1.1 503 Starting\r\nContent-Length: 0\r\n\r\n".utf8) }
+            guard let stub = box.withLock({ $0 }) else {
+                return Array("HTTP/1.1 503 Starting\r\nContent-Length: 0\r\n\r\n".utf8)
+            }
             let reply = JSONWriter.bytes(stub.answer(path: path, body: body))
-            return Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(reply.count)\r\n\r\n".utf8) + reply
+            return Array(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(reply.count)\r\n\r\n".utf8)
+                + reply
         }
         box.withLock { $0 = self }
     }
@@ -37,7 +41,8 @@ final class StubModels: Sendable {
         let delay = delayMs.load(ordering: .relaxed)
         if delay > 0 { usleep(UInt32(delay) * 1000) }
         let request = (try? JSONParser.parse(body)) ?? .null
-        let prompt = request["messages"]?.arrayValue?.compactMap { $0["content"]?.stringValue }.joined(separator: "\n") ?? ""
+        let prompt =
+            request["messages"]?.arrayValue?.compactMap { $0["content"]?.stringValue }.joined(separator: "\n") ?? ""
         // The crash workflows carry their number through the request, the intent and the plan.
         var number: Int?
         if let range = prompt.range(of: #"crash-[0-9]+"#, options: .regularExpression) {
@@ -46,29 +51,58 @@ final class StubModels: Sendable {
         let content: JSONValue
         switch request["model"]?.stringValue {
         case "interpreter":
-            content = ["goal": .string(number.map { "crash-\($0): write the file and place the order" } ?? "list the workspace"),
-                       "entities": [], "constraints": [], "expectedOutput": "done", "tools": ["file"]]
+            content = [
+                "goal": .string(
+                    number.map { "crash-\($0): write the file and place the order" } ?? "list the workspace"),
+                "entities": [], "constraints": [], "expectedOutput": "done", "tools": ["file"],
+            ]
         case "judge":
             content = ["score": 0.95, "questions": []]
         case "planner":
             if let number {
-                content = ["steps": [
-                    ["tool": "file", "arguments": ["operation": "write", "path": .string("order-\(number).txt"), "content": .string("\(number)")],
-                     "expectedOutcome": "the file is written", "dependsOn": []],
-                    ["tool": "http.request", "arguments": ["url": .string("http://127.0.0.1:\(port)/orders/\(number)"), "method": "POST",
-                                                           "json": ["n": .int(Int64(number))]],
-                     "expectedOutcome": "the order is placed", "dependsOn": [0]],
-                ]]
+                content = [
+                    "steps": [
+                        [
+                            "tool": "file",
+                            "arguments": [
+                                "operation": "write", "path": .string("order-\(number).txt"),
+                                "content": .string("\(number)"),
+                            ],
+                            "expectedOutcome": "the file is written", "dependsOn": [],
+                        ],
+                        [
+                            "tool": "http.request",
+                            "arguments": [
+                                "url": .string("http://127.0.0.1:\(port)/orders/\(number)"), "method": "POST",
+                                "json": ["n": .int(Int64(number))],
+                            ],
+                            "expectedOutcome": "the order is placed", "dependsOn": [0],
+                        ],
+                    ]
+                ]
             } else {
-                content = ["steps": [["tool": "file", "arguments": ["operation": "list", "path": "."], "expectedOutcome": "the names",
-                                      "dependsOn": []]]]
+                content = [
+                    "steps": [
+                        [
+                            "tool": "file", "arguments": ["operation": "list", "path": "."],
+                            "expectedOutcome": "the names",
+                            "dependsOn": [],
+                        ]
+                    ]
+                ]
             }
         default:
             content = ["score": 0.9, "objections": []]
         }
-        return ["id": "stub", "object": "chat.completion", "model": request["model"] ?? "stub",
-                "choices": [["index": 0, "message": ["role": "assistant", "content": .string(JSONWriter.string(content))],
-                             "finish_reason": "stop"]],
-                "usage": ["prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20]]
+        return [
+            "id": "stub", "object": "chat.completion", "model": request["model"] ?? "stub",
+            "choices": [
+                [
+                    "index": 0, "message": ["role": "assistant", "content": .string(JSONWriter.string(content))],
+                    "finish_reason": "stop",
+                ]
+            ],
+            "usage": ["prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20],
+        ]
     }
 }

@@ -82,7 +82,9 @@ final class Daemon {
     let process = Process()
     init() throws {
         process.executableURL = binaries.appendingPathComponent("laloD")
-        process.arguments = ["--config", directory + "/laloD.toml", "--socket", socket, "--state-dir", directory + "/state"]
+        process.arguments = [
+            "--config", directory + "/laloD.toml", "--socket", socket, "--state-dir", directory + "/state",
+        ]
         try process.run()
         for _ in 0..<400 {
             if let client = try? LaloClient(socketPath: socket) {
@@ -113,7 +115,8 @@ var daemon = try Daemon()
 let client = try LaloClient(socketPath: socket)
 // The file tool's default limit (600 calls a minute) would measure the limiter, not the engine.
 _ = try client.call(ToolConfigure.self, .init(name: "file", rateLimitPerMinute: 0))
-_ = try client.call(ToolConfigure.self, .init(name: "http.request", rateLimitPerMinute: 0, settings: ["rateLimitPerHostPerMinute": 0]))
+_ = try client.call(
+    ToolConfigure.self, .init(name: "http.request", rateLimitPerMinute: 0, settings: ["rateLimitPerHostPerMinute": 0]))
 
 // Warm-up: code paths, the SQLite page cache, HTTP keep-alive connections.
 for i in 0..<20 { _ = try runOne(client, "warm-up \(i): list the workspace") }
@@ -133,16 +136,25 @@ if ProcessInfo.processInfo.environment["LALO_BENCH_PHASES"] != nil {
     for workflow in recent {
         let events = try client.call(WorkflowGet.self, WorkflowRef(id: workflow.id)).events
         let created = ISO8601DateFormatter.withFractions.date(from: workflow.createdAt)!.timeIntervalSince1970
-        print("  phases: " + events.map { e in
-            String(format: "%@ +%.2f ms", e.name, (ISO8601DateFormatter.withFractions.date(from: e.time)!.timeIntervalSince1970 - created) * 1000)
-        }.joined(separator: ", "))
+        print(
+            "  phases: "
+                + events.map { e in
+                    String(
+                        format: "%@ +%.2f ms", e.name,
+                        (ISO8601DateFormatter.withFractions.date(from: e.time)!.timeIntervalSince1970 - created) * 1000)
+                }.joined(separator: ", "))
     }
 }
 let callsPerWorkflow = Double(stub.calls.load(ordering: .relaxed)) / Double(runs + 20)
-print("machine: \(ProcessInfo.processInfo.activeProcessorCount) CPUs, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; laloD release build; store durability \(durability); models: in-process stub answering at once")
-print(String(format: "1. one-step read-only workflow, start → awaiting_review, %d runs: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms (%.1f model calls each; end states %@)",
-             runs, percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.99), callsPerWorkflow,
-             states.description))
+print(
+    "machine: \(ProcessInfo.processInfo.activeProcessorCount) CPUs, \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; laloD release build; store durability \(durability); models: in-process stub answering at once"
+)
+print(
+    String(
+        format:
+            "1. one-step read-only workflow, start → awaiting_review, %d runs: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms (%.1f model calls each; end states %@)",
+        runs, percentile(latencies, 0.5), percentile(latencies, 0.9), percentile(latencies, 0.99), callsPerWorkflow,
+        states.description))
 
 // 2. Throughput with 16 concurrent clients.
 let completed = Atomic<Int>(0)
@@ -172,9 +184,11 @@ for worker in 0..<16 {
 }
 group.wait()
 let elapsed = now() - throughputStart
-print(String(format: "2. 16 concurrent clients for %.0f s: %d workflows to review, %.0f workflows/s, %d failed",
-             elapsed, completed.load(ordering: .relaxed), Double(completed.load(ordering: .relaxed)) / elapsed,
-             failures.load(ordering: .relaxed)))
+print(
+    String(
+        format: "2. 16 concurrent clients for %.0f s: %d workflows to review, %.0f workflows/s, %d failed",
+        elapsed, completed.load(ordering: .relaxed), Double(completed.load(ordering: .relaxed)) / elapsed,
+        failures.load(ordering: .relaxed)))
 
 // 3. Model calls on the critical path.
 stub.delayMs.store(100, ordering: .relaxed)
@@ -185,8 +199,11 @@ for i in 0..<5 {
     slow.append((now() - start) * 1000)
 }
 let depth = percentile(slow, 0.5) / 100
-print(String(format: "3. with every model call taking 100 ms: %.0f ms per workflow (median of 5) = %.1f model calls in sequence (5 calls in all: 2 interpretation samples in parallel, the judge beside the speculative plan, the critic)",
-             percentile(slow, 0.5), depth))
+print(
+    String(
+        format:
+            "3. with every model call taking 100 ms: %.0f ms per workflow (median of 5) = %.1f model calls in sequence (5 calls in all: 2 interpretation samples in parallel, the judge beside the speculative plan, the critic)",
+        percentile(slow, 0.5), depth))
 stub.delayMs.store(0, ordering: .relaxed)
 daemon.stop()
 
@@ -197,8 +214,13 @@ daemon = try Daemon()
 let crash = try LaloClient(socketPath: socket)
 var ids: [String] = []
 for i in 0..<100 {
-    ids.append(try crash.call(WorkflowStart.self, .init(request: "crash-\(i): write the file and place order \(i)",
-                                                        tools: ["file", "http.request"])).id)
+    ids.append(
+        try crash.call(
+            WorkflowStart.self,
+            .init(
+                request: "crash-\(i): write the file and place order \(i)",
+                tools: ["file", "http.request"])
+        ).id)
 }
 /// Approves every plan that waits, until all workflows are in review or have ended.
 func approveAll(_ ids: [String], until stop: Double) throws -> [String: String] {
@@ -219,7 +241,9 @@ func approveAll(_ ids: [String], until stop: Double) throws -> [String: String] 
             }
             cursor = page.nextCursor
         } while cursor != nil
-        if states.count == ids.count, states.values.allSatisfy({ $0 == "awaiting_review" || workflowTerminalStates.contains($0) }) {
+        if states.count == ids.count,
+            states.values.allSatisfy({ $0 == "awaiting_review" || workflowTerminalStates.contains($0) })
+        {
             return states
         }
         usleep(20_000)
@@ -231,7 +255,9 @@ let killBy = now() + 30
 var before: [WorkflowInfo] = []
 while now() < killBy {
     _ = try? approveAll(ids, until: now() + 0.01)
-    before = try crash.call(WorkflowList.self, .init(state: "live", limit: 1000)).workflows.filter { ids.contains($0.id) }
+    before = try crash.call(WorkflowList.self, .init(state: "live", limit: 1000)).workflows.filter {
+        ids.contains($0.id)
+    }
     if before.filter({ $0.state == "executing" }).count >= 10 { break }
 }
 var inFlight: [String: Int] = [:]
@@ -250,7 +276,9 @@ for id in ids {
     let events = try check.call(WorkflowGet.self, WorkflowRef(id: id)).events
     if events.contains(where: { $0.payload?["interrupted"] != nil }) { interrupted += 1 }
 }
-print("4. kill -9 with 100 workflows started: live at the kill \(inFlight.sorted { $0.key < $1.key }) (\(ordersBefore) orders sent); after restart: \(after.count)/100 followed to \(ended.sorted { $0.key < $1.key }); orders: \(orders.count) workflows ordered, \(twice) ordered twice; \(interrupted) interrupted orders went to review unrepeated")
+print(
+    "4. kill -9 with 100 workflows started: live at the kill \(inFlight.sorted { $0.key < $1.key }) (\(ordersBefore) orders sent); after restart: \(after.count)/100 followed to \(ended.sorted { $0.key < $1.key }); orders: \(orders.count) workflows ordered, \(twice) ordered twice; \(interrupted) interrupted orders went to review unrepeated"
+)
 daemon.stop()
 
 extension ISO8601DateFormatter {

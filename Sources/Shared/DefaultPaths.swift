@@ -10,7 +10,9 @@ public enum DefaultPaths {
     /// The socket a client should use: an explicit flag, then `$LALO_SOCKET`, then the default.
     public static func resolveSocket(explicit: String?) -> String {
         if let explicit, !explicit.isEmpty { return explicit }
-        if let fromEnvironment = ProcessInfo.processInfo.environment[socketEnvironmentVariable], !fromEnvironment.isEmpty {
+        if let fromEnvironment = ProcessInfo.processInfo.environment[socketEnvironmentVariable],
+            !fromEnvironment.isEmpty
+        {
             return fromEnvironment
         }
         return socket

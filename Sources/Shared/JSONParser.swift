@@ -71,9 +71,15 @@ private struct Implementation {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "t"):
+            try expectLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectLiteral("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw fail("unexpected character")
         }
@@ -118,8 +124,14 @@ private struct Implementation {
             if object.updateValue(value, forKey: key) != nil { throw fail("duplicate key \"\(key)\"") }
             skipWhitespace()
             guard index < buffer.count else { throw fail("unterminated object") }
-            if buffer[index] == UInt8(ascii: ",") { index += 1; continue }
-            if buffer[index] == UInt8(ascii: "}") { index += 1; return .object(object) }
+            if buffer[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if buffer[index] == UInt8(ascii: "}") {
+                index += 1
+                return .object(object)
+            }
             throw fail("expected ',' or '}'")
         }
     }
@@ -139,8 +151,14 @@ private struct Implementation {
             array.append(try parseValue())
             skipWhitespace()
             guard index < buffer.count else { throw fail("unterminated array") }
-            if buffer[index] == UInt8(ascii: ",") { index += 1; continue }
-            if buffer[index] == UInt8(ascii: "]") { index += 1; return .array(array) }
+            if buffer[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if buffer[index] == UInt8(ascii: "]") {
+                index += 1
+                return .array(array)
+            }
             throw fail("expected ',' or ']'")
         }
     }
@@ -165,7 +183,9 @@ private struct Implementation {
         if index < buffer.count, buffer[index] == UInt8(ascii: "e") || buffer[index] == UInt8(ascii: "E") {
             isInteger = false
             index += 1
-            if index < buffer.count, buffer[index] == UInt8(ascii: "+") || buffer[index] == UInt8(ascii: "-") { index += 1 }
+            if index < buffer.count, buffer[index] == UInt8(ascii: "+") || buffer[index] == UInt8(ascii: "-") {
+                index += 1
+            }
             guard index < buffer.count, isDigit(buffer[index]) else { throw fail("invalid exponent") }
             while index < buffer.count, isDigit(buffer[index]) { index += 1 }
         }

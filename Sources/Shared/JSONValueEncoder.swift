@@ -161,7 +161,9 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
         try node.appended().encode(value, path: codingPath)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<
+        NestedKey
+    > {
         NodeEncoder(node: node.appended(), codingPath: codingPath).container(keyedBy: keyType)
     }
 

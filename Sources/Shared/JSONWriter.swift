@@ -56,7 +56,8 @@ public enum JSONWriter {
     /// Byte-wise order of the UTF-8 forms. Not `String.<`, which compares canonically equivalent
     /// strings as equal and would leave their order (and so a hash) to dictionary iteration.
     static func utf8Precedes(_ a: String, _ b: String) -> Bool {
-        var a = a, b = b
+        var a = a
+        var b = b
         return a.withUTF8 { pa in
             b.withUTF8 { pb in
                 let common = min(pa.count, pb.count)
@@ -81,7 +82,9 @@ public enum JSONWriter {
             case 0x0D: output.append(contentsOf: [0x5C, UInt8(ascii: "r")])
             case 0x09: output.append(contentsOf: [0x5C, UInt8(ascii: "t")])
             case 0..<0x20, 0x7F:
-                output.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+                output.append(contentsOf: [
+                    0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)],
+                ])
             default: output.append(byte)
             }
         }
@@ -99,11 +102,12 @@ extension JSONWriter {
             return "[\n" + a.map { pad + pretty($0, indent: indent + 1) }.joined(separator: ",\n") + "\n\(close)]"
         case .object(let o) where !o.isEmpty:
             let keys = o.keys.sorted(by: utf8Precedes)
-            return "{\n" + keys.map { key in
-                var k: [UInt8] = []
-                writeString(key, into: &k)
-                return pad + String(decoding: k, as: UTF8.self) + ": " + pretty(o[key]!, indent: indent + 1)
-            }.joined(separator: ",\n") + "\n\(close)}"
+            return "{\n"
+                + keys.map { key in
+                    var k: [UInt8] = []
+                    writeString(key, into: &k)
+                    return pad + String(decoding: k, as: UTF8.self) + ": " + pretty(o[key]!, indent: indent + 1)
+                }.joined(separator: ",\n") + "\n\(close)}"
         default:
             return string(value)
         }

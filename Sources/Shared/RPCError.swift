@@ -68,7 +68,9 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public static func parseError(_ message: String) -> RPCError { .init(.parseError, "Parse error: \(message)") }
-    public static func invalidRequest(_ message: String) -> RPCError { .init(.invalidRequest, "Invalid Request: \(message)") }
+    public static func invalidRequest(_ message: String) -> RPCError {
+        .init(.invalidRequest, "Invalid Request: \(message)")
+    }
     public static func methodNotFound(_ method: String) -> RPCError {
         .init(.methodNotFound, "Method not found: \(method)")
     }
@@ -102,10 +104,12 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     public init(json: JSONValue) {
         let code = json["code"]?.intValue ?? ErrorKind.internalError.code
         let data = json["data"]?.objectValue ?? [:]
-        let kind = data["kind"]?.stringValue.flatMap(ErrorKind.init(rawValue:)) ?? ErrorKind(code: code) ?? .internalError
+        let kind =
+            data["kind"]?.stringValue.flatMap(ErrorKind.init(rawValue:)) ?? ErrorKind(code: code) ?? .internalError
         var detail = data
         detail["kind"] = nil
         detail["field"] = nil
-        self.init(kind, json["message"]?.stringValue ?? "unknown error", field: data["field"]?.stringValue, detail: detail)
+        self.init(
+            kind, json["message"]?.stringValue ?? "unknown error", field: data["field"]?.stringValue, detail: detail)
     }
 }

@@ -20,9 +20,10 @@ extension RPCMethod {
     public static var notification: String? { nil }
     public static var secretParams: [String] { [] }
     public static var descriptor: MethodDescriptor {
-        MethodDescriptor(name: name, summary: summary, permission: permission, paramsSchema: paramsSchema,
-                         resultSchema: resultSchema, notification: notification,
-                         secretParams: secretParams)
+        MethodDescriptor(
+            name: name, summary: summary, permission: permission, paramsSchema: paramsSchema,
+            resultSchema: resultSchema, notification: notification,
+            secretParams: secretParams)
     }
 }
 

@@ -53,8 +53,10 @@ public indirect enum Schema: Sendable {
         _ description: String? = nil, enum values: [String]? = nil, minLength: Int? = nil, maxLength: Int? = nil,
         format: String? = nil, pattern: String? = nil, check: (@Sendable (String) -> Bool)? = nil
     ) -> Schema {
-        .string(StringRules(description: description, enumValues: values, minLength: minLength, maxLength: maxLength,
-                            format: format, pattern: pattern, check: check))
+        .string(
+            StringRules(
+                description: description, enumValues: values, minLength: minLength, maxLength: maxLength,
+                format: format, pattern: pattern, check: check))
     }
 
     public static func integer(_ description: String? = nil, minimum: Int64? = nil, maximum: Int64? = nil) -> Schema {
@@ -71,8 +73,12 @@ public indirect enum Schema: Sendable {
 }
 
 extension Schema.Property {
-    public static func required(_ name: String, _ schema: Schema) -> Self { .init(name: name, schema: schema, required: true) }
-    public static func optional(_ name: String, _ schema: Schema) -> Self { .init(name: name, schema: schema, required: false) }
+    public static func required(_ name: String, _ schema: Schema) -> Self {
+        .init(name: name, schema: schema, required: true)
+    }
+    public static func optional(_ name: String, _ schema: Schema) -> Self {
+        .init(name: name, schema: schema, required: false)
+    }
 }
 
 // MARK: - Validation
@@ -122,8 +128,12 @@ extension Schema {
         case .integer(_, let minimum, let maximum):
             // JSON Schema counts 2.0 as an integer; intValue accepts exactly those doubles.
             guard let i = value.intValue else { throw mismatch(path, "an integer", value) }
-            if let minimum, i < minimum { throw RPCError.invalidParams("\(path) must be at least \(minimum)", field: path) }
-            if let maximum, i > maximum { throw RPCError.invalidParams("\(path) must be at most \(maximum)", field: path) }
+            if let minimum, i < minimum {
+                throw RPCError.invalidParams("\(path) must be at least \(minimum)", field: path)
+            }
+            if let maximum, i > maximum {
+                throw RPCError.invalidParams("\(path) must be at most \(maximum)", field: path)
+            }
         case .number:
             switch value {
             case .int, .double: break
@@ -159,7 +169,8 @@ extension Schema {
             if let additional = rules.additionalProperties {
                 o["additionalProperties"] = additional.json
             } else {
-                o["properties"] = .object(Dictionary(uniqueKeysWithValues: rules.properties.map { ($0.name, $0.schema.json) }))
+                o["properties"] = .object(
+                    Dictionary(uniqueKeysWithValues: rules.properties.map { ($0.name, $0.schema.json) }))
                 let required = rules.properties.filter(\.required).map { JSONValue.string($0.name) }
                 if !required.isEmpty { o["required"] = .array(required) }
                 o["additionalProperties"] = false

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import Shared
 
@@ -18,18 +19,27 @@ struct LaloDCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Configuration file.", valueName: "path"))
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Socket to listen on when systemd does not pass one in (default: $LALO_SOCKET, else server.socket).", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Socket to listen on when systemd does not pass one in (default: $LALO_SOCKET, else server.socket).",
+            valueName: "path"))
     var socket: String?
 
-    @Option(name: .long, help: ArgumentHelp("State directory holding the database (overrides store.stateDirectory).", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("State directory holding the database (overrides store.stateDirectory).", valueName: "path"))
     var stateDir: String?
 
-    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical.", valueName: "level"))
     var logLevel: String?
 
     func validate() throws {
         if let logLevel, Logger.Level(rawValue: logLevel) == nil {
-            throw ValidationError("--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if let socket, !socket.hasPrefix("/") { throw ValidationError("--socket must be an absolute path") }
         if let stateDir, !stateDir.hasPrefix("/") { throw ValidationError("--state-dir must be an absolute path") }
@@ -39,11 +49,10 @@ struct LaloDCommand: AsyncParsableCommand {
         let environmentSocket = ProcessInfo.processInfo.environment[DefaultPaths.socketEnvironmentVariable]
         let loader = ConfigLoader(
             path: config ?? DefaultPaths.configFile, required: config != nil,
-            overrides: .init(socket: socket ?? (environmentSocket?.isEmpty == false ? environmentSocket : nil),
-                             stateDirectory: stateDir, logLevel: logLevel.flatMap(Logger.Level.init(rawValue:))))
+            overrides: .init(
+                socket: socket ?? (environmentSocket?.isEmpty == false ? environmentSocket : nil),
+                stateDirectory: stateDir, logLevel: logLevel.flatMap(Logger.Level.init(rawValue:))))
         let status = await Daemon.run(loader: loader)
         if status != 0 { throw ExitCode(status) }
     }
 }
-
-import Foundation

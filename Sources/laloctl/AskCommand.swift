@@ -20,7 +20,8 @@ struct AskCommand: ParsableCommand {
 
     func validate() throws {
         guard ModelRole(rawValue: role) != nil else {
-            throw ValidationError("unknown role \(role) (roles: \(ModelRole.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ValidationError(
+                "unknown role \(role) (roles: \(ModelRole.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
     }
 
@@ -36,7 +37,8 @@ struct AskCommand: ParsableCommand {
         if let maxTokens { params["maxTokens"] = .int(Int64(maxTokens)) }
         if let temperature { params["temperature"] = .double(temperature) }
         if let schema {
-            guard let data = FileManager.default.contents(atPath: schema), let json = try? JSONParser.parse(Array(data)) else {
+            guard let data = FileManager.default.contents(atPath: schema), let json = try? JSONParser.parse(Array(data))
+            else {
                 Terminal.error("\(schema): not a readable JSON file")
                 throw ExitCode(2)
             }
@@ -45,7 +47,8 @@ struct AskCommand: ParsableCommand {
         let streaming = global.output == .table
         let result = try global.withClient { client in
             try client.call(ModelComplete.name, params: .object(params)) { method, notification in
-                guard streaming, method == ModelComplete.notification, let delta = notification["delta"]?.stringValue else { return }
+                guard streaming, method == ModelComplete.notification, let delta = notification["delta"]?.stringValue
+                else { return }
                 FileHandle.standardOutput.write(Data(delta.utf8))
             }
         }
@@ -53,9 +56,12 @@ struct AskCommand: ParsableCommand {
             print("")
             if isatty(STDERR_FILENO) == 1 {
                 let usage = result["usage"]
-                FileHandle.standardError.write(Data(Terminal.paint(
-                    "[\(Terminal.text(result["provider"]))/\(Terminal.text(result["model"])), \(Terminal.text(usage?["promptTokens"])) + \(Terminal.text(usage?["completionTokens"])) tokens, \(String(format: "%.0f ms", Double(result["durationMicros"]?.intValue ?? 0) / 1000))]\n",
-                    "2").utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        Terminal.paint(
+                            "[\(Terminal.text(result["provider"]))/\(Terminal.text(result["model"])), \(Terminal.text(usage?["promptTokens"])) + \(Terminal.text(usage?["completionTokens"])) tokens, \(String(format: "%.0f ms", Double(result["durationMicros"]?.intValue ?? 0) / 1000))]\n",
+                            "2"
+                        ).utf8))
             }
         } else {
             Terminal.printJSON(result)

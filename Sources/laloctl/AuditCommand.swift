@@ -57,13 +57,17 @@ struct AuditCommand: ParsableCommand {
             params["limit"] = .int(Int64(limit))
             if let cursor { params["cursor"] = .string(cursor) }
             try global.show(AuditQuery.name, params: .object(params)) { r in
-                Terminal.table(["SEQ", "TIME", "KIND", "USER", "METHOD", "OUTCOME", "µs"],
-                               (r["entries"]?.arrayValue ?? []).map { e in
-                    [Terminal.text(e["seq"]), Terminal.text(e["time"]), Terminal.text(e["kind"]),
-                     Terminal.text(e["user"]), Terminal.text(e["method"]),
-                     Terminal.text(e["outcome"]) + (e["errorKind"].map { $0 == .null ? "" : " (\(Terminal.text($0)))" } ?? ""),
-                     Terminal.text(e["durationMicros"])]
-                })
+                Terminal.table(
+                    ["SEQ", "TIME", "KIND", "USER", "METHOD", "OUTCOME", "µs"],
+                    (r["entries"]?.arrayValue ?? []).map { e in
+                        [
+                            Terminal.text(e["seq"]), Terminal.text(e["time"]), Terminal.text(e["kind"]),
+                            Terminal.text(e["user"]), Terminal.text(e["method"]),
+                            Terminal.text(e["outcome"])
+                                + (e["errorKind"].map { $0 == .null ? "" : " (\(Terminal.text($0)))" } ?? ""),
+                            Terminal.text(e["durationMicros"]),
+                        ]
+                    })
                 if let next = r["nextCursor"]?.stringValue { print("more: --cursor \(next)") }
             }
         }
@@ -80,9 +84,13 @@ struct AuditCommand: ParsableCommand {
             case .json: Terminal.printJSON(result)
             case .table:
                 if result["ok"] == .bool(true) {
-                    print("\(Terminal.good("ok")): \(Terminal.text(result["entries"])) entries verified (seq \(Terminal.text(result["firstSeq"]))–\(Terminal.text(result["lastSeq"])))")
+                    print(
+                        "\(Terminal.good("ok")): \(Terminal.text(result["entries"])) entries verified (seq \(Terminal.text(result["firstSeq"]))–\(Terminal.text(result["lastSeq"])))"
+                    )
                 } else {
-                    print("\(Terminal.bad("FAILED")): entry \(Terminal.text(result["firstBadSeq"])) \(Terminal.text(result["problem"])) — \(Terminal.text(result["detail"]))")
+                    print(
+                        "\(Terminal.bad("FAILED")): entry \(Terminal.text(result["firstBadSeq"])) \(Terminal.text(result["problem"])) — \(Terminal.text(result["detail"]))"
+                    )
                 }
             }
             if result["ok"] != .bool(true) { throw ExitCode(1) }
@@ -99,8 +107,10 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             let handle: FileHandle
             if let file {
-                guard FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
-                      let opened = FileHandle(forWritingAtPath: file) else {
+                guard
+                    FileManager.default.createFile(atPath: file, contents: nil, attributes: [.posixPermissions: 0o600]),
+                    let opened = FileHandle(forWritingAtPath: file)
+                else {
                     Terminal.error("cannot create \(file)")
                     throw ExitCode(1)
                 }
@@ -117,7 +127,8 @@ struct AuditCommand: ParsableCommand {
             }
             if file != nil {
                 try? handle.close()
-                FileHandle.standardError.write(Data("exported \(Terminal.text(result["entries"])) entries to \(file!)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("exported \(Terminal.text(result["entries"])) entries to \(file!)\n".utf8))
             }
         }
     }

@@ -8,8 +8,10 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "Daemon socket (default: $LALO_SOCKET, else \(DefaultPaths.socket)).", valueName: "path"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Daemon socket (default: $LALO_SOCKET, else \(DefaultPaths.socket)).", valueName: "path"))
     var socket: String?
 
     @Option(name: .shortAndLong, help: "Output format: table for people, json for scripts.")

@@ -15,10 +15,12 @@ struct Laloctl: ParsableCommand {
             Shell completions: laloctl --generate-completion-script bash|zsh|fish.
             """,
         version: LaloVersion.current,
-        subcommands: [StatusCommand.self, WhoamiCommand.self, SessionCommand.self, RoleCommand.self,
-                      AuditCommand.self, SecretCommand.self, ModelCommand.self, AskCommand.self, ToolCommand.self,
-                      RunCommand.self, WorkflowCommand.self, SandboxCommand.self,
-                      RPCCommand.self])
+        subcommands: [
+            StatusCommand.self, WhoamiCommand.self, SessionCommand.self, RoleCommand.self,
+            AuditCommand.self, SecretCommand.self, ModelCommand.self, AskCommand.self, ToolCommand.self,
+            RunCommand.self, WorkflowCommand.self, SandboxCommand.self,
+            RPCCommand.self,
+        ])
 
     /// Like the default entry point, but usage errors exit with 2 (SPEC §10) rather than 64.
     static func main() {

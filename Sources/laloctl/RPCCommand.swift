@@ -12,9 +12,11 @@ struct RPCCommand: ParsableCommand {
 
         func run() throws {
             try global.show(RPCDiscover.name) { doc in
-                Terminal.table(["METHOD", "PERMISSION", "SUMMARY"], (doc["methods"]?.arrayValue ?? []).map { m in
-                    [Terminal.text(m["name"]), Terminal.text(m["x-permission"]), Terminal.text(m["summary"])]
-                })
+                Terminal.table(
+                    ["METHOD", "PERMISSION", "SUMMARY"],
+                    (doc["methods"]?.arrayValue ?? []).map { m in
+                        [Terminal.text(m["name"]), Terminal.text(m["x-permission"]), Terminal.text(m["summary"])]
+                    })
             }
         }
     }
@@ -29,8 +31,12 @@ struct RPCCommand: ParsableCommand {
 
         func validate() throws {
             if let params {
-                guard let value = try? JSONParser.parse(params) else { throw ValidationError("PARAMS is not valid JSON") }
-                guard case .object = value else { throw ValidationError("PARAMS must be a JSON object (by-name parameters)") }
+                guard let value = try? JSONParser.parse(params) else {
+                    throw ValidationError("PARAMS is not valid JSON")
+                }
+                guard case .object = value else {
+                    throw ValidationError("PARAMS must be a JSON object (by-name parameters)")
+                }
             }
         }
 

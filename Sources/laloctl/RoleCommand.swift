@@ -29,17 +29,26 @@ struct RoleCommand: ParsableCommand {
 
         func run() throws {
             try global.show(RoleList.name) { r in
-                Terminal.table(["ROLE", "KIND", "INHERITS", "PERMISSIONS"], (r["roles"]?.arrayValue ?? []).map { role in
-                    [Terminal.text(role["name"]), role["builtIn"] == .bool(true) ? "built-in" : "custom",
-                     Terminal.text(role["inherits"]), Terminal.text(role["permissions"])]
-                })
+                Terminal.table(
+                    ["ROLE", "KIND", "INHERITS", "PERMISSIONS"],
+                    (r["roles"]?.arrayValue ?? []).map { role in
+                        [
+                            Terminal.text(role["name"]), role["builtIn"] == .bool(true) ? "built-in" : "custom",
+                            Terminal.text(role["inherits"]), Terminal.text(role["permissions"]),
+                        ]
+                    })
                 let grants = r["grants"]?.arrayValue ?? []
                 if !grants.isEmpty {
                     print("")
-                    Terminal.table(["SUBJECT", "ID", "ROLE", "GRANTED BY", "GRANTED AT"], grants.map { g in
-                        ["\(Terminal.text(g["subjectKind"])):\(Terminal.text(g["subjectName"]))", Terminal.text(g["subjectId"]),
-                         Terminal.text(g["role"]), Terminal.text(g["grantedBy"]), Terminal.text(g["grantedAt"])]
-                    })
+                    Terminal.table(
+                        ["SUBJECT", "ID", "ROLE", "GRANTED BY", "GRANTED AT"],
+                        grants.map { g in
+                            [
+                                "\(Terminal.text(g["subjectKind"])):\(Terminal.text(g["subjectName"]))",
+                                Terminal.text(g["subjectId"]),
+                                Terminal.text(g["role"]), Terminal.text(g["grantedBy"]), Terminal.text(g["grantedAt"]),
+                            ]
+                        })
                 }
             }
         }
@@ -55,7 +64,9 @@ struct RoleCommand: ParsableCommand {
 
         func run() throws {
             try global.show(RoleGrant.name, params: subject.params(role: role)) { g in
-                print("granted \(Terminal.text(g["role"])) to \(Terminal.text(g["subjectKind"])) \(Terminal.text(g["subjectName"])) (id \(Terminal.text(g["subjectId"])))")
+                print(
+                    "granted \(Terminal.text(g["role"])) to \(Terminal.text(g["subjectKind"])) \(Terminal.text(g["subjectName"])) (id \(Terminal.text(g["subjectId"])))"
+                )
             }
         }
     }
@@ -79,16 +90,22 @@ struct RoleCommand: ParsableCommand {
             discussion: "Permissions: \(Permission.catalogue.map(\.0.rawValue).joined(separator: ", ")).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Role name (lowercase letters, digits, - and _).") var name: String
-        @Option(name: .customLong("permission"), help: "A permission to include (repeatable).") var permissions: [String] = []
-        @Option(name: .customLong("inherits"), help: "A role whose permissions to include (repeatable).") var inherits: [String] = []
+        @Option(name: .customLong("permission"), help: "A permission to include (repeatable).") var permissions:
+            [String] = []
+        @Option(name: .customLong("inherits"), help: "A role whose permissions to include (repeatable).") var inherits:
+            [String] = []
         @Option(help: "What the role is for.") var description: String?
 
         func validate() throws {
-            if !isValidRoleName(name) { throw ValidationError("role names are lowercase letters, digits, - and _, starting with a letter") }
+            if !isValidRoleName(name) {
+                throw ValidationError("role names are lowercase letters, digits, - and _, starting with a letter")
+            }
         }
 
         func run() throws {
-            var params: [String: JSONValue] = ["name": .string(name), "permissions": .array(permissions.map(JSONValue.string))]
+            var params: [String: JSONValue] = [
+                "name": .string(name), "permissions": .array(permissions.map(JSONValue.string)),
+            ]
             if !inherits.isEmpty { params["inherits"] = .array(inherits.map(JSONValue.string)) }
             if let description { params["description"] = .string(description) }
             try global.show(RoleDefine.name, params: .object(params)) { r in

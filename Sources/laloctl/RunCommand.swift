@@ -49,7 +49,9 @@ struct RunCommand: ParsableCommand {
         var since: Int64 = 0
         var answers = answer[...]
         while true {
-            let end = try client.call(WorkflowSubscribe.name, params: ["id": .string(id), "since": .int(since), "untilWaiting": true]) { method, event in
+            let end = try client.call(
+                WorkflowSubscribe.name, params: ["id": .string(id), "since": .int(since), "untilWaiting": true]
+            ) { method, event in
                 guard method == WorkflowSubscribe.notification else { return }
                 if global.output == .json { print(JSONWriter.string(event)) } else { WorkflowPrinter.event(event) }
                 fflush(nil)
@@ -65,11 +67,15 @@ struct RunCommand: ParsableCommand {
                 let questions = workflow["questions"]?.arrayValue?.compactMap(\.stringValue) ?? []
                 var given: [String] = []
                 for question in questions {
-                    if let next = answers.popFirst() { given.append(next); continue }
+                    if let next = answers.popFirst() {
+                        given.append(next)
+                        continue
+                    }
                     guard interactive else { return waiting(id, "answer: laloctl workflow clarify \(id) ANSWER...") }
                     given.append(ask(question))
                 }
-                _ = try client.call(WorkflowClarify.name, params: ["id": .string(id), "answers": .array(given.map { .string($0) })])
+                _ = try client.call(
+                    WorkflowClarify.name, params: ["id": .string(id), "answers": .array(given.map { .string($0) })])
             case "awaiting_approval":
                 let hash = workflow["planHash"]?.stringValue ?? ""
                 if yes {
@@ -77,9 +83,12 @@ struct RunCommand: ParsableCommand {
                     _ = try client.call(WorkflowApprove.name, params: ["id": .string(id), "planHash": .string(hash)])
                     continue
                 }
-                guard interactive else { return waiting(id, "approve: laloctl workflow approve \(id) --plan-hash \(hash)") }
+                guard interactive else {
+                    return waiting(id, "approve: laloctl workflow approve \(id) --plan-hash \(hash)")
+                }
                 switch choose("Approve this plan? [a]pprove, [r]eject, [e]dit, [q]uit", ["a", "r", "e", "q"]) {
-                case "a": _ = try client.call(WorkflowApprove.name, params: ["id": .string(id), "planHash": .string(hash)])
+                case "a":
+                    _ = try client.call(WorkflowApprove.name, params: ["id": .string(id), "planHash": .string(hash)])
                 case "r": try reject(client, id)
                 case "e": try edit(client, id, hash: hash)
                 default: return waiting(id, "approve later: laloctl workflow approve \(id) --plan-hash \(hash)")
@@ -138,7 +147,8 @@ struct RunCommand: ParsableCommand {
     private func reject(_ client: LaloClient, _ id: String) throws {
         let reason = ask("Why? (the planner sees this)")
         let replan = choose("Plan again? [y]es, [n]o", ["y", "n"]) == "y"
-        _ = try client.call(WorkflowReject.name, params: ["id": .string(id), "reason": .string(reason), "replan": .bool(replan)])
+        _ = try client.call(
+            WorkflowReject.name, params: ["id": .string(id), "reason": .string(reason), "replan": .bool(replan)])
     }
 
     /// Opens the plan's steps in $EDITOR and submits the result as an edit.
@@ -146,21 +156,25 @@ struct RunCommand: ParsableCommand {
         let events = try client.call(WorkflowGet.name, params: ["id": .string(id)])["events"]?.arrayValue ?? []
         let steps = events.last { $0["name"] == "planned" || $0["name"] == "edited" }?["payload"]?["steps"] ?? []
         let path = NSTemporaryDirectory() + "lalo-plan-\(id).json"
-        FileManager.default.createFile(atPath: path, contents: Data(JSONWriter.pretty(steps).utf8),
-                                       attributes: [.posixPermissions: 0o600])
+        FileManager.default.createFile(
+            atPath: path, contents: Data(JSONWriter.pretty(steps).utf8),
+            attributes: [.posixPermissions: 0o600])
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let editor = ProcessInfo.processInfo.environment["VISUAL"] ?? ProcessInfo.processInfo.environment["EDITOR"] ?? "vi"
+        let editor =
+            ProcessInfo.processInfo.environment["VISUAL"] ?? ProcessInfo.processInfo.environment["EDITOR"] ?? "vi"
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", "\(editor) \"$1\"", "editor", path]
         try process.run()
         process.waitUntilExit()
-        guard let data = FileManager.default.contents(atPath: path), let edited = try? JSONParser.parse(Array(data)) else {
+        guard let data = FileManager.default.contents(atPath: path), let edited = try? JSONParser.parse(Array(data))
+        else {
             Terminal.error("the edited plan is not valid JSON; nothing was changed")
             return
         }
         do {
-            _ = try client.call(WorkflowEdit.name, params: ["id": .string(id), "planHash": .string(hash), "steps": edited])
+            _ = try client.call(
+                WorkflowEdit.name, params: ["id": .string(id), "planHash": .string(hash), "steps": edited])
         } catch let error as RPCError {
             Terminal.error(Terminal.describe(error))
         }

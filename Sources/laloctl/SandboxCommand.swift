@@ -4,7 +4,8 @@ import Shared
 
 struct SandboxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sandbox", abstract: "Run commands in the sandbox and check what the host supports (needs sandbox.run).",
+        commandName: "sandbox",
+        abstract: "Run commands in the sandbox and check what the host supports (needs sandbox.run).",
         subcommands: [Run.self, Doctor.self])
 
     struct Run: ParsableCommand {
@@ -28,14 +29,21 @@ struct SandboxCommand: ParsableCommand {
         @Option(help: "native or docker (default: the daemon's).") var backend: String?
         @Option(name: .customLong("limit"), help: ArgumentHelp("A limit as NAME=N (repeatable).", valueName: "NAME=N"))
         var limits: [String] = []
-        @Option(name: .customLong("env"), help: ArgumentHelp("An environment variable (repeatable).", valueName: "NAME=VALUE"))
+        @Option(
+            name: .customLong("env"),
+            help: ArgumentHelp("An environment variable (repeatable).", valueName: "NAME=VALUE"))
         var environment: [String] = []
         @Option(help: "Wall-clock limit in milliseconds.") var timeoutMs: Int?
-        @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command: [String] = []
+        @Argument(parsing: .captureForPassthrough, help: "The command and its arguments (after --).") var command:
+            [String] = []
 
         func validate() throws {
-            if let backend, SandboxBackendName(rawValue: backend) == nil { throw ValidationError("--backend must be native or docker") }
-            if command.filter({ $0 != "--" }).isEmpty { throw ValidationError("give the command after --, e.g. laloctl sandbox run -- /bin/true") }
+            if let backend, SandboxBackendName(rawValue: backend) == nil {
+                throw ValidationError("--backend must be native or docker")
+            }
+            if command.filter({ $0 != "--" }).isEmpty {
+                throw ValidationError("give the command after --, e.g. laloctl sandbox run -- /bin/true")
+            }
         }
 
         func run() throws {
@@ -47,15 +55,21 @@ struct SandboxCommand: ParsableCommand {
             var limitValues: [String: JSONValue] = [:]
             for pair in limits {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, SandboxLimits.names.contains(where: { $0.name == parts[0] }), let value = Int(parts[1]) else {
-                    throw ValidationError("--limit takes NAME=N with NAME one of \(SandboxLimits.names.map(\.name).joined(separator: ", ")); got \(pair)")
+                guard parts.count == 2, SandboxLimits.names.contains(where: { $0.name == parts[0] }),
+                    let value = Int(parts[1])
+                else {
+                    throw ValidationError(
+                        "--limit takes NAME=N with NAME one of \(SandboxLimits.names.map(\.name).joined(separator: ", ")); got \(pair)"
+                    )
                 }
                 limitValues[parts[0]] = .int(Int64(value))
             }
             if !limitValues.isEmpty { params["limits"] = .object(limitValues) }
             var env: [String: JSONValue] = [:]
             for pair in environment {
-                guard let equals = pair.firstIndex(of: "=") else { throw ValidationError("--env takes NAME=VALUE; got \(pair)") }
+                guard let equals = pair.firstIndex(of: "=") else {
+                    throw ValidationError("--env takes NAME=VALUE; got \(pair)")
+                }
                 env[String(pair[..<equals])] = .string(String(pair[pair.index(after: equals)...]))
             }
             if !env.isEmpty { params["env"] = .object(env) }
@@ -71,8 +85,12 @@ struct SandboxCommand: ParsableCommand {
                 FileHandle.standardError.write(Data((result["stderr"]?.stringValue ?? "").utf8))
                 var notes: [String] = []
                 if let limit = result["limit"]?.stringValue { notes.append("limit hit: \(limit)") }
-                if result["stdoutTruncated"] == true { notes.append("stdout truncated (\(Terminal.text(result["stdoutBytes"])) bytes written)") }
-                if result["stderrTruncated"] == true { notes.append("stderr truncated (\(Terminal.text(result["stderrBytes"])) bytes written)") }
+                if result["stdoutTruncated"] == true {
+                    notes.append("stdout truncated (\(Terminal.text(result["stdoutBytes"])) bytes written)")
+                }
+                if result["stderrTruncated"] == true {
+                    notes.append("stderr truncated (\(Terminal.text(result["stderrBytes"])) bytes written)")
+                }
                 if let signal = result["signal"]?.intValue { notes.append("killed by signal \(signal)") }
                 if !notes.isEmpty { Terminal.error("sandbox: " + notes.joined(separator: "; ")) }
             }
@@ -98,7 +116,9 @@ struct SandboxCommand: ParsableCommand {
                     print("\(mark) \(Terminal.text(check["name"])): \(Terminal.text(check["detail"]))")
                     if let fix = check["fix"]?.stringValue { print("      fix: \(fix)") }
                 }
-                print("native backend: \(result["native"] == true ? "ready" : Terminal.bad("not ready"));  docker backend: \(result["docker"] == true ? "ready" : Terminal.bad("not ready"));  default: \(Terminal.text(result["defaultBackend"]))")
+                print(
+                    "native backend: \(result["native"] == true ? "ready" : Terminal.bad("not ready"));  docker backend: \(result["docker"] == true ? "ready" : Terminal.bad("not ready"));  default: \(Terminal.text(result["defaultBackend"]))"
+                )
             }
             let defaultBackend = result["defaultBackend"]?.stringValue ?? "native"
             if result[defaultBackend] != true { throw ExitCode(1) }

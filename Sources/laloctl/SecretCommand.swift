@@ -5,7 +5,8 @@ import Shared
 struct SecretCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "secret", abstract: "Store, list, delete and rotate secrets (needs secret.manage).",
-        discussion: "Values are encrypted at rest and never shown again: not by list, not in logs, not in the audit log.",
+        discussion:
+            "Values are encrypted at rest and never shown again: not by list, not in logs, not in the audit log.",
         subcommands: [Set.self, List.self, Delete.self, Rotate.self])
 
     struct Set: ParsableCommand {
@@ -27,7 +28,9 @@ struct SecretCommand: ParsableCommand {
             if let description { params["description"] = .string(description) }
             try global.show(SecretSet.name, params: .object(params)) { r in
                 let created = r["created"] == .bool(true)
-                print("\(created ? "created" : "replaced") secret \(name) (version \(Terminal.text(r["secret"]?["version"])), key version \(Terminal.text(r["secret"]?["keyVersion"])))")
+                print(
+                    "\(created ? "created" : "replaced") secret \(name) (version \(Terminal.text(r["secret"]?["version"])), key version \(Terminal.text(r["secret"]?["keyVersion"])))"
+                )
             }
         }
 
@@ -78,12 +81,19 @@ struct SecretCommand: ParsableCommand {
 
         func run() throws {
             try global.show(SecretList.name) { r in
-                Terminal.table(["NAME", "VERSION", "KEY", "UPDATED", "BY", "DESCRIPTION"], (r["secrets"]?.arrayValue ?? []).map { s in
-                    [Terminal.text(s["name"]), Terminal.text(s["version"]), "v\(Terminal.text(s["keyVersion"]))",
-                     Terminal.text(s["updatedAt"]), Terminal.text(s["updatedBy"]), Terminal.text(s["description"])]
-                })
+                Terminal.table(
+                    ["NAME", "VERSION", "KEY", "UPDATED", "BY", "DESCRIPTION"],
+                    (r["secrets"]?.arrayValue ?? []).map { s in
+                        [
+                            Terminal.text(s["name"]), Terminal.text(s["version"]), "v\(Terminal.text(s["keyVersion"]))",
+                            Terminal.text(s["updatedAt"]), Terminal.text(s["updatedBy"]),
+                            Terminal.text(s["description"]),
+                        ]
+                    })
                 let key = r["masterKey"]
-                print("\nmaster key: \(Terminal.text(key?["source"])) \(Terminal.text(key?["location"])), active version \(Terminal.text(key?["activeVersion"])), in use \(Terminal.text(key?["versionsInUse"]))")
+                print(
+                    "\nmaster key: \(Terminal.text(key?["source"])) \(Terminal.text(key?["location"])), active version \(Terminal.text(key?["activeVersion"])), in use \(Terminal.text(key?["versionsInUse"]))"
+                )
             }
         }
     }
@@ -101,12 +111,16 @@ struct SecretCommand: ParsableCommand {
     struct Rotate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-wrap every secret under a new master key version.",
-            discussion: "Crash-safe: if laloD is killed half-way, every secret stays readable and the next start finishes the rotation.")
+            discussion:
+                "Crash-safe: if laloD is killed half-way, every secret stays readable and the next start finishes the rotation."
+        )
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
             try global.show(SecretRotate.name) { r in
-                print("master key now at version \(Terminal.text(r["keyVersion"])); re-wrapped \(Terminal.text(r["rewrapped"])) secrets; retired versions \(Terminal.text(r["retiredVersions"]))")
+                print(
+                    "master key now at version \(Terminal.text(r["keyVersion"])); re-wrapped \(Terminal.text(r["rewrapped"])) secrets; retired versions \(Terminal.text(r["retiredVersions"]))"
+                )
             }
         }
     }

@@ -17,9 +17,11 @@ struct SessionCommand: ParsableCommand {
             if let user { params["user"] = .string(user) }
             try global.show(SessionList.name, params: .object(params)) { r in
                 let rows = (r["sessions"]?.arrayValue ?? []).map { s in
-                    [Terminal.text(s["id"]) + (s["current"] == .bool(true) ? "*" : ""), Terminal.text(s["user"]),
-                     Terminal.text(s["uid"]), Terminal.text(s["pid"]), Terminal.text(s["connectedAt"]),
-                     Terminal.text(s["lastActivityAt"]), Terminal.text(s["calls"]), Terminal.text(s["inFlight"])]
+                    [
+                        Terminal.text(s["id"]) + (s["current"] == .bool(true) ? "*" : ""), Terminal.text(s["user"]),
+                        Terminal.text(s["uid"]), Terminal.text(s["pid"]), Terminal.text(s["connectedAt"]),
+                        Terminal.text(s["lastActivityAt"]), Terminal.text(s["calls"]), Terminal.text(s["inFlight"]),
+                    ]
                 }
                 Terminal.table(["ID", "USER", "UID", "PID", "CONNECTED", "LAST ACTIVITY", "CALLS", "IN FLIGHT"], rows)
             }
@@ -44,7 +46,10 @@ struct SessionCommand: ParsableCommand {
             if let user { params["user"] = .string(user) }
             try global.show(SessionTerminate.name, params: .object(params)) { r in
                 let ids = r["terminated"]?.arrayValue ?? []
-                print(ids.isEmpty ? "no sessions terminated" : "terminated \(ids.count) session(s): \(Terminal.text(r["terminated"]))")
+                print(
+                    ids.isEmpty
+                        ? "no sessions terminated"
+                        : "terminated \(ids.count) session(s): \(Terminal.text(r["terminated"]))")
             }
         }
     }

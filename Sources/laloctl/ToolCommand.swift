@@ -8,23 +8,30 @@ struct ToolCommand: ParsableCommand {
         subcommands: [List.self, Describe.self, Configure.self, Executions.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Registered tools with risk, permission, limits and state.")
+        static let configuration = CommandConfiguration(
+            abstract: "Registered tools with risk, permission, limits and state.")
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
             try global.show(ToolList.name) { r in
-                Terminal.table(["TOOL", "RISK", "ENABLED", "TIMEOUT", "PER MIN", "PERMISSION", "DESCRIPTION"],
-                               (r["tools"]?.arrayValue ?? []).map { t in
-                    [Terminal.text(t["name"]), Terminal.text(t["risk"]), t["enabled"] == true ? "yes" : Terminal.bad("no"),
-                     "\(Terminal.text(t["timeoutMs"])) ms", t["rateLimitPerMinute"] == 0 ? "-" : Terminal.text(t["rateLimitPerMinute"]),
-                     Terminal.text(t["permission"]), String(Terminal.text(t["description"]).prefix(60))]
-                })
+                Terminal.table(
+                    ["TOOL", "RISK", "ENABLED", "TIMEOUT", "PER MIN", "PERMISSION", "DESCRIPTION"],
+                    (r["tools"]?.arrayValue ?? []).map { t in
+                        [
+                            Terminal.text(t["name"]), Terminal.text(t["risk"]),
+                            t["enabled"] == true ? "yes" : Terminal.bad("no"),
+                            "\(Terminal.text(t["timeoutMs"])) ms",
+                            t["rateLimitPerMinute"] == 0 ? "-" : Terminal.text(t["rateLimitPerMinute"]),
+                            Terminal.text(t["permission"]), String(Terminal.text(t["description"]).prefix(60)),
+                        ]
+                    })
             }
         }
     }
 
     struct Describe: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One tool with its input and output schemas and settings.")
+        static let configuration = CommandConfiguration(
+            abstract: "One tool with its input and output schemas and settings.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Tool name.") var name: String
 
@@ -59,21 +66,27 @@ struct ToolCommand: ParsableCommand {
             if !setting.isEmpty {
                 var settings: [String: JSONValue] = [:]
                 for pair in setting {
-                    guard let equals = pair.firstIndex(of: "="), let value = try? JSONParser.parse(String(pair[pair.index(after: equals)...])) else {
-                        throw ValidationError("--setting takes KEY=JSON, e.g. maxRetries=3 or allowed=[\"a\"]; got \(pair)")
+                    guard let equals = pair.firstIndex(of: "="),
+                        let value = try? JSONParser.parse(String(pair[pair.index(after: equals)...]))
+                    else {
+                        throw ValidationError(
+                            "--setting takes KEY=JSON, e.g. maxRetries=3 or allowed=[\"a\"]; got \(pair)")
                     }
                     settings[String(pair[..<equals])] = value
                 }
                 params["settings"] = .object(settings)
             }
             try global.show(ToolConfigure.name, params: .object(params)) { t in
-                print("\(name): \(t["enabled"] == true ? "enabled" : "disabled"), timeout \(Terminal.text(t["timeoutMs"])) ms, \(Terminal.text(t["rateLimitPerMinute"])) calls/min, settings \(JSONWriter.string(t["settings"] ?? [:]))")
+                print(
+                    "\(name): \(t["enabled"] == true ? "enabled" : "disabled"), timeout \(Terminal.text(t["timeoutMs"])) ms, \(Terminal.text(t["rateLimitPerMinute"])) calls/min, settings \(JSONWriter.string(t["settings"] ?? [:]))"
+                )
             }
         }
     }
 
     struct Executions: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Recorded tool calls, newest first (your own; everyone's with audit.read).")
+        static let configuration = CommandConfiguration(
+            abstract: "Recorded tool calls, newest first (your own; everyone's with audit.read).")
         @OptionGroup var global: GlobalOptions
         @Option(help: "Only this tool.") var tool: String?
         @Option(help: "Only this workflow.") var workflow: String?
@@ -84,11 +97,17 @@ struct ToolCommand: ParsableCommand {
             if let tool { params["tool"] = .string(tool) }
             if let workflow { params["workflowId"] = .string(workflow) }
             try global.show(ToolExecutions.name, params: .object(params)) { r in
-                Terminal.table(["ID", "TOOL", "STATUS", "WORKFLOW", "USER", "STARTED", "µs", "ERROR"], (r["executions"]?.arrayValue ?? []).map { e in
-                    [Terminal.text(e["id"]), Terminal.text(e["tool"]), Terminal.text(e["status"]), Terminal.text(e["workflowId"] ?? "-"),
-                     Terminal.text(e["user"]), Terminal.text(e["startedAt"]), Terminal.text(e["durationMicros"] ?? "-"),
-                     String(Terminal.text(e["error"] ?? "").prefix(60))]
-                })
+                Terminal.table(
+                    ["ID", "TOOL", "STATUS", "WORKFLOW", "USER", "STARTED", "µs", "ERROR"],
+                    (r["executions"]?.arrayValue ?? []).map { e in
+                        [
+                            Terminal.text(e["id"]), Terminal.text(e["tool"]), Terminal.text(e["status"]),
+                            Terminal.text(e["workflowId"] ?? "-"),
+                            Terminal.text(e["user"]), Terminal.text(e["startedAt"]),
+                            Terminal.text(e["durationMicros"] ?? "-"),
+                            String(Terminal.text(e["error"] ?? "").prefix(60)),
+                        ]
+                    })
             }
         }
     }

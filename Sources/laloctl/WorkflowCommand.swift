@@ -13,18 +13,22 @@ struct WorkflowCommand: ParsableCommand {
             workspace is untouched), and waits for review: accepting applies the staged changes, \
             rejecting discards them. See `laloctl run` for the interactive path.
             """,
-        subcommands: [Start.self, Get.self, List.self, Watch.self, Clarify.self, Approve.self, Reject.self, Edit.self,
-                      Cancel.self, Pause.self, Resume.self, Feedback.self])
+        subcommands: [
+            Start.self, Get.self, List.self, Watch.self, Clarify.self, Approve.self, Reject.self, Edit.self,
+            Cancel.self, Pause.self, Resume.self, Feedback.self,
+        ])
 
     static func printWorkflow(_ result: JSONValue, global: GlobalOptions) {
         if global.output == .json { Terminal.printJSON(result) } else { WorkflowPrinter.summary(result) }
     }
 
     struct Start: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Start a workflow and return at once (watch it with `workflow watch`).")
+        static let configuration = CommandConfiguration(
+            abstract: "Start a workflow and return at once (watch it with `workflow watch`).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "What to do, in plain words.") var request: String
-        @Option(help: "Tools the planner may use, comma-separated (default: every tool you may use).") var tools: String?
+        @Option(help: "Tools the planner may use, comma-separated (default: every tool you may use).") var tools:
+            String?
         @Option(help: "Confidence below which the workflow asks questions (0 to 1).") var threshold: Double?
         @Flag(help: "Only someone other than you may approve the plan.") var differentApprover = false
 
@@ -38,7 +42,8 @@ struct WorkflowCommand: ParsableCommand {
     }
 
     struct Get: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A workflow with its whole history: interpretations, plan rounds, results.")
+        static let configuration = CommandConfiguration(
+            abstract: "A workflow with its whole history: interpretations, plan rounds, results.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Workflow id.") var id: String
 
@@ -47,12 +52,18 @@ struct WorkflowCommand: ParsableCommand {
                 WorkflowPrinter.summary(result["workflow"] ?? .null)
                 print("")
                 for event in result["events"]?.arrayValue ?? [] {
-                    print(Terminal.paint("#\(Terminal.text(event["seq"])) \(Terminal.text(event["time"])) \(Terminal.text(event["user"])) → \(Terminal.text(event["state"]))", "2"))
+                    print(
+                        Terminal.paint(
+                            "#\(Terminal.text(event["seq"])) \(Terminal.text(event["time"])) \(Terminal.text(event["user"])) → \(Terminal.text(event["state"]))",
+                            "2"))
                     WorkflowPrinter.event(event)
                 }
                 for feedback in result["feedback"]?.arrayValue ?? [] {
-                    print("feedback by \(Terminal.text(feedback["user"])): " + ["thumbs", "rating", "category", "comment"]
-                        .compactMap { key in feedback[key].map { "\(key) \(Terminal.text($0))" } }.joined(separator: ", "))
+                    print(
+                        "feedback by \(Terminal.text(feedback["user"])): "
+                            + ["thumbs", "rating", "category", "comment"]
+                            .compactMap { key in feedback[key].map { "\(key) \(Terminal.text($0))" } }.joined(
+                                separator: ", "))
                 }
             }
         }
@@ -72,10 +83,15 @@ struct WorkflowCommand: ParsableCommand {
             if let user { params["user"] = .string(user) }
             if all { params["all"] = true }
             try global.show(WorkflowList.name, params: .object(params)) { result in
-                Terminal.table(["ID", "STATE", "USER", "CONFIDENCE", "UPDATED", "REQUEST"], (result["workflows"]?.arrayValue ?? []).map { w in
-                    [Terminal.text(w["id"]), Terminal.text(w["state"]), Terminal.text(w["user"]), WorkflowPrinter.percent(w["confidence"]),
-                     Terminal.text(w["updatedAt"]), String(Terminal.text(w["request"]).prefix(50))]
-                })
+                Terminal.table(
+                    ["ID", "STATE", "USER", "CONFIDENCE", "UPDATED", "REQUEST"],
+                    (result["workflows"]?.arrayValue ?? []).map { w in
+                        [
+                            Terminal.text(w["id"]), Terminal.text(w["state"]), Terminal.text(w["user"]),
+                            WorkflowPrinter.percent(w["confidence"]),
+                            Terminal.text(w["updatedAt"]), String(Terminal.text(w["request"]).prefix(50)),
+                        ]
+                    })
             }
         }
     }
@@ -98,11 +114,19 @@ struct WorkflowCommand: ParsableCommand {
             let result = try global.withClient { client in
                 try client.call(WorkflowSubscribe.name, params: .object(params)) { method, event in
                     guard method == WorkflowSubscribe.notification else { return }
-                    if json { print(JSONWriter.string(event)) } else { WorkflowPrinter.event(event, showWorkflow: id == nil) }
+                    if json {
+                        print(JSONWriter.string(event))
+                    } else {
+                        WorkflowPrinter.event(event, showWorkflow: id == nil)
+                    }
                     fflush(nil)
                 }
             }
-            if !json { print(Terminal.paint("(\(Terminal.text(result["reason"])), state \(Terminal.text(result["state"])))", "2")) }
+            if !json {
+                print(
+                    Terminal.paint("(\(Terminal.text(result["reason"])), state \(Terminal.text(result["state"])))", "2")
+                )
+            }
         }
     }
 
@@ -113,7 +137,9 @@ struct WorkflowCommand: ParsableCommand {
         @Argument(help: "One answer per question.") var answers: [String]
 
         func run() throws {
-            try global.show(WorkflowClarify.name, params: ["id": .string(id), "answers": .array(answers.map { .string($0) })]) {
+            try global.show(
+                WorkflowClarify.name, params: ["id": .string(id), "answers": .array(answers.map { .string($0) })]
+            ) {
                 WorkflowPrinter.summary($0)
             }
         }
@@ -122,7 +148,9 @@ struct WorkflowCommand: ParsableCommand {
     struct Approve: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Approve the plan shown (naming its hash), or accept the result under review and commit it.",
-            discussion: "The plan hash is shown by `laloctl workflow get ID`; an approval of a plan that changed since is refused.")
+            discussion:
+                "The plan hash is shown by `laloctl workflow get ID`; an approval of a plan that changed since is refused."
+        )
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Workflow id.") var id: String
         @Option(help: "The plan hash you approve (required for plans).") var planHash: String?
@@ -151,43 +179,56 @@ struct WorkflowCommand: ParsableCommand {
 
     struct Edit: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Replace the plan awaiting approval with your own steps (a JSON array in a file, or - for stdin).")
+            abstract: "Replace the plan awaiting approval with your own steps (a JSON array in a file, or - for stdin)."
+        )
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Workflow id.") var id: String
         @Option(help: "The hash of the plan you are replacing.") var planHash: String
         @Option(help: "File holding the steps: [{\"tool\":…,\"arguments\":{…}}, …].") var steps: String
 
         func run() throws {
-            let data = steps == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: steps)
+            let data =
+                steps == "-"
+                ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: steps)
             guard let data, let parsed = try? JSONParser.parse(Array(data)), parsed.arrayValue != nil else {
                 Terminal.error("\(steps): not a JSON array of steps")
                 throw ExitCode(2)
             }
-            try global.show(WorkflowEdit.name, params: ["id": .string(id), "planHash": .string(planHash), "steps": parsed]) {
+            try global.show(
+                WorkflowEdit.name, params: ["id": .string(id), "planHash": .string(planHash), "steps": parsed]
+            ) {
                 WorkflowPrinter.summary($0)
             }
         }
     }
 
     struct Cancel: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel a workflow (a running execution stops and is rolled back).")
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a workflow (a running execution stops and is rolled back).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Workflow id.") var id: String
-        func run() throws { try global.show(WorkflowCancel.name, params: ["id": .string(id)]) { WorkflowPrinter.summary($0) } }
+        func run() throws {
+            try global.show(WorkflowCancel.name, params: ["id": .string(id)]) { WorkflowPrinter.summary($0) }
+        }
     }
 
     struct Pause: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Pause a workflow (a running execution stops after its current step).")
+        static let configuration = CommandConfiguration(
+            abstract: "Pause a workflow (a running execution stops after its current step).")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Workflow id.") var id: String
-        func run() throws { try global.show(WorkflowPause.name, params: ["id": .string(id)]) { WorkflowPrinter.summary($0) } }
+        func run() throws {
+            try global.show(WorkflowPause.name, params: ["id": .string(id)]) { WorkflowPrinter.summary($0) }
+        }
     }
 
     struct Resume: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Resume a paused workflow where it stopped.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Workflow id.") var id: String
-        func run() throws { try global.show(WorkflowResume.name, params: ["id": .string(id)]) { WorkflowPrinter.summary($0) } }
+        func run() throws {
+            try global.show(WorkflowResume.name, params: ["id": .string(id)]) { WorkflowPrinter.summary($0) }
+        }
     }
 
     struct Feedback: ParsableCommand {
@@ -212,7 +253,9 @@ struct WorkflowCommand: ParsableCommand {
             if let category { params["category"] = .string(category) }
             if let comment { params["comment"] = .string(comment) }
             try global.show(WorkflowFeedback.name, params: .object(params)) { result in
-                print("feedback \(Terminal.text(result["id"])) recorded on \(Terminal.text(result["workflowId"])) (\(Terminal.text(result["state"])))")
+                print(
+                    "feedback \(Terminal.text(result["id"])) recorded on \(Terminal.text(result["workflowId"])) (\(Terminal.text(result["state"])))"
+                )
             }
         }
     }

@@ -12,7 +12,9 @@ enum WorkflowPrinter {
 
     static func failedChecks(_ checks: JSONValue?) {
         for check in checks?.arrayValue ?? [] where check["passed"] == false {
-            print("  " + (check["blocking"] == true ? Terminal.bad("✗") : "!") + " \(Terminal.text(check["name"])): \(Terminal.text(check["detail"]))")
+            print(
+                "  " + (check["blocking"] == true ? Terminal.bad("✗") : "!")
+                    + " \(Terminal.text(check["name"])): \(Terminal.text(check["detail"]))")
         }
     }
 
@@ -38,8 +40,9 @@ enum WorkflowPrinter {
         let rounds = payload["rounds"]?.arrayValue ?? []
         for (index, round) in rounds.enumerated() {
             let objections = round["objections"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            print("  critic round \(index + 1): score \(percent(round["score"]))"
-                  + (objections.isEmpty ? "" : " — " + objections.joined(separator: "; ")))
+            print(
+                "  critic round \(index + 1): score \(percent(round["score"]))"
+                    + (objections.isEmpty ? "" : " — " + objections.joined(separator: "; ")))
         }
         if payload["source"] == "edit" { print("  edited by \(Terminal.text(payload["editor"]))") }
         for (index, item) in (payload["steps"]?.arrayValue ?? []).enumerated() { print(step(item, index: index)) }
@@ -49,46 +52,62 @@ enum WorkflowPrinter {
             let values = effects?[key]?.arrayValue?.compactMap(\.stringValue) ?? []
             if !values.isEmpty { touches.append("\(key): \(values.joined(separator: ", "))") }
         }
-        print("  risk: \(Terminal.bold(Terminal.text(effects?["risk"])))" + (touches.isEmpty ? "" : " — touches " + touches.joined(separator: "; ")))
+        print(
+            "  risk: \(Terminal.bold(Terminal.text(effects?["risk"])))"
+                + (touches.isEmpty ? "" : " — touches " + touches.joined(separator: "; ")))
         print("  plan hash: \(Terminal.text(payload["hash"]))")
     }
 
     static func result(_ payload: JSONValue) {
         for step in payload["steps"]?.arrayValue ?? [] {
             let ok = step["status"] == "succeeded"
-            var line = "  step \((step["index"]?.intValue ?? 0) + 1) \(Terminal.text(step["tool"])): "
+            var line =
+                "  step \((step["index"]?.intValue ?? 0) + 1) \(Terminal.text(step["tool"])): "
                 + (ok ? Terminal.good("ok") : Terminal.bad(Terminal.text(step["error"] ?? step["status"])))
             if step["replayed"] == true { line += " (recorded before a restart)" }
             print(line)
             if ok, let result = step["result"], let content = result["content"]?.stringValue {
-                print(content.split(separator: "\n", omittingEmptySubsequences: false).prefix(20).map { "    | \($0)" }.joined(separator: "\n"))
+                print(
+                    content.split(separator: "\n", omittingEmptySubsequences: false).prefix(20).map { "    | \($0)" }
+                        .joined(separator: "\n"))
             } else if ok, let entries = step["result"]?["entries"]?.arrayValue {
                 print("    " + entries.compactMap { $0["name"]?.stringValue }.joined(separator: "  "))
             } else if ok, let result = step["result"], result["durationMs"] != nil {
                 code(result)
             }
         }
-        if let interrupted = payload["interrupted"]?.stringValue { print("  " + Terminal.bad("needs review: ") + interrupted) }
+        if let interrupted = payload["interrupted"]?.stringValue {
+            print("  " + Terminal.bad("needs review: ") + interrupted)
+        }
         if let failure = payload["failure"]?.stringValue { print("  " + Terminal.bad("failed: ") + failure) }
         let undone = payload["undone"]?.arrayValue?.compactMap(\.stringValue) ?? []
         if !undone.isEmpty { print("  rolled back: " + undone.joined(separator: ", ")) }
         for change in payload["diff"]?.arrayValue ?? [] {
-            print("  \(Terminal.text(change["change"])) \(Terminal.text(change["path"]))"
-                  + (change["reason"].map { " (\(Terminal.text($0)))" } ?? ""))
+            print(
+                "  \(Terminal.text(change["change"])) \(Terminal.text(change["path"]))"
+                    + (change["reason"].map { " (\(Terminal.text($0)))" } ?? ""))
             for line in (change["diff"]?.stringValue ?? "").split(separator: "\n", omittingEmptySubsequences: false) {
                 let text = String(line)
-                if text.hasPrefix("+") && !text.hasPrefix("+++") { print("    " + Terminal.good(text)) }
-                else if text.hasPrefix("-") && !text.hasPrefix("---") { print("    " + Terminal.bad(text)) }
-                else if !text.isEmpty { print("    " + text) }
+                if text.hasPrefix("+") && !text.hasPrefix("+++") {
+                    print("    " + Terminal.good(text))
+                } else if text.hasPrefix("-") && !text.hasPrefix("---") {
+                    print("    " + Terminal.bad(text))
+                } else if !text.isEmpty {
+                    print("    " + text)
+                }
             }
         }
     }
 
     /// What sandboxed code did (`code.run`): how it ended, its output, the files it handed back.
     static func code(_ result: JSONValue) {
-        let ending = result["exitCode"].map { "exit \(Terminal.text($0))" } ?? "killed by signal \(Terminal.text(result["signal"]))"
+        let ending =
+            result["exitCode"].map { "exit \(Terminal.text($0))" }
+            ?? "killed by signal \(Terminal.text(result["signal"]))"
         let limit = result["limit"].map { ", " + Terminal.bad("\(Terminal.text($0)) limit hit") } ?? ""
-        print("    \(ending) after \(Int(result["durationMs"]?.numberValue ?? 0)) ms in the \(Terminal.text(result["backend"])) sandbox\(limit)")
+        print(
+            "    \(ending) after \(Int(result["durationMs"]?.numberValue ?? 0)) ms in the \(Terminal.text(result["backend"])) sandbox\(limit)"
+        )
         for (stream, mark) in [("stdout", "|"), ("stderr", "!")] {
             let text = result[stream]?.stringValue ?? ""
             for line in text.split(separator: "\n").prefix(20) { print("    \(mark) \(line)") }
@@ -110,9 +129,11 @@ enum WorkflowPrinter {
         switch name {
         case "interpreted":
             if let intent = payload["intent"] {
-                print(prefix + Terminal.bold("Interpretation") + " (confidence \(percent(payload["confidence"])): judge \(percent(payload["judgeScore"])), agreement \(percent(payload["agreement"]))"
-                      + (payload["checks"] != nil ? ", checks \(passedChecks(payload["checks"]))" : "")
-                      + (payload["fromCache"] == true ? ", cached" : "") + ")")
+                print(
+                    prefix + Terminal.bold("Interpretation")
+                        + " (confidence \(percent(payload["confidence"])): judge \(percent(payload["judgeScore"])), agreement \(percent(payload["agreement"]))"
+                        + (payload["checks"] != nil ? ", checks \(passedChecks(payload["checks"]))" : "")
+                        + (payload["fromCache"] == true ? ", cached" : "") + ")")
                 print("  goal: \(Terminal.text(intent["goal"]))")
                 print("  expected: \(Terminal.text(intent["expectedOutput"]))")
                 failedChecks(payload["checks"])
@@ -125,7 +146,9 @@ enum WorkflowPrinter {
                 for (index, question) in questions.enumerated() { print("   \(index + 1). \(question)") }
             }
         case "clarificationNeeded":
-            print(prefix + Terminal.bad("No plan grounded in the request") + " (confidence \(percent(payload["confidence"])))")
+            print(
+                prefix + Terminal.bad("No plan grounded in the request")
+                    + " (confidence \(percent(payload["confidence"])))")
             if let steps = payload["plan"]?["steps"]?.arrayValue, !steps.isEmpty { plan(payload["plan"] ?? .null) }
             failedChecks(payload["checks"])
             let questions = payload["questions"]?.arrayValue?.compactMap(\.stringValue) ?? []
@@ -134,9 +157,13 @@ enum WorkflowPrinter {
                 for (index, question) in questions.enumerated() { print("   \(index + 1). \(question)") }
             }
         case "clarified":
-            print(prefix + "Answered: " + (payload["answers"]?.arrayValue?.compactMap(\.stringValue).joined(separator: " | ") ?? ""))
+            print(
+                prefix + "Answered: "
+                    + (payload["answers"]?.arrayValue?.compactMap(\.stringValue).joined(separator: " | ") ?? ""))
         case "planned", "edited":
-            print(prefix + Terminal.bold(name == "edited" ? "Edited plan" : "Plan") + (payload["passed"] == false ? Terminal.bad(" (the critic never passed it)") : ""))
+            print(
+                prefix + Terminal.bold(name == "edited" ? "Edited plan" : "Plan")
+                    + (payload["passed"] == false ? Terminal.bad(" (the critic never passed it)") : ""))
             if let feedback = payload["feedback"]?.stringValue { print("  revised because: \(feedback)") }
             if payload["confidence"] != nil {
                 print("  confidence \(percent(payload["confidence"])), checks \(passedChecks(payload["checks"]))")
@@ -145,12 +172,18 @@ enum WorkflowPrinter {
             plan(payload)
             if event["state"] == "executing" { print("  approved by policy (read-only, confident)") }
         case "approved":
-            print(prefix + Terminal.good(payload["stage"] == "review" ? "Accepted" : "Approved") + " by \(Terminal.text(event["user"]))")
+            print(
+                prefix + Terminal.good(payload["stage"] == "review" ? "Accepted" : "Approved")
+                    + " by \(Terminal.text(event["user"]))")
         case "rejected":
-            print(prefix + Terminal.bad("Rejected") + " by \(Terminal.text(event["user"]))" + (payload["reason"]?.stringValue.map { ": \($0)" } ?? ""))
+            print(
+                prefix + Terminal.bad("Rejected") + " by \(Terminal.text(event["user"]))"
+                    + (payload["reason"]?.stringValue.map { ": \($0)" } ?? ""))
         case "progress":
             if payload["status"] == "started" {
-                print(prefix + "  running step \((payload["step"]?.intValue ?? 0) + 1) (\(Terminal.text(payload["tool"])))…")
+                print(
+                    prefix
+                        + "  running step \((payload["step"]?.intValue ?? 0) + 1) (\(Terminal.text(payload["tool"])))…")
             }
         case "executed":
             print(prefix + Terminal.bold("Result") + " — review it:")
@@ -159,7 +192,10 @@ enum WorkflowPrinter {
             print(prefix + Terminal.bad("Execution failed and was rolled back"))
             result(payload)
         case "rolledBack":
-            print(prefix + "Rolled back: " + (payload["undone"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ") ?? "nothing to undo"))
+            print(
+                prefix + "Rolled back: "
+                    + (payload["undone"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ")
+                        ?? "nothing to undo"))
         case "failed":
             print(prefix + Terminal.bad("Failed") + ": \(Terminal.text(payload["reason"] ?? event["payload"]))")
         default:
@@ -168,11 +204,12 @@ enum WorkflowPrinter {
     }
 
     static func summary(_ workflow: JSONValue) {
-        Terminal.fields([
-            ("id", Terminal.text(workflow["id"])), ("state", Terminal.bold(Terminal.text(workflow["state"]))),
-            ("request", Terminal.text(workflow["request"])), ("user", Terminal.text(workflow["user"])),
-            ("confidence", percent(workflow["confidence"])), ("plan hash", Terminal.text(workflow["planHash"])),
-            ("created", Terminal.text(workflow["createdAt"])), ("updated", Terminal.text(workflow["updatedAt"])),
-        ] + (workflow["failure"].map { [("failure", Terminal.text($0))] } ?? []))
+        Terminal.fields(
+            [
+                ("id", Terminal.text(workflow["id"])), ("state", Terminal.bold(Terminal.text(workflow["state"]))),
+                ("request", Terminal.text(workflow["request"])), ("user", Terminal.text(workflow["user"])),
+                ("confidence", percent(workflow["confidence"])), ("plan hash", Terminal.text(workflow["planHash"])),
+                ("created", Terminal.text(workflow["createdAt"])), ("updated", Terminal.text(workflow["updatedAt"])),
+            ] + (workflow["failure"].map { [("failure", Terminal.text($0))] } ?? []))
     }
 }

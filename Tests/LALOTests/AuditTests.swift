@@ -1,9 +1,10 @@
 import Crypto
 import Foundation
 import GRDB
-@testable import laloD
 import Shared
 import Testing
+
+@testable import laloD
 
 /// A way of tampering with the audit table and what verify must say about it.
 struct Tampering: Sendable, CustomTestStringConvertible {
@@ -17,17 +18,25 @@ struct Tampering: Sendable, CustomTestStringConvertible {
 }
 
 let tamperings: [Tampering] = [
-    Tampering(name: "edit a field", sql: ["UPDATE auditEntry SET durationMicros = durationMicros + 1 WHERE seq = 7"],
-              firstBadSeq: 7, problem: "changed"),
-    Tampering(name: "edit a field and recompute its hash",
-              sql: ["UPDATE auditEntry SET user = 'someone-else' WHERE seq = 6"], rehash: 6, firstBadSeq: 6, problem: "changed"),
-    Tampering(name: "delete an entry", sql: ["DELETE FROM auditEntry WHERE seq = 5"], firstBadSeq: 5, problem: "missing"),
-    Tampering(name: "swap two entries", sql: [
-        "UPDATE auditEntry SET seq = -1 WHERE seq = 5",
-        "UPDATE auditEntry SET seq = 5 WHERE seq = 6",
-        "UPDATE auditEntry SET seq = 6 WHERE seq = -1",
-    ], firstBadSeq: 5, problem: "reordered"),
-    Tampering(name: "delete the oldest entry", sql: ["DELETE FROM auditEntry WHERE seq = 1"], firstBadSeq: 1, problem: "missing"),
+    Tampering(
+        name: "edit a field", sql: ["UPDATE auditEntry SET durationMicros = durationMicros + 1 WHERE seq = 7"],
+        firstBadSeq: 7, problem: "changed"),
+    Tampering(
+        name: "edit a field and recompute its hash",
+        sql: ["UPDATE auditEntry SET user = 'someone-else' WHERE seq = 6"], rehash: 6, firstBadSeq: 6,
+        problem: "changed"),
+    Tampering(
+        name: "delete an entry", sql: ["DELETE FROM auditEntry WHERE seq = 5"], firstBadSeq: 5, problem: "missing"),
+    Tampering(
+        name: "swap two entries",
+        sql: [
+            "UPDATE auditEntry SET seq = -1 WHERE seq = 5",
+            "UPDATE auditEntry SET seq = 5 WHERE seq = 6",
+            "UPDATE auditEntry SET seq = 6 WHERE seq = -1",
+        ], firstBadSeq: 5, problem: "reordered"),
+    Tampering(
+        name: "delete the oldest entry", sql: ["DELETE FROM auditEntry WHERE seq = 1"], firstBadSeq: 1,
+        problem: "missing"),
 ]
 
 @Suite("Hash-chained audit log", .serialized, .timeLimit(.minutes(2)))
@@ -103,7 +112,8 @@ struct AuditTests {
             // Each exported line carries everything its hash covers: recompute it offline.
             let record = AuditRecord(
                 seq: entry.seq, time: entry.time, timeMicros: entry.timeMicros, kind: entry.kind, uid: entry.uid,
-                user: entry.user, pid: entry.pid, sessionId: entry.sessionId, method: entry.method, outcome: entry.outcome,
+                user: entry.user, pid: entry.pid, sessionId: entry.sessionId, method: entry.method,
+                outcome: entry.outcome,
                 errorKind: entry.errorKind, durationMicros: entry.durationMicros, paramsDigest: entry.paramsDigest,
                 detail: entry.detail.map(JSONWriter.string), prevHash: entry.prevHash, hash: entry.hash)
             #expect(record.computedHash == entry.hash)
@@ -158,7 +168,8 @@ struct AuditTests {
         #expect(after.problem == "missing")
         #expect(after.firstBadSeq == last - 2)
         #expect(restarted.log.contains("does not end at its recorded head"))
-        let recorded = try restarted.client().call(AuditQuery.self, .init(filter: .init(method: "audit.headMismatch"), limit: 5))
+        let recorded = try restarted.client().call(
+            AuditQuery.self, .init(filter: .init(method: "audit.headMismatch"), limit: 5))
         #expect(recorded.entries.first?.detail?["headSeq"] == .int(last))
     }
 
@@ -208,14 +219,17 @@ struct AuditTests {
 
 @Suite("Audit canonical form")
 struct CanonicalFormTests {
-    @Test("the hand-written canonical bytes equal the JSONWriter form of the entry", arguments: [
-        nil, #"{"reason":"idle timeout","n":[1,2]}"#, #"{"text":"quote \" and é and \n"}"#,
-    ])
+    @Test(
+        "the hand-written canonical bytes equal the JSONWriter form of the entry",
+        arguments: [
+            nil, #"{"reason":"idle timeout","n":[1,2]}"#, #"{"text":"quote \" and é and \n"}"#,
+        ])
     func canonical(detail: String?) {
         let record = AuditRecord(
             seq: 42, time: "2026-11-24T20:00:00.000001Z", timeMicros: 1_795_000_000_000_001, kind: "call", uid: 1001,
             user: "bob \"the\" builder", pid: 4242, sessionId: 7, method: "role.grant", outcome: "error",
-            errorKind: detail == nil ? nil : "notFound", durationMicros: 123, paramsDigest: String(repeating: "a", count: 64),
+            errorKind: detail == nil ? nil : "notFound", durationMicros: 123,
+            paramsDigest: String(repeating: "a", count: 64),
             detail: detail, prevHash: String(repeating: "b", count: 64), hash: "")
         #expect(record.canonicalBytes == JSONWriter.bytes(record.canonicalObject))
     }

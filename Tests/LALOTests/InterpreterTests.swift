@@ -1,7 +1,8 @@
 import Foundation
-@testable import laloD
 import Shared
 import Testing
+
+@testable import laloD
 
 /// Interpretation against the scripted OpenAI-compatible server: schema-constrained samples,
 /// agreement, the judge, clarification questions, retries of invalid output, the cache.
@@ -20,27 +21,35 @@ struct InterpreterTests {
             var settings = Interpreter.Settings()
             settings.judgeSamples = judgeSamples
             settings.checkWeight = 0.5
-            interpreter = Interpreter(models: subsystems.models(server, roles: [.interpreter: "interp-model", .judge: "judge-model"]),
-                                      settings: settings)
+            interpreter = Interpreter(
+                models: subsystems.models(server, roles: [.interpreter: "interp-model", .judge: "judge-model"]),
+                settings: settings)
         }
 
         func run(_ request: String, answers: [String] = []) async throws -> Interpreter.Interpretation {
-            try await interpreter.interpret(request, answers: answers, tools: ["file", "http.request"],
-                                            actor: AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1))
+            try await interpreter.interpret(
+                request, answers: answers, tools: ["file", "http.request"],
+                actor: AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1))
         }
     }
 
     static func intent(_ goal: String, output: String = "a list of file names") -> JSONValue {
-        Reply.openAIChat(JSONWriter.string(["goal": .string(goal), "entities": ["/tmp"], "constraints": [],
-                                            "expectedOutput": .string(output), "tools": ["file"]]))
+        Reply.openAIChat(
+            JSONWriter.string([
+                "goal": .string(goal), "entities": ["/tmp"], "constraints": [],
+                "expectedOutput": .string(output), "tools": ["file"],
+            ]))
     }
 
     static func judge(_ score: Double, _ questions: [String] = []) -> JSONValue {
-        Reply.openAIChat(JSONWriter.string(["score": .double(score), "questions": .array(questions.map { .string($0) })]))
+        Reply.openAIChat(
+            JSONWriter.string(["score": .double(score), "questions": .array(questions.map { .string($0) })]))
     }
 
     @Test func agreeingSamplesAndAGoodScoreAreConfident() async throws {
-        let f = try await Fixture([Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"), Self.judge(0.9)])
+        let f = try await Fixture([
+            Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"), Self.judge(0.9),
+        ])
         let result = try await f.run("what files are in /tmp?")
         #expect(result.confident)
         #expect(result.agreement == 1)
@@ -56,7 +65,9 @@ struct InterpreterTests {
         #expect(requests.prefix(2).allSatisfy { $0["json"]?["model"] == "interp-model" })
         #expect(requests.prefix(2).allSatisfy { $0["json"]?["response_format"]?["type"] == "json_schema" })
         #expect(requests[2]["json"]?["model"] == "judge-model")
-        #expect(requests[2]["json"]?["messages"]?.arrayValue?.first?["content"]?.stringValue?.contains("what files are in /tmp?") == true)
+        #expect(
+            requests[2]["json"]?["messages"]?.arrayValue?.first?["content"]?.stringValue?.contains(
+                "what files are in /tmp?") == true)
 
         // The same request again is answered from the cache, without a model call.
         let cached = try await f.run("What files are in   /tmp?")
@@ -66,8 +77,12 @@ struct InterpreterTests {
 
     /// Two judge samples that disagree: their mean is the score, their spread lowers the models' share.
     @Test func aJudgeThatContradictsItselfCountsLess() async throws {
-        let f = try await Fixture([Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"), Self.judge(0.9), Self.judge(0.3)],
-                                  judgeSamples: 2)
+        let f = try await Fixture(
+            [
+                Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"), Self.judge(0.9),
+                Self.judge(0.3),
+            ],
+            judgeSamples: 2)
         let result = try await f.run("what files are in /tmp?")
         #expect(abs(result.judgeScore - 0.6) < 0.001)
         #expect(abs(result.judgeConsistency - 0.4) < 0.001)
@@ -78,7 +93,9 @@ struct InterpreterTests {
 
     /// laloD's checks ask back about a reference the request leaves open, whatever the judge says.
     @Test func anUnresolvedReferenceAsksBackEvenWithAConfidentJudge() async throws {
-        let f = try await Fixture([Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"), Self.judge(1)])
+        let f = try await Fixture([
+            Self.intent("List the files in /tmp"), Self.intent("List the files in /tmp"), Self.judge(1),
+        ])
         let result = try await f.run("do it again like before")
         #expect(!result.confident)
         #expect(result.confidence <= Grounding.blockedCap)

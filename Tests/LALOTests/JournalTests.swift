@@ -24,7 +24,9 @@ final class JournalCapture: @unchecked Sendable {
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(Self.path.utf8) + [0]) }
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard rc == 0 else { throw HarnessError("cannot bind \(Self.path): \(String(cString: strerror(errno)))") }
         var size: Int32 = 4 << 20
@@ -63,7 +65,8 @@ final class JournalCapture: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(seconds)
         if !owned {
             while Date() < deadline {
-                let output = try run("/usr/bin/journalctl", ["-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=laloD", "-n", "500"])
+                let output = try run(
+                    "/usr/bin/journalctl", ["-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=laloD", "-n", "500"])
                 found = output.stdout.split(separator: "\n").compactMap { line in
                     (try? JSONParser.parse(String(line)))?.objectValue?.compactMapValues(\.stringValue)
                 }
@@ -87,11 +90,13 @@ struct JournalTests {
     func mirror() throws {
         let journal = try JournalCapture()
         defer { journal.stop() }
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: "[audit]\njournal = \"on\""),
-                                       environment: ["JOURNAL_STREAM": "0:0"])
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: "[audit]\njournal = \"on\""),
+            environment: ["JOURNAL_STREAM": "0:0"])
         let client = try daemon.client()
         let me = try client.call(SessionWhoami.self)
-        let last = try client.call(AuditQuery.self, .init(filter: .init(method: "session.whoami"), limit: 10)).entries.last
+        let last = try client.call(AuditQuery.self, .init(filter: .init(method: "session.whoami"), limit: 10)).entries
+            .last
         let entry = try #require(last)
         let entries = try journal.entries { found in
             found.contains { $0["LALO_HASH"] == entry.hash } && found.contains { $0["MESSAGE"] == "listening" }

@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import Shared
+import Synchronization
 import Testing
 
 @Suite("Daemon lifecycle: shutdown, reload, sessions", .serialized, .timeLimit(.minutes(3)))
@@ -26,26 +26,31 @@ struct LifecycleTests {
         let firstAnswers = early
         // One thread per connection (not concurrentPerform, which runs only as many as there are cores).
         let done = DispatchSemaphore(value: 0)
-        for index in readers.indices { Thread {
-            var ids: [Int64] = [], ok = 0, other: [String] = []
-            if index == 0 {
-                ids = firstAnswers.compactMap { $0["id"]?.intValue }
-                ok = firstAnswers.count
-            }
-            // A connection closed with requests still unread may end in ECONNRESET: that is its end.
-            while let answer = try? readers[index].readJSON() {
-                if let id = answer["id"]?.intValue { ids.append(id) }
-                if answer["result"] != nil {
-                    ok += 1
-                } else {
-                    other.append(answer["error"]?["data"]?["kind"]?.stringValue ?? "?")
+        for index in readers.indices {
+            Thread {
+                var ids: [Int64] = []
+                var ok = 0
+                var other: [String] = []
+                if index == 0 {
+                    ids = firstAnswers.compactMap { $0["id"]?.intValue }
+                    ok = firstAnswers.count
                 }
-            }
-            results.withLock { $0.append((ids, ok, other)) }
-            done.signal()
-        }.start() }
+                // A connection closed with requests still unread may end in ECONNRESET: that is its end.
+                while let answer = try? readers[index].readJSON() {
+                    if let id = answer["id"]?.intValue { ids.append(id) }
+                    if answer["result"] != nil {
+                        ok += 1
+                    } else {
+                        other.append(answer["error"]?["data"]?["kind"]?.stringValue ?? "?")
+                    }
+                }
+                results.withLock { $0.append((ids, ok, other)) }
+                done.signal()
+            }.start()
+        }
         for _ in readers { done.wait() }
-        var answered = 0, succeeded = clients.count
+        var answered = 0
+        var succeeded = clients.count
         for result in results.withLock({ $0 }) {
             #expect(Set(result.ids).count == result.ids.count, "no request is answered twice")
             #expect(Set(result.ids) == Set(0..<Int64(perClient)), "every request sent before the signal is answered")
@@ -62,7 +67,9 @@ struct LifecycleTests {
         var audited = 0
         var cursor: String? = nil
         repeat {
-            let page = try client.call(AuditQuery.self, .init(filter: .init(method: "session.whoami", outcome: "ok"), cursor: cursor, limit: 1000))
+            let page = try client.call(
+                AuditQuery.self,
+                .init(filter: .init(method: "session.whoami", outcome: "ok"), cursor: cursor, limit: 1000))
             audited += page.entries.count
             cursor = page.nextCursor
         } while cursor != nil
@@ -165,12 +172,14 @@ struct LifecycleTests {
         #expect(result.terminated == [victimID])
         #expect(try victim.readLine() == nil, "the terminated connection is closed")
         // The registry forgets the session just after the socket closes: wait for that.
-        for _ in 0..<100 where try admin.call(SessionList.self, .init()).sessions.contains(where: { $0.id == victimID }) {
+        for _ in 0..<100 where try admin.call(SessionList.self, .init()).sessions.contains(where: { $0.id == victimID })
+        {
             usleep(20_000)
         }
         let missing = #expect(throws: RPCError.self) { try admin.call(SessionTerminate.self, .init(id: victimID)) }
         #expect(missing?.kind == .notFound)
-        let changes = try admin.call(AuditQuery.self, .init(filter: .init(method: "session.terminate", kind: "session"), limit: 10))
+        let changes = try admin.call(
+            AuditQuery.self, .init(filter: .init(method: "session.terminate", kind: "session"), limit: 10))
         #expect(changes.entries.count == 1)
         // Terminating one's own session still delivers the answer, then closes.
         let me = try admin.call(SessionWhoami.self).sessionId
@@ -188,7 +197,8 @@ struct LifecycleTests {
         for _ in 0..<50 {
             let answer = try #require(try client.readJSON())
             ids.insert(try #require(answer["id"]?.intValue))
-            kinds[answer["result"] != nil ? "ok" : answer["error"]?["data"]?["kind"]?.stringValue ?? "?", default: 0] += 1
+            kinds[answer["result"] != nil ? "ok" : answer["error"]?["data"]?["kind"]?.stringValue ?? "?", default: 0] +=
+                1
         }
         #expect(ids.count == 50)
         #expect(Set(kinds.keys).isSubset(of: ["ok", "rateLimited"]))
@@ -199,8 +209,12 @@ struct LifecycleTests {
     @Test("a second daemon on the same state directory refuses to start and leaves the first intact")
     func stateDirectoryLock() throws {
         let daemon = try DaemonProcess()
-        let second = try run(Binaries.laloD, ["--config", daemon.configPath, "--socket", daemon.directory.file("other.sock"),
-                                              "--state-dir", daemon.directory.file("state")])
+        let second = try run(
+            Binaries.laloD,
+            [
+                "--config", daemon.configPath, "--socket", daemon.directory.file("other.sock"),
+                "--state-dir", daemon.directory.file("state"),
+            ])
         #expect(second.status == 1)
         #expect(second.stderr.contains("another laloD is using the state directory"))
         let client = try daemon.client()
@@ -222,8 +236,9 @@ struct LifecycleTests {
 extension DaemonProcess {
     /// A new daemon process on the same state directory and socket.
     static func restart(from old: DaemonProcess) throws -> DaemonProcess {
-        let new = try DaemonProcess(config: (try? String(contentsOfFile: old.configPath, encoding: .utf8)) ?? config(),
-                                    arguments: [], environment: [:], waitForSocket: false, reuse: old)
+        let new = try DaemonProcess(
+            config: (try? String(contentsOfFile: old.configPath, encoding: .utf8)) ?? config(),
+            arguments: [], environment: [:], waitForSocket: false, reuse: old)
         try new.waitForSocket()
         return new
     }

@@ -1,7 +1,8 @@
 import Foundation
-@testable import laloD
 import Shared
 import Testing
+
+@testable import laloD
 
 /// Models through the daemon: role routing, streaming over the socket, usage accounting, and the
 /// embedded llama.cpp server with the real SmolLM2 model.
@@ -9,30 +10,40 @@ import Testing
 struct ModelTests {
     @Test func rolesRouteToProvidersAndUsageIsRecorded() throws {
         let server = try ScriptedServer()
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: """
-            [providers.remote]
-            kind = "anthropic"
-            baseURL = "\(server.baseURL)/v1"
-            apiKey = "secret:anthropic"
-            maxRetries = 1
-            retryBaseMilliseconds = 10
-            [models.chat]
-            provider = "remote"
-            model = "claude-test"
-            maxTokens = 99
-            """))
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(
+                extra: """
+                    [providers.remote]
+                    kind = "anthropic"
+                    baseURL = "\(server.baseURL)/v1"
+                    apiKey = "secret:anthropic"
+                    maxRetries = 1
+                    retryBaseMilliseconds = 10
+                    [models.chat]
+                    provider = "remote"
+                    model = "claude-test"
+                    maxTokens = 99
+                    """))
         let client = try daemon.client()
         try client.call(SecretSet.self, SecretSet.Params(name: "anthropic", value: "ak-routing-test-key"))
         try server.load([
-            ["expect": ["method": "GET", "path": "/v1/models", "headers": ["x-api-key": "ak-routing-test-key"]],
-             "reply": Reply.json(["data": [["id": "claude-test"]]])],
-            ["expect": ["path": "/v1/messages", "json": ["model": "claude-test", "max_tokens": 99, "stream": true]],
-             "reply": Reply.sse(Reply.anthropicStream(text: ["Hi", " there", "!"]))],
+            [
+                "expect": ["method": "GET", "path": "/v1/models", "headers": ["x-api-key": "ak-routing-test-key"]],
+                "reply": Reply.json(["data": [["id": "claude-test"]]]),
+            ],
+            [
+                "expect": [
+                    "path": "/v1/messages", "json": ["model": "claude-test", "max_tokens": 99, "stream": true],
+                ],
+                "reply": Reply.sse(Reply.anthropicStream(text: ["Hi", " there", "!"])),
+            ],
             ["reply": Reply.error(529, "overloaded")],
             ["reply": Reply.error(529, "overloaded")],
         ])
         let list = try client.call(ModelList.self)
-        #expect(list.roles.first { $0.role == "chat" } == ModelList.RoleInfo(role: "chat", provider: "remote", model: "claude-test"))
+        #expect(
+            list.roles.first { $0.role == "chat" }
+                == ModelList.RoleInfo(role: "chat", provider: "remote", model: "claude-test"))
         #expect(list.roles.first { $0.role == "planner" }?.provider == "local")
         let remote = list.providers.first { $0.name == "remote" }
         #expect(remote?.health == "ok")
@@ -41,7 +52,9 @@ struct ModelTests {
         #expect(list.localModel.state == "disabled")
 
         var deltas: [String] = []
-        let result = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "hi")])) { method, params in
+        let result = try client.call(
+            ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "hi")])
+        ) { method, params in
             if method == "model.delta" { deltas.append(params["delta"]?.stringValue ?? "") }
         }
         #expect(deltas == ["Hi", " there", "!"])
@@ -51,7 +64,8 @@ struct ModelTests {
 
         // 529 twice with one retry allowed: unavailable, retries reported.
         do {
-            _ = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "hi")]))
+            _ = try client.call(
+                ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "hi")]))
             Issue.record("expected unavailable")
         } catch let error as RPCError {
             #expect(error.kind == .unavailable)
@@ -60,7 +74,9 @@ struct ModelTests {
         }
         // A role on the disabled local model fails clearly.
         do {
-            _ = try client.call(ModelComplete.self, ModelComplete.Params(role: "planner", messages: [ChatMessage(role: "user", content: "x")]))
+            _ = try client.call(
+                ModelComplete.self,
+                ModelComplete.Params(role: "planner", messages: [ChatMessage(role: "user", content: "x")]))
             Issue.record("expected unavailable")
         } catch let error as RPCError {
             #expect(error.kind == .unavailable)
@@ -78,17 +94,21 @@ struct ModelTests {
 
     @Test func clientGoingAwayStopsTheProviderStream() throws {
         let server = try ScriptedServer()
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: """
-            [providers.slow]
-            baseURL = "\(server.baseURL)/v1"
-            [models.chat]
-            provider = "slow"
-            model = "gpt-test"
-            """))
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(
+                extra: """
+                    [providers.slow]
+                    baseURL = "\(server.baseURL)/v1"
+                    [models.chat]
+                    provider = "slow"
+                    model = "gpt-test"
+                    """))
         let pieces = (0..<40).map { "w\($0) " }
         try server.load([["reply": Reply.sse(Reply.openAIStream(pieces), delayMs: 100)]])
         let client = try daemon.client()
-        try client.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"model.complete","params":{"messages":[{"role":"user","content":"go"}]}}"#)
+        try client.sendLine(
+            #"{"jsonrpc":"2.0","id":1,"method":"model.complete","params":{"messages":[{"role":"user","content":"go"}]}}"#
+        )
         for _ in 0..<2 {
             let line = try #require(try client.readJSON())
             #expect(line["method"] == "model.delta")
@@ -106,12 +126,13 @@ struct ModelTests {
     }
 
     @Test func missingInstallationIsReportedAsFailed() throws {
-        let process = try DaemonProcess(config: """
-            [server]
-            socketMode = "0666"
-            [localModel]
-            python = "/nonexistent/venv/bin/python"
-            """)
+        let process = try DaemonProcess(
+            config: """
+                [server]
+                socketMode = "0666"
+                [localModel]
+                python = "/nonexistent/venv/bin/python"
+                """)
         let client = try process.client()
         var local = try client.call(ModelList.self).localModel
         for _ in 0..<50 where local.state != "failed" {
@@ -121,7 +142,8 @@ struct ModelTests {
         #expect(local.state == "failed")
         #expect(local.lastError?.contains("make local-model") == true, "\(local)")
         do {
-            _ = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "x")]))
+            _ = try client.call(
+                ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "x")]))
             Issue.record("expected unavailable")
         } catch let error as RPCError {
             #expect(error.kind == .unavailable)
@@ -137,21 +159,21 @@ struct ModelTests {
         let directory = TemporaryDirectory("lalo-crashing-model")
         let script = directory.file("python")
         try """
-            #!/usr/bin/python3
-            # Stands in for `python -m llama_cpp.server ... --port PORT`: healthy until asked for a completion.
-            import http.server, os, signal, sys
-            port = int(sys.argv[sys.argv.index("--port") + 1])
-            class Handler(http.server.BaseHTTPRequestHandler):
-                def do_GET(self):
-                    self.send_response(200); self.send_header("Content-Type", "application/json"); self.end_headers()
-                    self.wfile.write(b'{"object": "list", "data": []}')
-                def do_POST(self):
-                    print("ggml_backend_amx_buffer_set_tensor: the stand-in crashes now", file=sys.stderr, flush=True)
-                    os.kill(os.getpid(), signal.SIGSEGV)
-                def log_message(self, *args):
-                    pass
-            http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
-            """.write(toFile: script, atomically: true, encoding: .utf8)
+        #!/usr/bin/python3
+        # Stands in for `python -m llama_cpp.server ... --port PORT`: healthy until asked for a completion.
+        import http.server, os, signal, sys
+        port = int(sys.argv[sys.argv.index("--port") + 1])
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200); self.send_header("Content-Type", "application/json"); self.end_headers()
+                self.wfile.write(b'{"object": "list", "data": []}')
+            def do_POST(self):
+                print("ggml_backend_amx_buffer_set_tensor: the stand-in crashes now", file=sys.stderr, flush=True)
+                os.kill(os.getpid(), signal.SIGSEGV)
+            def log_message(self, *args):
+                pass
+        http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+        """.write(toFile: script, atomically: true, encoding: .utf8)
         chmod(script, 0o755)
         try "not a real model".write(toFile: directory.file("model.gguf"), atomically: true, encoding: .utf8)
         return (directory, script)
@@ -163,10 +185,15 @@ struct ModelTests {
         // Tests/LALOTests/ModelTests.swift → scripts/local-model-smoke.py
         let smoke = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/local-model-smoke.py").path
-        let result = try run("/usr/bin/python3", [smoke, "--python", script,
-                                                  "--model", directory.file("model.gguf"), "--start-timeout", "30"])
+        let result = try run(
+            "/usr/bin/python3",
+            [
+                smoke, "--python", script,
+                "--model", directory.file("model.gguf"), "--start-timeout", "30",
+            ])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("smoke test FAILED during the schema-constrained completion"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("smoke test FAILED during the schema-constrained completion"), "\(result.stderr)")
         #expect(result.stderr.contains("SIGSEGV"), "\(result.stderr)")
         #expect(result.stderr.contains("ggml_backend_amx_buffer_set_tensor"), "\(result.stderr)")
     }
@@ -177,12 +204,13 @@ struct ModelTests {
     /// is a Python script in the place of the virtualenv's interpreter, killed by SIGSEGV.
     @Test func aServerThatCrashesOnEveryRequestEndsFailed() throws {
         let (directory, script) = try Self.crashingServer()
-        let process = try DaemonProcess(config: """
-            [localModel]
-            mode = "on"
-            python = "\(script)"
-            modelFile = "\(directory.file("model.gguf"))"
-            """)
+        let process = try DaemonProcess(
+            config: """
+                [localModel]
+                mode = "on"
+                python = "\(script)"
+                modelFile = "\(directory.file("model.gguf"))"
+                """)
         let client = try process.client()
         var local = try client.call(ModelList.self).localModel
         var calls = 0
@@ -190,7 +218,8 @@ struct ModelTests {
         while local.state != "failed" && calls < 6 {
             calls += 1
             do {
-                _ = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "x")]))
+                _ = try client.call(
+                    ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "x")]))
                 Issue.record("a crashing server answered")
             } catch let error as RPCError {
                 #expect(error.kind == .unavailable)
@@ -207,7 +236,8 @@ struct ModelTests {
         let restarts = local.restarts
         let started = Date()
         do {
-            _ = try client.call(ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "x")]))
+            _ = try client.call(
+                ModelComplete.self, ModelComplete.Params(messages: [ChatMessage(role: "user", content: "x")]))
             Issue.record("a failed server answered")
         } catch let error as RPCError {
             #expect(error.kind == .unavailable)
@@ -230,9 +260,17 @@ struct ModelTests {
             (["messages": [["role": "user", "content": "x"]], "role": "boss"], "params.role"),
             (["messages": [["role": "user", "content": "x"]], "temperature": 7], "params.temperature"),
             (["messages": [["role": "user", "content": "x"]], "maxTokens": 0], "params.maxTokens"),
-            (["messages": [["role": "user", "content": "x"]], "responseSchema": "json please"], "params.responseSchema"),
-            (["messages": [["role": "user", "content": "x"]], "tools": [["name": "bad name!", "description": "", "parameters": [:]]]],
-             "params.tools[0].name"),
+            (
+                ["messages": [["role": "user", "content": "x"]], "responseSchema": "json please"],
+                "params.responseSchema"
+            ),
+            (
+                [
+                    "messages": [["role": "user", "content": "x"]],
+                    "tools": [["name": "bad name!", "description": "", "parameters": [:]]],
+                ],
+                "params.tools[0].name"
+            ),
         ]
         for (params, field) in cases {
             do {
@@ -248,18 +286,24 @@ struct ModelTests {
 
     /// The real embedded model: llama.cpp's server from llama-cpp-python with SmolLM2-135M.
     @Test func localModelEndToEnd() throws {
-        #expect(FileManager.default.isExecutableFile(atPath: LocalModelInstall.python),
-                "the local model is not installed at \(LocalModelInstall.directory): run `make local-model`")
+        #expect(
+            FileManager.default.isExecutableFile(atPath: LocalModelInstall.python),
+            "the local model is not installed at \(LocalModelInstall.directory): run `make local-model`")
         let daemon = try DaemonProcess(config: DaemonProcess.config(localModel: true))
         let client = try daemon.client()
         client.setReceiveTimeout(seconds: 240)
 
-        let schema: JSONValue = ["type": "object", "properties": ["color": ["type": "string"], "count": ["type": "integer"]],
-                                 "required": ["color", "count"]]
+        let schema: JSONValue = [
+            "type": "object", "properties": ["color": ["type": "string"], "count": ["type": "integer"]],
+            "required": ["color", "count"],
+        ]
         var deltas: [String] = []
-        let result = try client.call(ModelComplete.self, ModelComplete.Params(
-            messages: [ChatMessage(role: "user", content: "Name a color and a number of apples.")],
-            responseSchema: schema, maxTokens: 60, temperature: 0)) { method, params in
+        let result = try client.call(
+            ModelComplete.self,
+            ModelComplete.Params(
+                messages: [ChatMessage(role: "user", content: "Name a color and a number of apples.")],
+                responseSchema: schema, maxTokens: 60, temperature: 0)
+        ) { method, params in
             if method == "model.delta" { deltas.append(params["delta"]?.stringValue ?? "") }
         }
         #expect(result.provider == "local")

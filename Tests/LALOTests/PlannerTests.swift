@@ -1,7 +1,8 @@
 import Foundation
-@testable import laloD
 import Shared
 import Testing
+
+@testable import laloD
 
 /// Planning against the scripted server: critic rounds with objections, invalid plans refused
 /// and retried, the effect preview and the plan hash.
@@ -16,31 +17,46 @@ struct PlannerTests {
             server = try ScriptedServer(replies.map { ["reply": $0] })
             let s = try Subsystems("lalo-plan")
             subsystems = s
-            let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: s.secrets)], store: s.store, audit: s.audit,
-                                     redactor: s.redactor)
-            planner = Planner(models: s.models(server, roles: [.planner: "planner-model", .critic: "critic-model"]), tools: tools)
+            let tools = ToolRegistry(
+                tools: [FileTool(), HTTPRequestTool(secrets: s.secrets)], store: s.store, audit: s.audit,
+                redactor: s.redactor)
+            planner = Planner(
+                models: s.models(server, roles: [.planner: "planner-model", .critic: "critic-model"]), tools: tools)
         }
 
-        func run(_ request: String = "Save r to report.txt", allowed: [String] = ["file", "http.request"],
-                 feedback: String? = nil) async throws -> Planner.Plan {
-            try await planner.plan(intent: .init(goal: "save a report", entities: [], constraints: [], expectedOutput: "report.txt",
-                                                 tools: ["file"]),
-                                   request: request, allowed: allowed, feedback: feedback,
-                                   actor: AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1))
+        func run(
+            _ request: String = "Save r to report.txt", allowed: [String] = ["file", "http.request"],
+            feedback: String? = nil
+        ) async throws -> Planner.Plan {
+            try await planner.plan(
+                intent: .init(
+                    goal: "save a report", entities: [], constraints: [], expectedOutput: "report.txt",
+                    tools: ["file"]),
+                request: request, allowed: allowed, feedback: feedback,
+                actor: AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1))
         }
     }
 
-    static func plan(_ steps: [JSONValue]) -> JSONValue { Reply.openAIChat(JSONWriter.string(["steps": .array(steps)])) }
+    static func plan(_ steps: [JSONValue]) -> JSONValue {
+        Reply.openAIChat(JSONWriter.string(["steps": .array(steps)]))
+    }
     static func critique(_ score: Double, _ objections: [String] = []) -> JSONValue {
-        Reply.openAIChat(JSONWriter.string(["score": .double(score), "objections": .array(objections.map { .string($0) })]))
+        Reply.openAIChat(
+            JSONWriter.string(["score": .double(score), "objections": .array(objections.map { .string($0) })]))
     }
-    static let write: JSONValue = ["tool": "file", "arguments": ["operation": "write", "path": "report.txt", "content": "r"],
-                                   "expectedOutcome": "report.txt exists", "dependsOn": []]
-    static let delete: JSONValue = ["tool": "file", "arguments": ["operation": "delete", "path": "old.txt"],
-                                    "expectedOutcome": "old.txt gone", "dependsOn": []]
-    static let fetch: JSONValue = ["tool": "http.request",
-                                   "arguments": ["url": "https://api.example.com/data", "auth": ["secret": "api-token"]],
-                                   "expectedOutcome": "data fetched", "dependsOn": []]
+    static let write: JSONValue = [
+        "tool": "file", "arguments": ["operation": "write", "path": "report.txt", "content": "r"],
+        "expectedOutcome": "report.txt exists", "dependsOn": [],
+    ]
+    static let delete: JSONValue = [
+        "tool": "file", "arguments": ["operation": "delete", "path": "old.txt"],
+        "expectedOutcome": "old.txt gone", "dependsOn": [],
+    ]
+    static let fetch: JSONValue = [
+        "tool": "http.request",
+        "arguments": ["url": "https://api.example.com/data", "auth": ["secret": "api-token"]],
+        "expectedOutcome": "data fetched", "dependsOn": [],
+    ]
 
     @Test func criticObjectionsDriveRevisionsUntilTheScorePasses() async throws {
         let f = try await Fixture([
@@ -81,8 +97,10 @@ struct PlannerTests {
     }
 
     @Test func invalidPlansAreRefusedAndRetried() async throws {
-        let badArguments: JSONValue = ["tool": "file", "arguments": ["operation": "chmod", "path": "x"], "expectedOutcome": "",
-                                       "dependsOn": []]
+        let badArguments: JSONValue = [
+            "tool": "file", "arguments": ["operation": "chmod", "path": "x"], "expectedOutcome": "",
+            "dependsOn": [],
+        ]
         let f = try await Fixture([
             Self.plan([badArguments]),  // arguments break the file tool's schema
             Self.plan([Self.fetch]), Self.critique(0.8),
@@ -97,7 +115,9 @@ struct PlannerTests {
 
         // A tool the caller may not use is refused just the same; twice, and the planner gives up.
         let g = try await Fixture([Self.plan([Self.fetch]), Self.plan([Self.fetch])])
-        await #expect(throws: Planner.Failure.self) { try await g.run("Fetch the data from the API", allowed: ["file"]) }
+        await #expect(throws: Planner.Failure.self) {
+            try await g.run("Fetch the data from the API", allowed: ["file"])
+        }
     }
 
     @Test func validationTable() async throws {
@@ -107,8 +127,17 @@ struct PlannerTests {
             (["steps": []], "fewer than 1"),
             (["steps": [["tool": "file"]]], "required"),
             (["steps": [["tool": "shell", "arguments": [:], "expectedOutcome": "", "dependsOn": []]]], "not allowed"),
-            (["steps": [Self.write, ["tool": "file", "arguments": ["operation": "read", "path": "a"], "expectedOutcome": "",
-                                     "dependsOn": [1]]]], "does not come before"),
+            (
+                [
+                    "steps": [
+                        Self.write,
+                        [
+                            "tool": "file", "arguments": ["operation": "read", "path": "a"], "expectedOutcome": "",
+                            "dependsOn": [1],
+                        ],
+                    ]
+                ], "does not come before"
+            ),
         ]
         for (json, problem) in cases {
             switch f.planner.validate(JSONWriter.string(json), allowed: ["file"]) {
@@ -116,6 +145,9 @@ struct PlannerTests {
             case .failure(let failure): #expect(failure.description.contains(problem ?? "<none>"), "\(failure)")
             }
         }
-        #expect(Planner.hash([]) != Planner.hash([try JSONDecoder().decode(Planner.Step.self, from: Data(JSONWriter.bytes(Self.write)))]))
+        #expect(
+            Planner.hash([])
+                != Planner.hash([try JSONDecoder().decode(Planner.Step.self, from: Data(JSONWriter.bytes(Self.write)))])
+        )
     }
 }

@@ -1,26 +1,35 @@
 import Foundation
-@testable import laloD
 import Shared
 import Synchronization
 import Testing
 
+@testable import laloD
+
 /// The real OpenAI-compatible and Anthropic clients, over libcurl, against the scripted server.
 @Suite("Model providers")
 struct ProviderTests {
-    static func openAI(_ server: ScriptedServer, retries: Int = 3, timeout: Duration = .seconds(10),
-                       apiKey: String = "sk-test-0123456789") -> OpenAIClient {
-        OpenAIClient(transport: transport(server, path: "/v1", retries: retries, timeout: timeout,
-                                          auth: [("Authorization", "Bearer \(apiKey)")]), schemaStyle: .jsonSchema)
+    static func openAI(
+        _ server: ScriptedServer, retries: Int = 3, timeout: Duration = .seconds(10),
+        apiKey: String = "sk-test-0123456789"
+    ) -> OpenAIClient {
+        OpenAIClient(
+            transport: transport(
+                server, path: "/v1", retries: retries, timeout: timeout,
+                auth: [("Authorization", "Bearer \(apiKey)")]), schemaStyle: .jsonSchema)
     }
 
     static func anthropic(_ server: ScriptedServer, retries: Int = 3) -> AnthropicClient {
-        AnthropicClient(transport: transport(server, path: "/v1", retries: retries, timeout: .seconds(10),
-                                             auth: [("x-api-key", "ak-test-0123456789")],
-                                             extra: [("anthropic-version", AnthropicClient.apiVersion)]))
+        AnthropicClient(
+            transport: transport(
+                server, path: "/v1", retries: retries, timeout: .seconds(10),
+                auth: [("x-api-key", "ak-test-0123456789")],
+                extra: [("anthropic-version", AnthropicClient.apiVersion)]))
     }
 
-    static func transport(_ server: ScriptedServer, path: String, retries: Int, timeout: Duration,
-                          auth: [(name: String, value: String)], extra: [(name: String, value: String)] = []) -> ProviderTransport {
+    static func transport(
+        _ server: ScriptedServer, path: String, retries: Int, timeout: Duration,
+        auth: [(name: String, value: String)], extra: [(name: String, value: String)] = []
+    ) -> ProviderTransport {
         var endpoint = ProviderEndpoint(name: "scripted", baseURL: server.baseURL + path)
         endpoint.timeout = timeout
         endpoint.connectTimeout = .seconds(2)
@@ -30,8 +39,12 @@ struct ProviderTests {
         return ProviderTransport(endpoint: endpoint, http: HTTPClient(), redactor: Redactor())
     }
 
-    static let hello = ChatRequest(model: "gpt-test", messages: [ChatMessage(role: "system", content: "Be brief."),
-                                                                 ChatMessage(role: "user", content: "Hello")])
+    static let hello = ChatRequest(
+        model: "gpt-test",
+        messages: [
+            ChatMessage(role: "system", content: "Be brief."),
+            ChatMessage(role: "user", content: "Hello"),
+        ])
 
     final class Deltas: Sendable {
         let items = Mutex<[String]>([])
@@ -42,13 +55,21 @@ struct ProviderTests {
     // MARK: OpenAI
 
     @Test func openAIStreamingAssemblesDeltasAndUsage() async throws {
-        let server = try ScriptedServer([[
-            "expect": ["method": "POST", "path": "/v1/chat/completions",
-                       "headers": ["authorization": "Bearer sk-test-0123456789", "accept": "text/event-stream"],
-                       "json": ["model": "gpt-test", "stream": true, "stream_options": ["include_usage": true],
-                                "messages": [["role": "system", "content": "Be brief."], ["role": "user", "content": "Hello"]]]],
-            "reply": Reply.sse(Reply.openAIStream(["Hel", "lo", ", wor", "ld"])),
-        ]])
+        let server = try ScriptedServer([
+            [
+                "expect": [
+                    "method": "POST", "path": "/v1/chat/completions",
+                    "headers": ["authorization": "Bearer sk-test-0123456789", "accept": "text/event-stream"],
+                    "json": [
+                        "model": "gpt-test", "stream": true, "stream_options": ["include_usage": true],
+                        "messages": [
+                            ["role": "system", "content": "Be brief."], ["role": "user", "content": "Hello"],
+                        ],
+                    ],
+                ],
+                "reply": Reply.sse(Reply.openAIStream(["Hel", "lo", ", wor", "ld"])),
+            ]
+        ])
         let deltas = Deltas()
         let result = try await Self.openAI(server).chat(Self.hello, stream: true) { deltas.add($0) }
         #expect(deltas.all == ["Hel", "lo", ", wor", "ld"])
@@ -61,25 +82,56 @@ struct ProviderTests {
     }
 
     @Test func openAIToolCallsWholeAndStreamed() async throws {
-        let tool = ToolSpec(name: "get_weather", description: "Weather for a city",
-                            parameters: ["type": "object", "properties": ["city": ["type": "string"]], "required": ["city"]])
+        let tool = ToolSpec(
+            name: "get_weather", description: "Weather for a city",
+            parameters: ["type": "object", "properties": ["city": ["type": "string"]], "required": ["city"]])
         var request = Self.hello
         request.tools = [tool]
         let server = try ScriptedServer([
-            ["expect": ["json": ["tools": [["type": "function", "function": [
-                "name": "get_weather", "description": "Weather for a city", "parameters": tool.parameters]]]]],
-             "reply": Reply.openAIChat(nil, toolCalls: [
-                ["id": "call_1", "type": "function", "function": ["name": "get_weather", "arguments": #"{"city":"Oslo"}"#]],
-                ["id": "call_2", "type": "function", "function": ["name": "get_weather", "arguments": "{not json"]],
-             ], finish: "tool_calls")],
-            ["reply": Reply.sse([
-                Reply.chunk(["role": "assistant", "tool_calls": [["index": 0, "id": "call_9", "type": "function",
-                                                                  "function": ["name": "get_weather", "arguments": ""]]]]),
-                Reply.chunk(["tool_calls": [["index": 0, "function": ["arguments": #"{"ci"#]]]]),
-                Reply.chunk(["tool_calls": [["index": 0, "function": ["arguments": #"ty": "Bergen"}"#]]]]),
-                ["id": "c", "choices": [["index": 0, "delta": [:], "finish_reason": "tool_calls"]]],
-                "[DONE]",
-            ])],
+            [
+                "expect": [
+                    "json": [
+                        "tools": [
+                            [
+                                "type": "function",
+                                "function": [
+                                    "name": "get_weather", "description": "Weather for a city",
+                                    "parameters": tool.parameters,
+                                ],
+                            ]
+                        ]
+                    ]
+                ],
+                "reply": Reply.openAIChat(
+                    nil,
+                    toolCalls: [
+                        [
+                            "id": "call_1", "type": "function",
+                            "function": ["name": "get_weather", "arguments": #"{"city":"Oslo"}"#],
+                        ],
+                        [
+                            "id": "call_2", "type": "function",
+                            "function": ["name": "get_weather", "arguments": "{not json"],
+                        ],
+                    ], finish: "tool_calls"),
+            ],
+            [
+                "reply": Reply.sse([
+                    Reply.chunk([
+                        "role": "assistant",
+                        "tool_calls": [
+                            [
+                                "index": 0, "id": "call_9", "type": "function",
+                                "function": ["name": "get_weather", "arguments": ""],
+                            ]
+                        ],
+                    ]),
+                    Reply.chunk(["tool_calls": [["index": 0, "function": ["arguments": #"{"ci"#]]]]),
+                    Reply.chunk(["tool_calls": [["index": 0, "function": ["arguments": #"ty": "Bergen"}"#]]]]),
+                    ["id": "c", "choices": [["index": 0, "delta": [:], "finish_reason": "tool_calls"]]],
+                    "[DONE]",
+                ])
+            ],
         ])
         let whole = try await Self.openAI(server).chat(request, stream: false) { _ in }
         #expect(whole.finishReason == "toolCalls")
@@ -93,40 +145,67 @@ struct ProviderTests {
     }
 
     @Test func openAIJSONSchemaOutputAndToolResultMessages() async throws {
-        let schema: JSONValue = ["type": "object", "properties": ["answer": ["type": "integer"]], "required": ["answer"]]
+        let schema: JSONValue = [
+            "type": "object", "properties": ["answer": ["type": "integer"]], "required": ["answer"],
+        ]
         var request = Self.hello
         request.responseSchema = schema
         request.messages += [
-            ChatMessage(role: "assistant", content: "", toolCalls: [ToolCall(id: "call_1", name: "calc", arguments: ["x": 2])]),
+            ChatMessage(
+                role: "assistant", content: "", toolCalls: [ToolCall(id: "call_1", name: "calc", arguments: ["x": 2])]),
             ChatMessage(role: "tool", content: "4", toolCallId: "call_1"),
         ]
-        let server = try ScriptedServer([[
-            "expect": ["json": [
-                "response_format": ["type": "json_schema", "json_schema": ["name": "response", "schema": schema, "strict": true]],
-                "messages": [
-                    ["role": "system", "content": "Be brief."], ["role": "user", "content": "Hello"],
-                    ["role": "assistant", "content": "", "tool_calls": [["id": "call_1", "type": "function",
-                                                                         "function": ["name": "calc", "arguments": #"{"x":2}"#]]]],
-                    ["role": "tool", "content": "4", "tool_call_id": "call_1"],
-                ]]],
-            "reply": Reply.openAIChat(#"{"answer": 4}"#),
-        ]])
+        let server = try ScriptedServer([
+            [
+                "expect": [
+                    "json": [
+                        "response_format": [
+                            "type": "json_schema",
+                            "json_schema": ["name": "response", "schema": schema, "strict": true],
+                        ],
+                        "messages": [
+                            ["role": "system", "content": "Be brief."], ["role": "user", "content": "Hello"],
+                            [
+                                "role": "assistant", "content": "",
+                                "tool_calls": [
+                                    [
+                                        "id": "call_1", "type": "function",
+                                        "function": ["name": "calc", "arguments": #"{"x":2}"#],
+                                    ]
+                                ],
+                            ],
+                            ["role": "tool", "content": "4", "tool_call_id": "call_1"],
+                        ],
+                    ]
+                ],
+                "reply": Reply.openAIChat(#"{"answer": 4}"#),
+            ]
+        ])
         let result = try await Self.openAI(server).chat(request, stream: false) { _ in }
         #expect(try JSONParser.parse(result.content) == ["answer": 4])
         #expect(result.usage == TokenUsage(promptTokens: 11, completionTokens: 7))
         // llama-cpp-python's server takes {type: json_object, schema} instead.
-        let local = OpenAIClient(transport: Self.transport(server, path: "/v1", retries: 0, timeout: .seconds(5), auth: []),
-                                 schemaStyle: .jsonObject)
+        let local = OpenAIClient(
+            transport: Self.transport(server, path: "/v1", retries: 0, timeout: .seconds(5), auth: []),
+            schemaStyle: .jsonObject)
         #expect(local.body(request, stream: false)["response_format"] == ["type": "json_object", "schema": schema])
     }
 
     @Test func embeddingsAndModels() async throws {
         let server = try ScriptedServer([
-            ["expect": ["method": "POST", "path": "/v1/embeddings", "json": ["model": "emb", "input": ["a", "b"]]],
-             "reply": Reply.json(["data": [["index": 0, "embedding": [0.5, -1]], ["index": 1, "embedding": [0.25, 2]]],
-                                  "model": "emb", "usage": ["prompt_tokens": 2, "total_tokens": 2]])],
-            ["expect": ["method": "GET", "path": "/v1/models"],
-             "reply": Reply.json(["object": "list", "data": [["id": "gpt-a"], ["id": "gpt-b"]]])],
+            [
+                "expect": [
+                    "method": "POST", "path": "/v1/embeddings", "json": ["model": "emb", "input": ["a", "b"]],
+                ],
+                "reply": Reply.json([
+                    "data": [["index": 0, "embedding": [0.5, -1]], ["index": 1, "embedding": [0.25, 2]]],
+                    "model": "emb", "usage": ["prompt_tokens": 2, "total_tokens": 2],
+                ]),
+            ],
+            [
+                "expect": ["method": "GET", "path": "/v1/models"],
+                "reply": Reply.json(["object": "list", "data": [["id": "gpt-a"], ["id": "gpt-b"]]]),
+            ],
         ])
         let client = Self.openAI(server)
         let embedded = try await client.embed(["a", "b"], model: "emb")
@@ -138,16 +217,24 @@ struct ProviderTests {
     // MARK: Anthropic
 
     @Test func anthropicStreamingTextAndToolUse() async throws {
-        let server = try ScriptedServer([[
-            "expect": ["method": "POST", "path": "/v1/messages",
-                       "headers": ["x-api-key": "ak-test-0123456789", "anthropic-version": "2023-06-01"],
-                       "headersAbsent": ["authorization"],
-                       "json": ["model": "claude-test", "max_tokens": 1024, "stream": true, "system": "Be brief.",
-                                "messages": [["role": "user", "content": "Hello"]]]],
-            "reply": Reply.sse(Reply.anthropicStream(text: ["Let me ", "check."],
-                                                     toolUse: (id: "toolu_1", name: "get_weather", json: [#"{"city""#, #": "Oslo"}"#]),
-                                                     stop: "tool_use")),
-        ]])
+        let server = try ScriptedServer([
+            [
+                "expect": [
+                    "method": "POST", "path": "/v1/messages",
+                    "headers": ["x-api-key": "ak-test-0123456789", "anthropic-version": "2023-06-01"],
+                    "headersAbsent": ["authorization"],
+                    "json": [
+                        "model": "claude-test", "max_tokens": 1024, "stream": true, "system": "Be brief.",
+                        "messages": [["role": "user", "content": "Hello"]],
+                    ],
+                ],
+                "reply": Reply.sse(
+                    Reply.anthropicStream(
+                        text: ["Let me ", "check."],
+                        toolUse: (id: "toolu_1", name: "get_weather", json: [#"{"city""#, #": "Oslo"}"#]),
+                        stop: "tool_use")),
+            ]
+        ])
         var request = Self.hello
         request.model = "claude-test"
         let deltas = Deltas()
@@ -161,15 +248,35 @@ struct ProviderTests {
     }
 
     @Test func anthropicSchemaAnswerThroughForcedTool() async throws {
-        let schema: JSONValue = ["type": "object", "properties": ["answer": ["type": "integer"]], "required": ["answer"]]
+        let schema: JSONValue = [
+            "type": "object", "properties": ["answer": ["type": "integer"]], "required": ["answer"],
+        ]
         let server = try ScriptedServer([
-            ["expect": ["json": ["tool_choice": ["type": "tool", "name": "respond"],
-                                 "tools": [["name": "respond", "description": "Give the answer in the required structure.",
-                                            "input_schema": schema]]]],
-             "reply": Reply.anthropicMessage([["type": "tool_use", "id": "toolu_2", "name": "respond", "input": ["answer": 42]]],
-                                             stop: "tool_use")],
-            ["reply": Reply.sse(Reply.anthropicStream(text: [], toolUse: (id: "toolu_3", name: "respond",
-                                                                          json: [#"{"ans"#, #"wer": 7}"#]), stop: "tool_use"))],
+            [
+                "expect": [
+                    "json": [
+                        "tool_choice": ["type": "tool", "name": "respond"],
+                        "tools": [
+                            [
+                                "name": "respond", "description": "Give the answer in the required structure.",
+                                "input_schema": schema,
+                            ]
+                        ],
+                    ]
+                ],
+                "reply": Reply.anthropicMessage(
+                    [["type": "tool_use", "id": "toolu_2", "name": "respond", "input": ["answer": 42]]],
+                    stop: "tool_use"),
+            ],
+            [
+                "reply": Reply.sse(
+                    Reply.anthropicStream(
+                        text: [],
+                        toolUse: (
+                            id: "toolu_3", name: "respond",
+                            json: [#"{"ans"#, #"wer": 7}"#]
+                        ), stop: "tool_use"))
+            ],
         ])
         var request = Self.hello
         request.responseSchema = schema
@@ -184,22 +291,34 @@ struct ProviderTests {
     }
 
     @Test func anthropicToolResultsGoBackAsOneUserTurn() {
-        let client = AnthropicClient(transport: ProviderTransport(endpoint: ProviderEndpoint(name: "a", baseURL: "http://127.0.0.1:9"),
-                                                                  http: HTTPClient(), redactor: Redactor()))
-        let request = ChatRequest(model: "m", messages: [
-            ChatMessage(role: "user", content: "Weather in Oslo and Bergen?"),
-            ChatMessage(role: "assistant", content: "", toolCalls: [ToolCall(id: "t1", name: "w", arguments: ["city": "Oslo"]),
-                                                                    ToolCall(id: "t2", name: "w", arguments: ["city": "Bergen"])]),
-            ChatMessage(role: "tool", content: "rain", toolCallId: "t1"),
-            ChatMessage(role: "tool", content: "sun", toolCallId: "t2"),
-        ])
+        let client = AnthropicClient(
+            transport: ProviderTransport(
+                endpoint: ProviderEndpoint(name: "a", baseURL: "http://127.0.0.1:9"),
+                http: HTTPClient(), redactor: Redactor()))
+        let request = ChatRequest(
+            model: "m",
+            messages: [
+                ChatMessage(role: "user", content: "Weather in Oslo and Bergen?"),
+                ChatMessage(
+                    role: "assistant", content: "",
+                    toolCalls: [
+                        ToolCall(id: "t1", name: "w", arguments: ["city": "Oslo"]),
+                        ToolCall(id: "t2", name: "w", arguments: ["city": "Bergen"]),
+                    ]),
+                ChatMessage(role: "tool", content: "rain", toolCallId: "t1"),
+                ChatMessage(role: "tool", content: "sun", toolCallId: "t2"),
+            ])
         let messages = client.body(request, stream: false)["messages"]?.arrayValue ?? []
         #expect(messages.count == 3)
         #expect(messages[1]["content"]?.arrayValue?.count == 2)
-        #expect(messages[2] == ["role": "user", "content": [
-            ["type": "tool_result", "tool_use_id": "t1", "content": "rain"],
-            ["type": "tool_result", "tool_use_id": "t2", "content": "sun"],
-        ]])
+        #expect(
+            messages[2] == [
+                "role": "user",
+                "content": [
+                    ["type": "tool_result", "tool_use_id": "t1", "content": "rain"],
+                    ["type": "tool_result", "tool_use_id": "t2", "content": "sun"],
+                ],
+            ])
     }
 
     // MARK: Failures
@@ -218,41 +337,67 @@ struct ProviderTests {
     }
 
     static let failureCases: [FailureCase] = [
-        FailureCase(name: "429 then success is retried", replies: [Reply.error(429, "slow down", headers: ["retry-after": "0"]),
-                                                                   Reply.openAIChat("ok")],
-                    kind: nil, requests: 2, retriesReported: 1),
-        FailureCase(name: "429 until retries run out is rateLimited",
-                    replies: Array(repeating: Reply.error(429, "slow down", headers: ["retry-after": "0"]), count: 3),
-                    retries: 2, kind: .rateLimited, requests: 3, retriesReported: 2),
-        FailureCase(name: "Retry-After beyond the limit is not waited for",
-                    replies: [Reply.error(429, "come back tomorrow", headers: ["retry-after": "86400"])],
-                    kind: .rateLimited, requests: 1, retriesReported: 0),
-        FailureCase(name: "500 then 503 then success", replies: [Reply.error(500, "boom"), Reply.error(503, "overloaded"),
-                                                                 Reply.openAIChat("ok")],
-                    kind: nil, requests: 3, retriesReported: 2),
-        FailureCase(name: "persistent 500 is unavailable", replies: Array(repeating: Reply.error(500, "boom"), count: 4),
-                    kind: .unavailable, requests: 4, retriesReported: 3),
-        FailureCase(name: "401 is not retried", replies: [Reply.error(401, "invalid api key")],
-                    kind: .unavailable, requests: 1, retriesReported: 0),
-        FailureCase(name: "400 is validationFailed, not retried", replies: [Reply.error(400, "messages: too long")],
-                    kind: .validationFailed, requests: 1, retriesReported: 0),
-        FailureCase(name: "malformed JSON is unavailable", replies: [["status": 200, "body": "{\"choices\": [",
-                                                                      "headers": ["content-type": "application/json"]]],
-                    kind: .unavailable, requests: 1, retriesReported: 0),
-        FailureCase(name: "connection closed without answer is retried", replies: [["close": true], Reply.openAIChat("ok")],
-                    kind: nil, requests: 2, retriesReported: 1),
-        FailureCase(name: "slow response past the timeout is timeout",
-                    replies: [["status": 200, "delayMs": 3000, "json": ["choices": []]]],
-                    timeout: .milliseconds(700), kind: .timeout, requests: 1, retriesReported: 0),
-        FailureCase(name: "stream cut mid-way after deltas is unavailable, not retried",
-                    replies: [Reply.sse(Reply.openAIStream(["a", "b", "c", "d"]), cutAfter: 3)], stream: true,
-                    kind: .unavailable, requests: 1, retriesReported: 0),
-        FailureCase(name: "stream cut before any delta is retried",
-                    replies: [Reply.sse(Reply.openAIStream(["a", "b"]), cutAfter: 1), Reply.sse(Reply.openAIStream(["a", "b"]))],
-                    stream: true, kind: nil, requests: 2, retriesReported: 1),
-        FailureCase(name: "stream without [DONE] or finish is unavailable",
-                    replies: [Reply.sse([Reply.chunk(["content": "x"])])], stream: true,
-                    kind: .unavailable, requests: 1, retriesReported: 0),
+        FailureCase(
+            name: "429 then success is retried",
+            replies: [
+                Reply.error(429, "slow down", headers: ["retry-after": "0"]),
+                Reply.openAIChat("ok"),
+            ],
+            kind: nil, requests: 2, retriesReported: 1),
+        FailureCase(
+            name: "429 until retries run out is rateLimited",
+            replies: Array(repeating: Reply.error(429, "slow down", headers: ["retry-after": "0"]), count: 3),
+            retries: 2, kind: .rateLimited, requests: 3, retriesReported: 2),
+        FailureCase(
+            name: "Retry-After beyond the limit is not waited for",
+            replies: [Reply.error(429, "come back tomorrow", headers: ["retry-after": "86400"])],
+            kind: .rateLimited, requests: 1, retriesReported: 0),
+        FailureCase(
+            name: "500 then 503 then success",
+            replies: [
+                Reply.error(500, "boom"), Reply.error(503, "overloaded"),
+                Reply.openAIChat("ok"),
+            ],
+            kind: nil, requests: 3, retriesReported: 2),
+        FailureCase(
+            name: "persistent 500 is unavailable", replies: Array(repeating: Reply.error(500, "boom"), count: 4),
+            kind: .unavailable, requests: 4, retriesReported: 3),
+        FailureCase(
+            name: "401 is not retried", replies: [Reply.error(401, "invalid api key")],
+            kind: .unavailable, requests: 1, retriesReported: 0),
+        FailureCase(
+            name: "400 is validationFailed, not retried", replies: [Reply.error(400, "messages: too long")],
+            kind: .validationFailed, requests: 1, retriesReported: 0),
+        FailureCase(
+            name: "malformed JSON is unavailable",
+            replies: [
+                [
+                    "status": 200, "body": "{\"choices\": [",
+                    "headers": ["content-type": "application/json"],
+                ]
+            ],
+            kind: .unavailable, requests: 1, retriesReported: 0),
+        FailureCase(
+            name: "connection closed without answer is retried", replies: [["close": true], Reply.openAIChat("ok")],
+            kind: nil, requests: 2, retriesReported: 1),
+        FailureCase(
+            name: "slow response past the timeout is timeout",
+            replies: [["status": 200, "delayMs": 3000, "json": ["choices": []]]],
+            timeout: .milliseconds(700), kind: .timeout, requests: 1, retriesReported: 0),
+        FailureCase(
+            name: "stream cut mid-way after deltas is unavailable, not retried",
+            replies: [Reply.sse(Reply.openAIStream(["a", "b", "c", "d"]), cutAfter: 3)], stream: true,
+            kind: .unavailable, requests: 1, retriesReported: 0),
+        FailureCase(
+            name: "stream cut before any delta is retried",
+            replies: [
+                Reply.sse(Reply.openAIStream(["a", "b"]), cutAfter: 1), Reply.sse(Reply.openAIStream(["a", "b"])),
+            ],
+            stream: true, kind: nil, requests: 2, retriesReported: 1),
+        FailureCase(
+            name: "stream without [DONE] or finish is unavailable",
+            replies: [Reply.sse([Reply.chunk(["content": "x"])])], stream: true,
+            kind: .unavailable, requests: 1, retriesReported: 0),
     ]
 
     @Test(arguments: failureCases)
@@ -275,8 +420,10 @@ struct ProviderTests {
     }
 
     @Test func retryAfterIsHonoured() async throws {
-        let server = try ScriptedServer([["reply": Reply.error(429, "slow down", headers: ["retry-after": "1"])],
-                                         ["reply": Reply.openAIChat("ok")]])
+        let server = try ScriptedServer([
+            ["reply": Reply.error(429, "slow down", headers: ["retry-after": "1"])],
+            ["reply": Reply.openAIChat("ok")],
+        ])
         let result = try await Self.openAI(server).chat(Self.hello, stream: false) { _ in }
         #expect(result.retries == 1)
         let times = try server.requests().compactMap { request -> Double? in
@@ -337,8 +484,11 @@ struct ProviderTests {
         var events: [SSEParser.Event] = []
         // Byte by byte: every split point a network could produce.
         for byte in Array(text.utf8) { events += parser.feed([byte]) }
-        #expect(events == [SSEParser.Event(name: "a", data: "one\ntwo"), SSEParser.Event(name: nil, data: #"{"x":1}"#),
-                           SSEParser.Event(name: "b", data: "three")])
+        #expect(
+            events == [
+                SSEParser.Event(name: "a", data: "one\ntwo"), SSEParser.Event(name: nil, data: #"{"x":1}"#),
+                SSEParser.Event(name: "b", data: "three"),
+            ])
         #expect(!parser.hasPartialEvent)
         _ = parser.feed(Array("data: cut".utf8))
         #expect(parser.hasPartialEvent)

@@ -22,7 +22,8 @@ let matrix: [MatrixMethod] = [
     MatrixMethod(name: "role.list", params: "{}", allowed: everyoneWithARole),
     MatrixMethod(name: "role.grant", params: #"{"role":"viewer","user":"daemon"}"#, allowed: ["admin"]),
     MatrixMethod(name: "role.revoke", params: #"{"role":"viewer","user":"daemon"}"#, allowed: ["admin"]),
-    MatrixMethod(name: "role.define", params: #"{"name":"matrix-role","permissions":["system.read"]}"#, allowed: ["admin"]),
+    MatrixMethod(
+        name: "role.define", params: #"{"name":"matrix-role","permissions":["system.read"]}"#, allowed: ["admin"]),
     MatrixMethod(name: "audit.query", params: #"{"limit":1}"#, allowed: ["admin"]),
     MatrixMethod(name: "audit.verify", params: "{}", allowed: ["admin"]),
     MatrixMethod(name: "audit.export", params: #"{"method":"no.such.method"}"#, allowed: ["admin"]),
@@ -32,7 +33,8 @@ let matrix: [MatrixMethod] = [
     MatrixMethod(name: "secret.rotate", params: "{}", allowed: ["admin"]),
     MatrixMethod(name: "model.list", params: "{}", allowed: everyoneWithARole),
     MatrixMethod(name: "model.test", params: "{}", allowed: ["admin", "user"]),
-    MatrixMethod(name: "model.complete", params: #"{"messages":[{"role":"user","content":"hi"}]}"#, allowed: ["admin", "user"]),
+    MatrixMethod(
+        name: "model.complete", params: #"{"messages":[{"role":"user","content":"hi"}]}"#, allowed: ["admin", "user"]),
     MatrixMethod(name: "model.usage", params: "{}", allowed: everyoneWithARole),
     // Other users' usage needs model.manage on top of model.read.
     MatrixMethod(name: "model.usage", params: #"{"all":true}"#, allowed: ["admin"]),
@@ -40,21 +42,28 @@ let matrix: [MatrixMethod] = [
     MatrixMethod(name: "tool.describe", params: #"{"name":"file"}"#, allowed: everyoneWithARole),
     MatrixMethod(name: "tool.configure", params: #"{"name":"file","timeoutMs":10000}"#, allowed: ["admin"]),
     MatrixMethod(name: "tool.executions", params: "{}", allowed: everyoneWithARole),
-    MatrixMethod(name: "workflow.start", params: #"{"request":"list the workspace","tools":["file"]}"#, allowed: ["admin", "user"]),
+    MatrixMethod(
+        name: "workflow.start", params: #"{"request":"list the workspace","tools":["file"]}"#,
+        allowed: ["admin", "user"]),
     MatrixMethod(name: "workflow.get", params: #"{"id":"wf_0000000000000000"}"#, allowed: everyoneWithARole),
     MatrixMethod(name: "workflow.list", params: "{}", allowed: everyoneWithARole),
     // Everyone's workflows need workflow.approve or audit.read.
     MatrixMethod(name: "workflow.list", params: #"{"all":true}"#, allowed: ["admin"]),
     MatrixMethod(name: "workflow.subscribe", params: #"{"id":"wf_0000000000000000"}"#, allowed: everyoneWithARole),
-    MatrixMethod(name: "workflow.clarify", params: #"{"id":"wf_0000000000000000","answers":["x"]}"#, allowed: ["admin", "user"]),
+    MatrixMethod(
+        name: "workflow.clarify", params: #"{"id":"wf_0000000000000000","answers":["x"]}"#, allowed: ["admin", "user"]),
     MatrixMethod(name: "workflow.approve", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
-    MatrixMethod(name: "workflow.reject", params: #"{"id":"wf_0000000000000000","reason":"no"}"#, allowed: ["admin", "user"]),
-    MatrixMethod(name: "workflow.edit", params: #"{"id":"wf_0000000000000000","planHash":"\#(String(repeating: "0", count: 64))","steps":[]}"#,
-                 allowed: ["admin", "user"]),
+    MatrixMethod(
+        name: "workflow.reject", params: #"{"id":"wf_0000000000000000","reason":"no"}"#, allowed: ["admin", "user"]),
+    MatrixMethod(
+        name: "workflow.edit",
+        params: #"{"id":"wf_0000000000000000","planHash":"\#(String(repeating: "0", count: 64))","steps":[]}"#,
+        allowed: ["admin", "user"]),
     MatrixMethod(name: "workflow.cancel", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
     MatrixMethod(name: "workflow.pause", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
     MatrixMethod(name: "workflow.resume", params: #"{"id":"wf_0000000000000000"}"#, allowed: ["admin", "user"]),
-    MatrixMethod(name: "workflow.feedback", params: #"{"id":"wf_0000000000000000","thumbs":"up"}"#, allowed: everyoneWithARole),
+    MatrixMethod(
+        name: "workflow.feedback", params: #"{"id":"wf_0000000000000000","thumbs":"up"}"#, allowed: everyoneWithARole),
     MatrixMethod(name: "sandbox.run", params: #"{"command":["/bin/true"]}"#, allowed: ["admin"]),
     MatrixMethod(name: "sandbox.status", params: "{}", allowed: ["admin"]),
 ]
@@ -77,13 +86,19 @@ struct RBACTests {
         let daemon = try Self.shared.get()
         for (role, user) in roleAccounts {
             let account = try TestUsers.account(user)
-            let result = try TestUsers.laloctl(as: account, ["rpc", "call", method.name, method.params,
-                                                             "--socket", daemon.socketPath, "-o", "json"])
+            let result = try TestUsers.laloctl(
+                as: account,
+                [
+                    "rpc", "call", method.name, method.params,
+                    "--socket", daemon.socketPath, "-o", "json",
+                ])
             if method.allowed.contains(role) {
                 #expect(result.status == 0 || result.status == 1, "\(role) calling \(method.name): \(result.stderr)")
                 #expect(!result.stderr.contains("permissionDenied"), "\(role) must be allowed \(method.name)")
             } else {
-                #expect(result.status == 4, "\(role) calling \(method.name) must be denied: \(result.status) \(result.stderr)")
+                #expect(
+                    result.status == 4,
+                    "\(role) calling \(method.name) must be denied: \(result.status) \(result.stderr)")
                 #expect(result.stderr.contains("[permissionDenied]"))
             }
         }
@@ -110,8 +125,12 @@ struct RBACTests {
         let result = try TestUsers.laloctl(as: account, ["status", "--socket", daemon.socketPath])
         #expect(result.status == 4)
         #expect(result.stderr.contains("has no role on this daemon"))
-        let page = try daemon.client().call(AuditQuery.self, .init(filter: .init(user: "lalot-none", outcome: "denied"), limit: 1000))
-        #expect(page.entries.contains { $0.method == "system.status" && $0.kind == "denial" && $0.uid == Int64(account.uid) })
+        let page = try daemon.client().call(
+            AuditQuery.self, .init(filter: .init(user: "lalot-none", outcome: "denied"), limit: 1000))
+        #expect(
+            page.entries.contains {
+                $0.method == "system.status" && $0.kind == "denial" && $0.uid == Int64(account.uid)
+            })
     }
 
     @Test("database grants override the mapping and take effect on open connections")
@@ -132,7 +151,8 @@ struct RBACTests {
     @Test("custom roles: inheritance, unknown permissions and cycles")
     func customRoles() throws {
         let admin = try Self.shared.get().client()
-        let role = try admin.call(RoleDefine.self, .init(name: "auditor", permissions: ["audit.read"], inherits: ["viewer"]))
+        let role = try admin.call(
+            RoleDefine.self, .init(name: "auditor", permissions: ["audit.read"], inherits: ["viewer"]))
         #expect(Set(role.permissions) == Set(["audit.read"] + BuiltInRole.viewer.permissions.map(\.rawValue)))
         let unknown = #expect(throws: RPCError.self) {
             try admin.call(RoleDefine.self, .init(name: "bad", permissions: ["system.read", "root.everything"]))
@@ -145,21 +165,28 @@ struct RBACTests {
             try admin.call(RoleDefine.self, .init(name: "loop-a", permissions: [], inherits: ["loop-b"]))
         }
         #expect(cycle?.kind == .validationFailed)
-        let builtIn = #expect(throws: RPCError.self) { try admin.call(RoleDefine.self, .init(name: "admin", permissions: [])) }
+        let builtIn = #expect(throws: RPCError.self) {
+            try admin.call(RoleDefine.self, .init(name: "admin", permissions: []))
+        }
         #expect(builtIn?.kind == .conflict)
-        let noUser = #expect(throws: RPCError.self) { try admin.call(RoleGrant.self, .init(role: "auditor", user: "no-such-user-x")) }
+        let noUser = #expect(throws: RPCError.self) {
+            try admin.call(RoleGrant.self, .init(role: "auditor", user: "no-such-user-x"))
+        }
         #expect(noUser?.kind == .notFound)
         #expect(noUser?.field == "params.user")
     }
 
     @Test("socket mode 0660 keeps users outside the socket group from connecting at all")
     func socketMode() throws {
-        let daemon = try DaemonProcess(config: DaemonProcess.config(
-            socketMode: "0660", extra: "socketGroup = \"\(TestUsers.userGroup)\"\n" + TestUsers.rolesConfig))
-        let outsider = try TestUsers.laloctl(as: try TestUsers.account("lalot-none"), ["status", "--socket", daemon.socketPath])
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(
+                socketMode: "0660", extra: "socketGroup = \"\(TestUsers.userGroup)\"\n" + TestUsers.rolesConfig))
+        let outsider = try TestUsers.laloctl(
+            as: try TestUsers.account("lalot-none"), ["status", "--socket", daemon.socketPath])
         #expect(outsider.status == 3)
         #expect(outsider.stderr.contains("cannot open"))
-        let member = try TestUsers.laloctl(as: try TestUsers.account("lalot-user"), ["status", "--socket", daemon.socketPath])
+        let member = try TestUsers.laloctl(
+            as: try TestUsers.account("lalot-user"), ["status", "--socket", daemon.socketPath])
         #expect(member.status == 0, "\(member.stderr)")
         #expect(daemon.stop() == 0)
     }

@@ -15,18 +15,23 @@ struct SandboxLauncherTests {
         var report: JSONValue
         var output: String { stdout + stderr }
         var common: SandboxOutcome {
-            SandboxOutcome(status: status, stdout: stdout, stderr: stderr, timedOut: report["timedOut"] == true,
-                           limit: report["limit"]?.stringValue, durationMs: Double(report["durationMicros"]?.intValue ?? 0) / 1000,
-                           stdoutTruncated: report["stdoutTruncated"] == true)
+            SandboxOutcome(
+                status: status, stdout: stdout, stderr: stderr, timedOut: report["timedOut"] == true,
+                limit: report["limit"]?.stringValue, durationMs: Double(report["durationMicros"]?.intValue ?? 0) / 1000,
+                stdoutTruncated: report["stdoutTruncated"] == true)
         }
     }
 
     /// The launcher's options for a table entry's limits.
     static func options(_ limits: SandboxLimits) -> [String] {
-        let flags = ["wallMs": "--wall-ms", "cpuSeconds": "--cpu-seconds", "memoryBytes": "--memory-bytes", "pids": "--pids",
-                     "fileSizeBytes": "--fsize-bytes", "openFiles": "--nofile", "tmpfsBytes": "--tmpfs-bytes",
-                     "tmpfsInodes": "--tmpfs-inodes", "outputBytes": "--output-bytes"]
-        return SandboxLimits.names.flatMap { limit in limits[keyPath: limit.keyPath].map { [flags[limit.name]!, String($0)] } ?? [] }
+        let flags = [
+            "wallMs": "--wall-ms", "cpuSeconds": "--cpu-seconds", "memoryBytes": "--memory-bytes", "pids": "--pids",
+            "fileSizeBytes": "--fsize-bytes", "openFiles": "--nofile", "tmpfsBytes": "--tmpfs-bytes",
+            "tmpfsInodes": "--tmpfs-inodes", "outputBytes": "--output-bytes",
+        ]
+        return SandboxLimits.names.flatMap { limit in
+            limits[keyPath: limit.keyPath].map { [flags[limit.name]!, String($0)] } ?? []
+        }
     }
 
     /// Runs `command` (through /bin/sh -c) in a sandbox whose user is host uid `uid`, with a
@@ -34,12 +39,16 @@ struct SandboxLauncherTests {
     static func sandbox(_ command: String, uid: Int, options: [String] = []) throws -> (Outcome, TemporaryDirectory) {
         let workspace = TemporaryDirectory("lalo-sbx")
         let report = workspace.path + ".report"
-        let shell = "exec 3>'\(report)'; exec '\(launcher)' --workspace '\(workspace.path)' --host-uid \(uid) \(options.joined(separator: " ")) -- /bin/sh -c \"$0\""
+        let shell =
+            "exec 3>'\(report)'; exec '\(launcher)' --workspace '\(workspace.path)' --host-uid \(uid) \(options.joined(separator: " ")) -- /bin/sh -c \"$0\""
         let result = try run("/bin/sh", ["-c", shell, command])
         let text = (try? String(contentsOfFile: report, encoding: .utf8)) ?? ""
         try? FileManager.default.removeItem(atPath: report)
-        return (Outcome(status: result.status, stdout: result.stdout, stderr: result.stderr,
-                        report: (try? JSONParser.parse(Array(text.utf8))) ?? .null), workspace)
+        return (
+            Outcome(
+                status: result.status, stdout: result.stdout, stderr: result.stderr,
+                report: (try? JSONParser.parse(Array(text.utf8))) ?? .null), workspace
+        )
     }
 
     /// Processes left on the host under the sandbox's uids.
@@ -53,7 +62,9 @@ struct SandboxLauncherTests {
         let uid = 210_000 + (SandboxAttack.all.firstIndex { $0.name == attack.name } ?? 0) * 2
         setenv("LALO_SECRET_CANARY", "1", 1)
         let (outcome, _) = try Self.sandbox(attack.command, uid: uid, options: Self.options(attack.limits))
-        #expect(attack.check(outcome.common), "\(attack.name): status \(outcome.status), report \(outcome.report), output \(outcome.output.suffix(400))")
+        #expect(
+            attack.check(outcome.common),
+            "\(attack.name): status \(outcome.status), report \(outcome.report), output \(outcome.output.suffix(400))")
         #expect(outcome.report != .null, "the launcher must report: \(outcome.stderr)")
         usleep(100_000)
         let left = try Self.leftovers(uid)
@@ -62,16 +73,21 @@ struct SandboxLauncherTests {
     }
 
     @Test func theSandboxHasTheDocumentedShape() throws {
-        let (outcome, workspace) = try Self.sandbox("""
+        let (outcome, workspace) = try Self.sandbox(
+            """
             id -u; id -g; pwd; hostname; ls /; ls /dev | tr '\\n' ' '; echo; grep -E '^(Cap(Prm|Eff|Bnd)|NoNewPrivs|Seccomp):' /proc/self/status; \
             ls /proc | grep -cE '^[0-9]+$'; echo written > out.txt; env | sort | tr '\\n' ' '
             """, uid: 209_000, options: ["--env", "GREETING=hi"])
         #expect(outcome.status == 0, "\(outcome.stderr)")
         let lines = outcome.stdout.split(separator: "\n").map(String.init)
         #expect(lines.prefix(4) == ["1000", "1000", "/workspace", "sandbox"])
-        #expect(outcome.stdout.contains("CapPrm:\t0000000000000000") && outcome.stdout.contains("CapBnd:\t0000000000000000"))
+        #expect(
+            outcome.stdout.contains("CapPrm:\t0000000000000000") && outcome.stdout.contains("CapBnd:\t0000000000000000")
+        )
         #expect(outcome.stdout.contains("NoNewPrivs:\t1") && outcome.stdout.contains("Seccomp:\t2"))
-        #expect(outcome.stdout.contains("null full random stderr stdin stdout urandom zero") || outcome.stdout.contains("fd full null"))
+        #expect(
+            outcome.stdout.contains("null full random stderr stdin stdout urandom zero")
+                || outcome.stdout.contains("fd full null"))
         #expect(outcome.stdout.contains("GREETING=hi") && !outcome.stdout.contains("LALO_"))
         // The workspace is id-mapped: the file the sandbox user wrote belongs to the workspace's
         // owner (root here) on the host.
@@ -105,7 +121,10 @@ struct SandboxLauncherTests {
         let steps: [(name: String, command: String, options: [String], limit: String?, output: String?)] = [
             ("listen", listen, [], nil, "listening"),
             ("connect", connect, [], nil, "refused 111\n0"),
-            ("fork bomb", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done; wait", ["--pids", "8"], "pids", nil),
+            (
+                "fork bomb", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done; wait", ["--pids", "8"], "pids",
+                nil
+            ),
             ("after the fork bomb", "true", [], nil, nil),
             ("memory bomb", "python3 -c 'x = bytearray(256 << 20)'", ["--memory-bytes", "\(64 << 20)"], "memory", nil),
             ("after the memory bomb", "true", [], nil, nil),
@@ -113,9 +132,12 @@ struct SandboxLauncherTests {
         for step in steps {
             let (outcome, _) = try Self.sandbox(step.command, uid: uid, options: step.options)
             #expect(outcome.report["keptSlot"] == true, "\(step.name): \(outcome.report) \(outcome.stderr)")
-            #expect(outcome.report["limit"]?.stringValue == step.limit, "\(step.name): \(outcome.report) \(outcome.output)")
+            #expect(
+                outcome.report["limit"]?.stringValue == step.limit, "\(step.name): \(outcome.report) \(outcome.output)")
             if let output = step.output {
-                #expect(outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == output, "\(step.name): \(outcome.output)")
+                #expect(
+                    outcome.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == output,
+                    "\(step.name): \(outcome.output)")
             }
         }
         // The same namespace run after run: the one kept in the run directory.
@@ -125,7 +147,8 @@ struct SandboxLauncherTests {
         #expect(namespaces == Array(repeating: "net:[\(info.st_ino)]\n", count: 2), "\(namespaces) \(info.st_ino)")
         let mount = try run("/usr/bin/findmnt", ["-n", "-o", "FSTYPE", "/run/lalo-sandbox/net-\(uid)"])
         #expect(mount.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "nsfs", "an nsfs bind mount: \(mount)")
-        #expect(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/lalo/slot-\(uid)")
+        #expect(
+            FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/lalo/slot-\(uid)")
                 || FileManager.default.fileExists(atPath: "/sys/fs/cgroup/lalo/slot-\(uid)"))
 
         // Two runs in one slot at once: the second gets a namespace and cgroup of its own, both
@@ -133,7 +156,8 @@ struct SandboxLauncherTests {
         let holder = Thread { _ = try? Self.sandbox("sleep 2", uid: uid) }
         holder.start()
         usleep(700_000)
-        let (second, _) = try Self.sandbox("grep -c lalo-slot-test /proc/net/unix; cat /proc/net/dev | grep -c :", uid: uid)
+        let (second, _) = try Self.sandbox(
+            "grep -c lalo-slot-test /proc/net/unix; cat /proc/net/dev | grep -c :", uid: uid)
         #expect(second.status == 0 && second.report["keptSlot"] == false, "\(second.report) \(second.output)")
         #expect(second.stdout == "0\n1\n", "only lo: \(second.output)")
         let parents = ["/sys/fs/cgroup/memory/lalo", "/sys/fs/cgroup/pids/lalo", "/sys/fs/cgroup/lalo"]
@@ -161,7 +185,9 @@ struct SandboxLauncherTests {
         let workspace = TemporaryDirectory("lalo-sbx")
         let launcher = Process()
         launcher.executableURL = URL(fileURLWithPath: Self.launcher)
-        launcher.arguments = ["--workspace", workspace.path, "--host-uid", "\(uid)", "--", "/bin/sh", "-c", "echo > started; sleep 30"]
+        launcher.arguments = [
+            "--workspace", workspace.path, "--host-uid", "\(uid)", "--", "/bin/sh", "-c", "echo > started; sleep 30",
+        ]
         launcher.standardOutput = FileHandle.nullDevice
         launcher.standardError = FileHandle.nullDevice
         try launcher.run()
@@ -174,7 +200,8 @@ struct SandboxLauncherTests {
         var alive = ""
         for _ in 0..<40 {
             let listing = try run("/bin/ps", ["-o", "stat=,pid=,comm=", "-u", "\(uid),\(uid + 1)"]).stdout
-            alive = listing.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("Z") }.joined(separator: "; ")
+            alive = listing.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("Z") }
+                .joined(separator: "; ")
             if alive.isEmpty { break }
             usleep(50_000)
         }
@@ -206,10 +233,12 @@ struct SandboxLauncherTests {
             // A well-formed program that allows everything, in a file others could have written.
             try Data([6, 0, 0, 0, 0, 0, 0xFF, 0x7F]).write(to: URL(fileURLWithPath: cache))
             chmod(cache, 0o666)
-        case "symbolic link": try FileManager.default.createSymbolicLink(atPath: cache, withDestinationPath: "/dev/zero")
+        case "symbolic link":
+            try FileManager.default.createSymbolicLink(atPath: cache, withDestinationPath: "/dev/zero")
         default: try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: false)
         }
-        let (outcome, _) = try Self.sandbox("grep Seccomp: /proc/self/status; unshare -U true 2>/dev/null || echo refused", uid: uid)
+        let (outcome, _) = try Self.sandbox(
+            "grep Seccomp: /proc/self/status; unshare -U true 2>/dev/null || echo refused", uid: uid)
         #expect(outcome.stdout == "Seccomp:\t2\nrefused\n", "\(damage): \(outcome.output)")
         if damage == "directory" {
             // Not replaced (a directory is not renamed over), compiled for the run instead.
@@ -217,7 +246,9 @@ struct SandboxLauncherTests {
             return
         }
         var info = stat()
-        #expect(lstat(cache, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && info.st_mode & 0o777 == 0o600, "\(damage)")
+        #expect(
+            lstat(cache, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && info.st_mode & 0o777 == 0o600, "\(damage)"
+        )
         #expect(try Data(contentsOf: URL(fileURLWithPath: cache)) == good, "\(damage): the program is compiled again")
     }
 }

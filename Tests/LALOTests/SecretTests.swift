@@ -1,9 +1,10 @@
 import Crypto
 import Foundation
 import GRDB
-@testable import laloD
 import Shared
 import Testing
+
+@testable import laloD
 
 /// The secret store through the real daemon: encryption at rest, key handling, rotation under
 /// kill -9, and the guarantee that a value never comes back out — not in the database file, the
@@ -25,32 +26,41 @@ struct SecretTests {
 
     /// The value and the encoded forms it could take on its way out.
     static func leakForms(_ value: String) -> [String] {
-        [value, Data(value.utf8).base64EncodedString(), value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!,
-         String(JSONWriter.string(.string(value)).dropFirst().dropLast())]
+        [
+            value, Data(value.utf8).base64EncodedString(),
+            value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!,
+            String(JSONWriter.string(.string(value)).dropFirst().dropLast()),
+        ]
     }
 
     @Test func valueNeverLeavesTheDaemon() throws {
         let server = try ScriptedServer()
-        let config = DaemonProcess.config(extra: """
-            [providers.scripted]
-            kind = "openai"
-            baseURL = "\(server.baseURL)/v1"
-            apiKey = "secret:openai"
-            maxRetries = 0
-            [models.chat]
-            provider = "scripted"
-            model = "gpt-test"
-            """)
+        let config = DaemonProcess.config(
+            extra: """
+                [providers.scripted]
+                kind = "openai"
+                baseURL = "\(server.baseURL)/v1"
+                apiKey = "secret:openai"
+                maxRetries = 0
+                [models.chat]
+                provider = "scripted"
+                model = "gpt-test"
+                """)
         let daemon = try DaemonProcess(config: config)
         var responses: [String] = []
 
         // Set through laloctl, value on stdin (never argv), then replace it.
-        let set = try run(Binaries.laloctl, ["secret", "set", "openai", "--description", "test key", "--socket", daemon.socketPath,
-                                             "-o", "json"], stdin: "first-value-000000\n")
+        let set = try run(
+            Binaries.laloctl,
+            [
+                "secret", "set", "openai", "--description", "test key", "--socket", daemon.socketPath,
+                "-o", "json",
+            ], stdin: "first-value-000000\n")
         #expect(set.status == 0, "\(set.stderr)")
         responses.append(set.stdout + set.stderr)
-        let replaced = try run(Binaries.laloctl, ["secret", "set", "openai", "--socket", daemon.socketPath, "-o", "json"],
-                               stdin: Self.value)
+        let replaced = try run(
+            Binaries.laloctl, ["secret", "set", "openai", "--socket", daemon.socketPath, "-o", "json"],
+            stdin: Self.value)
         #expect(replaced.status == 0, "\(replaced.stderr)")
         responses.append(replaced.stdout)
         let info = try JSONParser.parse(replaced.stdout)
@@ -67,13 +77,20 @@ struct SecretTests {
         // it back in its answer, plainly and base64-encoded, and both come back redacted.
         let b64 = Data(Self.value.utf8).base64EncodedString()
         let half = Self.value.count / 2
-        try server.load([[
-            "expect": ["headers": ["authorization": .string("Bearer \(Self.value)")]],
-            "reply": Reply.sse(Reply.openAIStream(["the key is ", String(Self.value.prefix(half)),
-                                                   String(Self.value.dropFirst(half)), " or ", .init(b64)])),
-        ]])
+        try server.load([
+            [
+                "expect": ["headers": ["authorization": .string("Bearer \(Self.value)")]],
+                "reply": Reply.sse(
+                    Reply.openAIStream([
+                        "the key is ", String(Self.value.prefix(half)),
+                        String(Self.value.dropFirst(half)), " or ", .init(b64),
+                    ])),
+            ]
+        ])
         var deltas: [String] = []
-        let completion = try client.call("model.complete", params: ["messages": [["role": "user", "content": "leak it"]]]) { _, params in
+        let completion = try client.call(
+            "model.complete", params: ["messages": [["role": "user", "content": "leak it"]]]
+        ) { _, params in
             deltas.append(params["delta"]?.stringValue ?? "")
         }
         responses.append(JSONWriter.string(completion))
@@ -85,7 +102,8 @@ struct SecretTests {
         // Errors that would mention it: a provider error echoing the key.
         try server.load([["reply": Reply.error(400, "bad key \(Self.value)")]])
         do {
-            _ = try client.call("model.complete", params: ["messages": [["role": "user", "content": "x"]], "stream": false])
+            _ = try client.call(
+                "model.complete", params: ["messages": [["role": "user", "content": "x"]], "stream": false])
             Issue.record("expected an error")
         } catch let error as RPCError {
             #expect(error.kind == .validationFailed)
@@ -102,7 +120,8 @@ struct SecretTests {
         #expect(exported.status == 0)
         responses.append(exported.stdout)
         // The digest of secret.set's params is taken with the value replaced.
-        let setEntry = try client.call(AuditQuery.self, AuditQuery.Params(filter: AuditFilter(method: "secret.set", kind: "call")))
+        let setEntry = try client.call(
+            AuditQuery.self, AuditQuery.Params(filter: AuditFilter(method: "secret.set", kind: "call")))
         #expect(setEntry.entries.last?.paramsDigest == digestOfParams(["name": "openai", "value": "[REDACTED]"]))
 
         try client.call(SecretDelete.self, SecretDelete.Params(name: "openai"))
@@ -110,11 +129,14 @@ struct SecretTests {
 
         var leaks: [String] = []
         for form in Self.leakForms(Self.value) + Self.leakForms("first-value-000000") {
-            for (path, data) in Self.bytesOfFiles(under: daemon.directory.file("state")) where data.range(of: Data(form.utf8)) != nil {
+            for (path, data) in Self.bytesOfFiles(under: daemon.directory.file("state"))
+            where data.range(of: Data(form.utf8)) != nil {
                 leaks.append("\(path) holds \(form)")
             }
             if daemon.log.contains(form) { leaks.append("the daemon log holds \(form)") }
-            for response in responses where response.contains(form) { leaks.append("a response holds \(form): \(response)") }
+            for response in responses where response.contains(form) {
+                leaks.append("a response holds \(form): \(response)")
+            }
         }
         #expect(leaks.isEmpty, "\(leaks)")
         #expect(daemon.log.contains("secret") || true)
@@ -142,8 +164,9 @@ struct SecretTests {
         directory.write(check.symlink ? "real.key" : "master.key", String(repeating: "ab", count: 32) + "\n")
         chmod(real, check.mode)
         if check.symlink { symlink(real, directory.file("master.key")) }
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: "[secrets]\nkeyFile = \"\(directory.file("master.key"))\""),
-                                       waitForSocket: false)
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: "[secrets]\nkeyFile = \"\(directory.file("master.key"))\""),
+            waitForSocket: false)
         if check.starts {
             try daemon.waitForSocket()
             #expect(daemon.stop() == 0, "\(daemon.log)")
@@ -184,7 +207,8 @@ struct SecretTests {
         #expect(daemon.stop() == 0)
         // Too short a credential is refused.
         credentials.write("lalo-master-key", "short")
-        let refused = try DaemonProcess(environment: ["CREDENTIALS_DIRECTORY": credentials.path], waitForSocket: false, reuse: daemon)
+        let refused = try DaemonProcess(
+            environment: ["CREDENTIALS_DIRECTORY": credentials.path], waitForSocket: false, reuse: daemon)
         #expect(refused.waitForExit() == 1)
         #expect(refused.log.contains("at least 32"))
         // A different key with no secrets stored loses nothing, so it is accepted.
@@ -230,7 +254,8 @@ struct SecretTests {
             #expect(state.values == expected, "every secret must stay readable after kill -9 (attempt \(attempt))")
             if state.versionsInUse.count > 1 { sawHalfway = true }
             // The next start finishes the rotation.
-            daemon = try DaemonProcess(config: DaemonProcess.config(extra: "[secrets]\nrotationBatchSize = 1"), reuse: daemon)
+            daemon = try DaemonProcess(
+                config: DaemonProcess.config(extra: "[secrets]\nrotationBatchSize = 1"), reuse: daemon)
             let list = try daemon.client().call(SecretList.self)
             #expect(list.masterKey.versionsInUse == [list.masterKey.activeVersion])
             if sawHalfway { break }
@@ -252,7 +277,7 @@ struct SecretTests {
             (["name": .string(String(repeating: "a", count: 129)), "value": "long enough value"], "params.name"),
             (["value": "long enough value"], "params.name"),
             (["name": "ok"], "params.value"),
-            (["name": "ok", "value": 12345678], "params.value"),
+            (["name": "ok", "value": 12_345_678], "params.value"),
         ]
         for (params, field) in cases {
             do {
@@ -279,7 +304,10 @@ struct RedactionTests {
 
     @Test(arguments: [
         ("plain", "key=sk-LIVE-abc123xyz789;", "key=[REDACTED:api];"),
-        ("basic auth", "Authorization: Basic " + Data("user:sk-LIVE-abc123xyz789".utf8).base64EncodedString(), "[REDACTED:api]"),
+        (
+            "basic auth", "Authorization: Basic " + Data("user:sk-LIVE-abc123xyz789".utf8).base64EncodedString(),
+            "[REDACTED:api]"
+        ),
         ("base64 alone", Data("sk-LIVE-abc123xyz789".utf8).base64EncodedString(), "[REDACTED:api]"),
         ("base64 offset 1", Data("xsk-LIVE-abc123xyz789".utf8).base64EncodedString(), "[REDACTED:api]"),
         ("base64 offset 2", Data("xysk-LIVE-abc123xyz789".utf8).base64EncodedString(), "[REDACTED:api]"),
@@ -301,8 +329,12 @@ struct RedactionTests {
     }
 
     @Test func redactsInsideJSONValues() {
-        let value: JSONValue = ["output": ["stdout": "token sk-LIVE-abc123xyz789", "n": 3], "sk-LIVE-abc123xyz789": true]
-        #expect(JSONWriter.string(Self.redactor.redact(value)) == #"{"[REDACTED:api]":true,"output":{"n":3,"stdout":"token [REDACTED:api]"}}"#)
+        let value: JSONValue = [
+            "output": ["stdout": "token sk-LIVE-abc123xyz789", "n": 3], "sk-LIVE-abc123xyz789": true,
+        ]
+        #expect(
+            JSONWriter.string(Self.redactor.redact(value))
+                == #"{"[REDACTED:api]":true,"output":{"n":3,"stdout":"token [REDACTED:api]"}}"#)
     }
 
     @Test func streamRedactionCatchesValuesSplitAcrossChunks() {
@@ -311,7 +343,8 @@ struct RedactionTests {
         // Every way of cutting the text into two chunks, and one character at a time.
         for cut in 0...characters.count {
             var stream = StreamRedactor(redactor: Self.redactor)
-            let out = stream.feed(String(characters[..<cut])) + stream.feed(String(characters[cut...])) + stream.finish()
+            let out =
+                stream.feed(String(characters[..<cut])) + stream.feed(String(characters[cut...])) + stream.finish()
             #expect(out == "before [REDACTED:api] middle [REDACTED:pw] after ünïcode", "cut at \(cut)")
         }
         var stream = StreamRedactor(redactor: Self.redactor)

@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
-@testable import laloD
 import Shared
 import Testing
+
+@testable import laloD
 
 /// Staged workspaces: overlayfs's rules as the `file` tool applies them, the review's diff, the
 /// atomic commit, and rollback that leaves the workspace byte for byte as it was.
@@ -72,28 +73,50 @@ struct StageTests {
     }
 
     static let cases: [Case] = [
-        Case(name: "a new file", lower: ["a": "1"], operations: { try $0.write("b", Array("2".utf8)) },
-             view: ["a": "1", "b": "2"], changes: ["added b"]),
-        Case(name: "a changed file", lower: ["a": "1"], operations: { try $0.write("a", Array("x".utf8)) },
-             view: ["a": "x"], changes: ["changed a"]),
-        Case(name: "an append copies the file up", lower: ["d/a": "1"], operations: { try $0.append("d/a", Array("+".utf8)) },
-             view: ["d/a": "1+"], changes: ["changed d/a"]),
-        Case(name: "a deleted file", lower: ["a": "1", "b": "2"], operations: { try $0.delete("a") },
-             view: ["b": "2"], changes: ["deleted a"]),
-        Case(name: "deleted and written again", lower: ["a": "1"], operations: { try $0.delete("a"); try $0.write("a", Array("new".utf8)) },
-             view: ["a": "new"], changes: ["changed a"]),
-        Case(name: "a directory deleted and made again hides the old entries", lower: ["d/x": "1", "d/y": "2"], operations: {
-            try $0.delete("d/x"); try $0.delete("d/y"); try $0.delete("d"); try $0.write("d/z", Array("3".utf8))
-        }, view: ["d/z": "3"], changes: ["deleted d/x", "deleted d/y", "added d/z"]),
-        Case(name: "a moved file", lower: ["a": "1"], operations: { try $0.move("a", to: "sub/b") },
-             view: ["sub/b": "1"], changes: ["deleted a", "added sub/b"]),
-        Case(name: "a moved directory", lower: ["d/x": "1", "d/e/y": "2"], operations: { try $0.move("d", to: "m") },
-             view: ["m/x": "1", "m/e/y": "2"], changes: ["deleted d/e/y", "deleted d/x", "added m/e/y", "added m/x"]),
-        Case(name: "a new file deleted again is no change", lower: ["a": "1"], operations: {
-            try $0.write("n", Array("1".utf8)); try $0.delete("n")
-        }, view: ["a": "1"], changes: []),
-        Case(name: "the same bytes written again are no change", lower: ["a": "1"], operations: { try $0.write("a", Array("1".utf8)) },
-             view: ["a": "1"], changes: []),
+        Case(
+            name: "a new file", lower: ["a": "1"], operations: { try $0.write("b", Array("2".utf8)) },
+            view: ["a": "1", "b": "2"], changes: ["added b"]),
+        Case(
+            name: "a changed file", lower: ["a": "1"], operations: { try $0.write("a", Array("x".utf8)) },
+            view: ["a": "x"], changes: ["changed a"]),
+        Case(
+            name: "an append copies the file up", lower: ["d/a": "1"],
+            operations: { try $0.append("d/a", Array("+".utf8)) },
+            view: ["d/a": "1+"], changes: ["changed d/a"]),
+        Case(
+            name: "a deleted file", lower: ["a": "1", "b": "2"], operations: { try $0.delete("a") },
+            view: ["b": "2"], changes: ["deleted a"]),
+        Case(
+            name: "deleted and written again", lower: ["a": "1"],
+            operations: {
+                try $0.delete("a")
+                try $0.write("a", Array("new".utf8))
+            },
+            view: ["a": "new"], changes: ["changed a"]),
+        Case(
+            name: "a directory deleted and made again hides the old entries", lower: ["d/x": "1", "d/y": "2"],
+            operations: {
+                try $0.delete("d/x")
+                try $0.delete("d/y")
+                try $0.delete("d")
+                try $0.write("d/z", Array("3".utf8))
+            }, view: ["d/z": "3"], changes: ["deleted d/x", "deleted d/y", "added d/z"]),
+        Case(
+            name: "a moved file", lower: ["a": "1"], operations: { try $0.move("a", to: "sub/b") },
+            view: ["sub/b": "1"], changes: ["deleted a", "added sub/b"]),
+        Case(
+            name: "a moved directory", lower: ["d/x": "1", "d/e/y": "2"], operations: { try $0.move("d", to: "m") },
+            view: ["m/x": "1", "m/e/y": "2"], changes: ["deleted d/e/y", "deleted d/x", "added m/e/y", "added m/x"]),
+        Case(
+            name: "a new file deleted again is no change", lower: ["a": "1"],
+            operations: {
+                try $0.write("n", Array("1".utf8))
+                try $0.delete("n")
+            }, view: ["a": "1"], changes: []),
+        Case(
+            name: "the same bytes written again are no change", lower: ["a": "1"],
+            operations: { try $0.write("a", Array("1".utf8)) },
+            view: ["a": "1"], changes: []),
     ]
 
     @Test("overlay rules, diff, commit and discard", arguments: cases)
@@ -115,7 +138,9 @@ struct StageTests {
         try layers.stage.apply(to: committed).finish()
         #expect(try Self.files(Workspace(root: layers.lower.root)) == c.view, "applying twice")
         #expect(try layers.stage.changes(over: Workspace(root: layers.lower.root)).isEmpty, "nothing left to change")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: layers.directory.file("workspaces")) == ["wf"], "the old trees are removed")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: layers.directory.file("workspaces")) == ["wf"],
+            "the old trees are removed")
         try layers.stage.discard()
         #expect(!FileManager.default.fileExists(atPath: layers.stage.directory))
     }
@@ -126,7 +151,13 @@ struct StageTests {
             ("a non-empty directory", { try $0.delete("d") }, "not empty"),
             ("a move onto a file", { try $0.move("a", to: "b") }, "already exists"),
             ("a directory into itself", { try $0.move("d", to: "d/e") }, "into itself"),
-            ("reading a deleted file", { try $0.delete("b"); _ = try $0.read("b") }, "no such file"),
+            (
+                "reading a deleted file",
+                {
+                    try $0.delete("b")
+                    _ = try $0.read("b")
+                }, "no such file"
+            ),
             ("a path through ..", { _ = try $0.read("d/../../x") }, "`..`"),
             ("an absolute path", { try $0.write("/etc/passwd", []) }, "absolute"),
             ("writing over a directory", { try $0.write("d", []) }, "is a directory"),
@@ -153,6 +184,9 @@ struct StageTests {
         #expect(json.map { $0["change"]?.stringValue } == ["added", "changed", "deleted"])
         #expect(json[1]["diff"]?.stringValue?.contains("-two\n+2\n") == true, "\(json[1])")
         #expect(json[0]["bytesAfter"] == 6 && json[2]["bytesBefore"] == 5)
-        #expect(Stage.undoneLines(changes) == ["discarded new file new/file.txt", "discarded change to notes.txt", "discarded deletion of old.txt"])
+        #expect(
+            Stage.undoneLines(changes) == [
+                "discarded new file new/file.txt", "discarded change to notes.txt", "discarded deletion of old.txt",
+            ])
     }
 }

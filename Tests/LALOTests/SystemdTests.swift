@@ -16,7 +16,9 @@ final class NotifySocket {
             raw.copyBytes(from: Array(path.utf8) + [0])
         }
         let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         guard rc == 0 else { throw HarnessError("cannot bind notify socket") }
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
@@ -48,8 +50,9 @@ struct SystemdTests {
     func notify() throws {
         let directory = TemporaryDirectory("lalo-notify")
         let notify = try NotifySocket(directory: directory)
-        let daemon = try DaemonProcess(environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"],
-                                       waitForSocket: false)
+        let daemon = try DaemonProcess(
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"],
+            waitForSocket: false)
         let ready = notify.waitFor { $0.contains("READY=1") }
         #expect(ready.contains { $0.contains("READY=1") })
         try daemon.waitForSocket()
@@ -70,8 +73,10 @@ struct SystemdTests {
         directory.write("laloD.toml", DaemonProcess.config())
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
-        process.arguments = ["-l", socketPath, Binaries.laloD, "--config", directory.file("laloD.toml"),
-                             "--state-dir", directory.file("state")]
+        process.arguments = [
+            "-l", socketPath, Binaries.laloD, "--config", directory.file("laloD.toml"),
+            "--state-dir", directory.file("state"),
+        ]
         process.standardError = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         try process.run()

@@ -10,7 +10,7 @@ import Testing
 struct WorkflowCrashTests {
     let models: RoleServers
     let tool: ScriptedServer
-    let R = RoleServers.self
+    let servers = RoleServers.self
 
     init() throws {
         models = try RoleServers()
@@ -25,8 +25,9 @@ struct WorkflowCrashTests {
     func crashAndRestart(_ daemon: DaemonProcess) throws -> DaemonProcess {
         daemon.signal(SIGKILL)
         _ = daemon.waitForExit()
-        return try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
-                                 reuse: daemon)
+        return try DaemonProcess(
+            config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
+            reuse: daemon)
     }
 
     func waitForRequests(_ server: ScriptedServer, _ count: Int) throws {
@@ -38,15 +39,21 @@ struct WorkflowCrashTests {
     }
 
     func scriptInterpretation() throws {
-        try models.interpreter.load([["reply": Reply.openAIChat(JSONWriter.string([
-            "goal": "write a.txt", "entities": [], "constraints": [], "expectedOutput": "a.txt", "tools": ["file"],
-        ])), "repeat": 2]])
-        try models.judge.load([R.judge(0.9)])
+        try models.interpreter.load([
+            [
+                "reply": Reply.openAIChat(
+                    JSONWriter.string([
+                        "goal": "write a.txt", "entities": [], "constraints": [], "expectedOutput": "a.txt",
+                        "tools": ["file"],
+                    ])), "repeat": 2,
+            ]
+        ])
+        try models.judge.load([servers.judge(0.9)])
     }
 
     func scriptPlan(_ steps: [JSONValue], criticDelayMs: Int = 0) throws {
-        try models.planner.load([R.plan(steps)])
-        var critique = R.critique(0.9)
+        try models.planner.load([servers.plan(steps)])
+        var critique = servers.critique(0.9)
         if criticDelayMs > 0, case .object(var exchange) = critique, case .object(var reply)? = exchange["reply"] {
             reply["delayMs"] = .int(Int64(criticDelayMs))
             exchange["reply"] = .object(reply)
@@ -57,15 +64,22 @@ struct WorkflowCrashTests {
 
     @Test func killedWhileInterpreting() throws {
         var daemon = try start()
-        try models.interpreter.load([["reply": Reply.openAIChat(JSONWriter.string([
-            "goal": "write a.txt", "entities": [], "constraints": [], "expectedOutput": "a.txt", "tools": ["file"],
-        ])), "repeat": 2]])
-        try models.judge.load([R.judge(0.9, delayMs: 5000)])
-        let id = try daemon.client().call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"])).id
+        try models.interpreter.load([
+            [
+                "reply": Reply.openAIChat(
+                    JSONWriter.string([
+                        "goal": "write a.txt", "entities": [], "constraints": [], "expectedOutput": "a.txt",
+                        "tools": ["file"],
+                    ])), "repeat": 2,
+            ]
+        ])
+        try models.judge.load([servers.judge(0.9, delayMs: 5000)])
+        let id = try daemon.client().call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"]))
+            .id
         try waitForRequests(models.judge, 1)
         // What the restarted daemon will be answered (it resumes at once).
         try scriptInterpretation()
-        try scriptPlan([R.file("write", "a.txt", content: "alpha")])
+        try scriptPlan([servers.file("write", "a.txt", content: "alpha")])
         daemon = try crashAndRestart(daemon)
         let client = try daemon.client()
         #expect(try client.settle(id).state == "awaiting_approval")
@@ -76,11 +90,12 @@ struct WorkflowCrashTests {
     @Test func killedWhilePlanning() throws {
         var daemon = try start()
         try scriptInterpretation()
-        try scriptPlan([R.file("write", "a.txt", content: "alpha")], criticDelayMs: 5000)
-        let id = try daemon.client().call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"])).id
+        try scriptPlan([servers.file("write", "a.txt", content: "alpha")], criticDelayMs: 5000)
+        let id = try daemon.client().call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"]))
+            .id
         try waitForRequests(models.critic, 1)
         #expect(try daemon.client().call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == "planning")
-        try scriptPlan([R.file("write", "a.txt", content: "alpha")])
+        try scriptPlan([servers.file("write", "a.txt", content: "alpha")])
         daemon = try crashAndRestart(daemon)
         let client = try daemon.client()
         #expect(try client.settle(id).state == "awaiting_approval")
@@ -92,24 +107,24 @@ struct WorkflowCrashTests {
     @Test func killedWhileWaitingForApprovalAndWhilePaused() throws {
         var daemon = try start()
         try scriptInterpretation()
-        try scriptPlan([R.file("write", "a.txt", content: "alpha")])
+        try scriptPlan([servers.file("write", "a.txt", content: "alpha")])
         var client = try daemon.client()
         let waiting = try client.call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"])).id
         let hash = try #require(try client.settle(waiting).planHash)
-        try scriptPlan([R.file("write", "a.txt", content: "alpha")])
+        try scriptPlan([servers.file("write", "a.txt", content: "alpha")])
         try scriptInterpretation()
         let paused = try client.call(WorkflowStart.self, .init(request: "write alpha to a.txt now", tools: ["file"])).id
         _ = try client.settle(paused)
         _ = try client.call(WorkflowPause.self, WorkflowRef(id: paused))
         // One in review (approved and executed) and one asking a question.
-        try scriptPlan([R.file("write", "r.txt", content: "r")])
+        try scriptPlan([servers.file("write", "r.txt", content: "r")])
         try scriptInterpretation()
         let review = try client.call(WorkflowStart.self, .init(request: "write r.txt", tools: ["file"])).id
         let reviewHash = try #require(try client.settle(review).planHash)
         _ = try client.call(WorkflowApprove.self, .init(id: review, planHash: reviewHash))
         #expect(try client.settle(review).state == "awaiting_review")
-        try models.interpreter.load([R.intent("something"), R.intent("something else")])
-        try models.judge.load([R.judge(0.1, ["What do you mean?"])])
+        try models.interpreter.load([servers.intent("something"), servers.intent("something else")])
+        try models.judge.load([servers.judge(0.1, ["What do you mean?"])])
         let question = try client.call(WorkflowStart.self, .init(request: "do the thing", tools: ["file"])).id
         #expect(try client.settle(question).state == "awaiting_clarification")
         daemon = try crashAndRestart(daemon)
@@ -119,7 +134,9 @@ struct WorkflowCrashTests {
         #expect(try client.call(WorkflowApprove.self, .init(id: review, planHash: nil)).state == "committed")
         let asked = try client.call(WorkflowGet.self, WorkflowRef(id: question)).workflow
         // laloD's question about “thing” first, then the judge's.
-        #expect(asked.state == "awaiting_clarification" && asked.questions?.last == "What do you mean?" && (asked.questions?.count ?? 0) >= 2)
+        #expect(
+            asked.state == "awaiting_clarification" && asked.questions?.last == "What do you mean?"
+                && (asked.questions?.count ?? 0) >= 2)
         #expect(try client.call(WorkflowGet.self, WorkflowRef(id: waiting)).workflow.state == "awaiting_approval")
         _ = try client.call(WorkflowApprove.self, .init(id: waiting, planHash: hash))
         #expect(try client.settle(waiting).state == "awaiting_review")
@@ -130,13 +147,26 @@ struct WorkflowCrashTests {
     @Test func aNonIdempotentCallInterruptedByTheCrashIsNotRunAgain() throws {
         var daemon = try start()
         try scriptInterpretation()
-        let post: JSONValue = ["tool": "http.request", "arguments": ["url": .string(tool.baseURL + "/orders"), "method": "POST",
-                                                                    "json": ["item": "book"]],
-                               "expectedOutcome": "the order is placed", "dependsOn": []]
-        try scriptPlan([R.file("write", "a.txt", content: "alpha\n"), post])
-        try tool.load([["expect": ["method": "POST", "path": "/orders"], "reply": ["status": 201, "json": ["id": 7], "delayMs": 5000]]])
+        let post: JSONValue = [
+            "tool": "http.request",
+            "arguments": [
+                "url": .string(tool.baseURL + "/orders"), "method": "POST",
+                "json": ["item": "book"],
+            ],
+            "expectedOutcome": "the order is placed", "dependsOn": [],
+        ]
+        try scriptPlan([servers.file("write", "a.txt", content: "alpha\n"), post])
+        try tool.load([
+            [
+                "expect": ["method": "POST", "path": "/orders"],
+                "reply": ["status": 201, "json": ["id": 7], "delayMs": 5000],
+            ]
+        ])
         var client = try daemon.client()
-        let id = try client.call(WorkflowStart.self, .init(request: "write alpha to a.txt and order a book", tools: ["file", "http.request"])).id
+        let id = try client.call(
+            WorkflowStart.self,
+            .init(request: "write alpha to a.txt and order a book", tools: ["file", "http.request"])
+        ).id
         let hash = try #require(try client.settle(id).planHash)
         _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
         try waitForRequests(tool, 1)
@@ -161,11 +191,16 @@ struct WorkflowCrashTests {
     @Test func anIdempotentCallInterruptedByTheCrashRunsAgain() throws {
         var daemon = try start()
         try scriptInterpretation()
-        let get: JSONValue = ["tool": "http.request", "arguments": ["url": .string(tool.baseURL + "/status")],
-                              "expectedOutcome": "the status is known", "dependsOn": []]
+        let get: JSONValue = [
+            "tool": "http.request", "arguments": ["url": .string(tool.baseURL + "/status")],
+            "expectedOutcome": "the status is known", "dependsOn": [],
+        ]
         try scriptPlan([get])
         try tool.load([
-            ["expect": ["method": "GET", "path": "/status"], "reply": ["status": 200, "json": ["ok": true], "delayMs": 5000]],
+            [
+                "expect": ["method": "GET", "path": "/status"],
+                "reply": ["status": 200, "json": ["ok": true], "delayMs": 5000],
+            ],
             ["expect": ["method": "GET", "path": "/status"], "reply": ["status": 200, "json": ["ok": true]]],
         ])
         var client = try daemon.client()
@@ -187,15 +222,24 @@ struct WorkflowCrashTests {
     @Test func pauseAndCancelDuringExecutionStopAtAStepBoundary() throws {
         let daemon = try start()
         let client = try daemon.client()
-        let slow: JSONValue = ["tool": "http.request", "arguments": ["url": .string(tool.baseURL + "/slow")],
-                               "expectedOutcome": "fetched", "dependsOn": []]
+        let slow: JSONValue = [
+            "tool": "http.request", "arguments": ["url": .string(tool.baseURL + "/slow")],
+            "expectedOutcome": "fetched", "dependsOn": [],
+        ]
         for action in ["pause", "cancel"] {
             try scriptInterpretation()
-            try scriptPlan([R.file("write", "a.txt", content: "alpha\n"), slow, R.file("write", "b.txt", content: "beta\n")])
+            try scriptPlan([
+                servers.file("write", "a.txt", content: "alpha\n"), slow,
+                servers.file("write", "b.txt", content: "beta\n"),
+            ])
             try tool.load([["reply": ["status": 200, "json": ["ok": true], "delayMs": 1500]]])
             let base = try tool.requests().count
-            let id = try client.call(WorkflowStart.self, .init(request: "write alpha to a.txt and beta to b.txt around a slow call \(action)",
-                                                               tools: ["file", "http.request"])).id
+            let id = try client.call(
+                WorkflowStart.self,
+                .init(
+                    request: "write alpha to a.txt and beta to b.txt around a slow call \(action)",
+                    tools: ["file", "http.request"])
+            ).id
             let hash = try #require(try client.settle(id).planHash)
             _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
             try waitForRequests(tool, base + 1)
@@ -213,7 +257,9 @@ struct WorkflowCrashTests {
             } else {
                 #expect(try client.call(WorkflowCancel.self, WorkflowRef(id: id)).state == "cancelled")
                 usleep(2_000_000)
-                #expect(!FileManager.default.fileExists(atPath: workspace + "/a.txt"), "a cancelled execution is rolled back")
+                #expect(
+                    !FileManager.default.fileExists(atPath: workspace + "/a.txt"),
+                    "a cancelled execution is rolled back")
                 #expect(!FileManager.default.fileExists(atPath: workspace + "/b.txt"))
             }
         }
@@ -224,7 +270,7 @@ struct WorkflowCrashTests {
     func awaitingReviewOfAWrite() throws -> (DaemonProcess, String) {
         let daemon = try start()
         try scriptInterpretation()
-        try scriptPlan([R.file("write", "a.txt", content: "alpha\n")])
+        try scriptPlan([servers.file("write", "a.txt", content: "alpha\n")])
         let client = try daemon.client()
         let id = try client.call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"])).id
         let hash = try #require(try client.settle(id).planHash)
@@ -247,14 +293,17 @@ struct WorkflowCrashTests {
         let database = try DatabaseQueue(path: daemon.directory.file("state/laloD.sqlite"))
         try database.write { db in
             let seq = try Int64.fetchOne(db, sql: "SELECT lastSeq FROM workflow WHERE id = ?", arguments: [id])! + 1
-            try db.execute(sql: """
-                INSERT INTO workflowEvent (workflowId, seq, timeMicros, name, event, payload, stateAfter, uid, user)
-                VALUES (?, ?, 0, 'cancelled', '{"name":"cancelled"}', '{"rollback":true}', 'cancelled', 0, 'root')
-                """, arguments: [id, seq])
-            try db.execute(sql: "UPDATE workflow SET state = 'cancelled', lastSeq = ? WHERE id = ?", arguments: [seq, id])
+            try db.execute(
+                sql: """
+                    INSERT INTO workflowEvent (workflowId, seq, timeMicros, name, event, payload, stateAfter, uid, user)
+                    VALUES (?, ?, 0, 'cancelled', '{"name":"cancelled"}', '{"rollback":true}', 'cancelled', 0, 'root')
+                    """, arguments: [id, seq])
+            try db.execute(
+                sql: "UPDATE workflow SET state = 'cancelled', lastSeq = ? WHERE id = ?", arguments: [seq, id])
         }
-        daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
-                                   reuse: daemon)
+        daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
+            reuse: daemon)
         client = try daemon.client()
         #expect(try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == "cancelled")
         // The rollback runs as laloD starts, beside the first connections.
@@ -273,13 +322,17 @@ struct WorkflowCrashTests {
         var client = try daemon.client()
         daemon.signal(SIGKILL)
         _ = daemon.waitForExit()
-        FileManager.default.createFile(atPath: daemon.directory.file("state/stages/\(id)/1/approved"),
-                                       contents: Data(#"{"uid":0,"user":"root"}"#.utf8))
-        daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
-                                   reuse: daemon)
+        FileManager.default.createFile(
+            atPath: daemon.directory.file("state/stages/\(id)/1/approved"),
+            contents: Data(#"{"uid":0,"user":"root"}"#.utf8))
+        daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
+            reuse: daemon)
         client = try daemon.client()
         let deadline = Date().addingTimeInterval(10)
-        while try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state != "committed", Date() < deadline { usleep(20_000) }
+        while try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state != "committed", Date() < deadline {
+            usleep(20_000)
+        }
         #expect(try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == "committed")
         let file = daemon.directory.file("state/workspaces/\(id)/a.txt")
         #expect((try? String(contentsOfFile: file, encoding: .utf8)) == "alpha\n")

@@ -8,7 +8,9 @@ import Testing
 /// review with a diff, commit, feedback and the event stream.
 @Suite("Workflow engine over the socket", .serialized, .timeLimit(.minutes(5)))
 struct WorkflowEngineTests {
-    static func workspace(_ daemon: DaemonProcess, _ id: String) -> String { daemon.directory.file("state/workspaces/\(id)") }
+    static func workspace(_ daemon: DaemonProcess, _ id: String) -> String {
+        daemon.directory.file("state/workspaces/\(id)")
+    }
 
     static func contents(_ directory: String) throws -> [String: String] {
         var all: [String: String] = [:]
@@ -20,14 +22,16 @@ struct WorkflowEngineTests {
 
     @Test func theWholeWorkflowFromClarificationToCommit() throws {
         let models = try RoleServers()
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
         let client = try daemon.client()
-        let R = RoleServers.self
+        let servers = RoleServers.self
 
         // 1. Low confidence: the judge is unsure and asks.
-        try models.interpreter.load([R.intent("write a report"), R.intent("write something")])
-        try models.judge.load([R.judge(0.2, ["Which file should the report go to?"])])
-        var workflow = try client.call(WorkflowStart.self, WorkflowStart.Params(request: "write the report", tools: ["file"]))
+        try models.interpreter.load([servers.intent("write a report"), servers.intent("write something")])
+        try models.judge.load([servers.judge(0.2, ["Which file should the report go to?"])])
+        var workflow = try client.call(
+            WorkflowStart.self, WorkflowStart.Params(request: "write the report", tools: ["file"]))
         let id = workflow.id
         workflow = try client.settle(id)
         #expect(workflow.state == "awaiting_clarification")
@@ -35,19 +39,21 @@ struct WorkflowEngineTests {
         #expect((workflow.confidence ?? 1) < 0.7)
 
         // Approving now is a conflict: there is no plan.
-        #expect(throws: RPCError.self) { try client.call(WorkflowApprove.self, .init(id: id, planHash: String(repeating: "0", count: 64))) }
+        #expect(throws: RPCError.self) {
+            try client.call(WorkflowApprove.self, .init(id: id, planHash: String(repeating: "0", count: 64)))
+        }
 
         // 2. The answer feeds a new interpretation; then two plan rounds, the critic objecting to the first.
-        try models.interpreter.load([R.intent("write report.txt"), R.intent("write report.txt")])
-        try models.judge.load([R.judge(0.95)])
-        let draft = R.file("write", "report.txt", content: "draft\n", expected: "report.txt holds the draft")
+        try models.interpreter.load([servers.intent("write report.txt"), servers.intent("write report.txt")])
+        try models.judge.load([servers.judge(0.95)])
+        let draft = servers.file("write", "report.txt", content: "draft\n", expected: "report.txt holds the draft")
         try models.planner.load([
-            R.plan([draft, R.file("delete", "old.txt")]),
+            servers.plan([draft, servers.file("delete", "old.txt")]),
             // link.txt is in the workspace (so the plan may read it) but a symbolic link, which the
             // file tool refuses to read: step 1 fails when it runs.
-            R.plan([draft, R.file("read", "link.txt", expected: "the notes are read")]),
+            servers.plan([draft, servers.file("read", "link.txt", expected: "the notes are read")]),
         ])
-        try models.critic.load([R.critique(0.3, ["deleting old.txt is not asked for"]), R.critique(0.9)])
+        try models.critic.load([servers.critique(0.3, ["deleting old.txt is not asked for"]), servers.critique(0.9)])
         // The workspace as the person has it before anything runs.
         let workspace = Self.workspace(daemon, id)
         try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
@@ -55,12 +61,16 @@ struct WorkflowEngineTests {
         try "keep me\n".write(toFile: workspace + "/old.txt", atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: workspace + "/link.txt", withDestinationPath: "report.txt")
         let before = try Self.contents(workspace)
-        workflow = try client.call(WorkflowClarify.self, .init(id: id, answers: ["report.txt, replacing what is there; read the link first"]))
+        workflow = try client.call(
+            WorkflowClarify.self, .init(id: id, answers: ["report.txt, replacing what is there; read the link first"]))
         workflow = try client.settle(id)
         #expect(workflow.state == "awaiting_approval", "\(workflow.failure ?? "")")
-        let interpretRequest = try models.interpreter.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        let interpretRequest =
+            try models.interpreter.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue
+            ?? ""
         #expect(interpretRequest.contains("report.txt, replacing what is there"))
-        let secondDraft = try models.planner.requests()[1]["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        let secondDraft =
+            try models.planner.requests()[1]["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
         #expect(secondDraft.contains("deleting old.txt is not asked for"))
         var planned = try client.events(id).last { $0.name == "planned" }!
         #expect(planned.payload?["rounds"]?.arrayValue?.count == 2)
@@ -81,41 +91,61 @@ struct WorkflowEngineTests {
         } catch let error as RPCError {
             #expect(error.kind == .conflict)
         }
-        try models.planner.load([R.plan([R.file("write", "report.txt", content: "done\n")])])
-        try models.critic.load([R.critique(0.95)])
+        try models.planner.load([servers.plan([servers.file("write", "report.txt", content: "done\n")])])
+        try models.critic.load([servers.critique(0.95)])
         workflow = try client.call(WorkflowApprove.self, .init(id: id, planHash: firstHash))
         workflow = try client.settle(id)
         #expect(workflow.state == "awaiting_approval")
         #expect(try Self.contents(workspace) == before, "the rollback must restore the workspace exactly")
         let rolledBack = try client.events(id).last { $0.name == "executionRolledBack" }!
         #expect(rolledBack.payload?["undone"] == ["discarded change to report.txt"])
-        #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)/1")), "the failed attempt's stage is discarded")
+        #expect(
+            !FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)/1")),
+            "the failed attempt's stage is discarded")
         #expect(rolledBack.payload?["failure"]?.stringValue?.contains("step 1") == true)
-        let replanPrompt = try models.planner.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        let replanPrompt =
+            try models.planner.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
         #expect(replanPrompt.contains("failed and was rolled back"))
 
         // 4. Rejected with a reason: the planner sees the reason.
-        try models.planner.load([R.plan([R.file("write", "report.txt", content: "done\n"), R.file("append", "log.txt", content: "report written\n")])])
-        try models.critic.load([R.critique(0.9)])
+        try models.planner.load([
+            servers.plan([
+                servers.file("write", "report.txt", content: "done\n"),
+                servers.file("append", "log.txt", content: "report written\n"),
+            ])
+        ])
+        try models.critic.load([servers.critique(0.9)])
         _ = try client.call(WorkflowReject.self, .init(id: id, reason: "also note it in log.txt"))
         workflow = try client.settle(id)
         #expect(workflow.state == "awaiting_approval")
-        let rejectPrompt = try models.planner.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+        let rejectPrompt =
+            try models.planner.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
         #expect(rejectPrompt.contains("also note it in log.txt"))
         let shownHash = try #require(workflow.planHash)
 
         // 5. A person edits the plan (validated like a model's); the old hash no longer approves.
         do {
-            _ = try client.call(WorkflowEdit.self, .init(id: id, planHash: shownHash, steps: [["tool": "file", "arguments": ["operation": "chmod", "path": "x"]]]))
+            _ = try client.call(
+                WorkflowEdit.self,
+                .init(
+                    id: id, planHash: shownHash,
+                    steps: [["tool": "file", "arguments": ["operation": "chmod", "path": "x"]]]))
             Issue.record("an invalid edit was accepted")
         } catch let error as RPCError {
             #expect(error.kind == .invalidParams)
             #expect(error.field == "params.steps")
         }
-        workflow = try client.call(WorkflowEdit.self, .init(id: id, planHash: shownHash, steps: [
-            ["tool": "file", "arguments": ["operation": "write", "path": "report.txt", "content": "done\n"]],
-            ["tool": "file", "arguments": ["operation": "write", "path": "summary.txt", "content": "all good\n"]],
-        ]))
+        workflow = try client.call(
+            WorkflowEdit.self,
+            .init(
+                id: id, planHash: shownHash,
+                steps: [
+                    ["tool": "file", "arguments": ["operation": "write", "path": "report.txt", "content": "done\n"]],
+                    [
+                        "tool": "file",
+                        "arguments": ["operation": "write", "path": "summary.txt", "content": "all good\n"],
+                    ],
+                ]))
         let editedHash = try #require(workflow.planHash)
         #expect(editedHash != shownHash)
         #expect(throws: RPCError.self) { try client.call(WorkflowApprove.self, .init(id: id, planHash: shownHash)) }
@@ -133,13 +163,19 @@ struct WorkflowEngineTests {
         #expect((try? String(contentsOfFile: staged, encoding: .utf8)) == "all good\n")
 
         // 6. Accepted: committed, stored as an example; feedback at any time.
-        let feedback = try client.call(WorkflowFeedback.self, .init(id: id, thumbs: "up", rating: 5, category: "correctness",
-                                                                    comment: "exactly right"))
+        let feedback = try client.call(
+            WorkflowFeedback.self,
+            .init(
+                id: id, thumbs: "up", rating: 5, category: "correctness",
+                comment: "exactly right"))
         #expect(feedback.state == "awaiting_review")
         workflow = try client.call(WorkflowApprove.self, .init(id: id, planHash: nil))
         #expect(workflow.state == "committed")
         // The commit applied the stage to the workspace, and the stage is gone.
-        #expect(try Self.contents(workspace) == ["report.txt": "done\n", "summary.txt": "all good\n", "old.txt": "keep me\n", "link.txt": "done\n"])
+        #expect(
+            try Self.contents(workspace) == [
+                "report.txt": "done\n", "summary.txt": "all good\n", "old.txt": "keep me\n", "link.txt": "done\n",
+            ])
         let stages = daemon.directory.file("state/stages/\(id)")
         let deadline = Date().addingTimeInterval(10)
         while FileManager.default.fileExists(atPath: stages), Date() < deadline { usleep(20_000) }
@@ -148,8 +184,11 @@ struct WorkflowEngineTests {
         _ = try client.call(WorkflowFeedback.self, .init(id: id, rating: 4))
         let full = try client.call(WorkflowGet.self, WorkflowRef(id: id))
         #expect(full.feedback.count == 2)
-        #expect(full.events.map(\.name) == ["interpreted", "clarified", "interpreted", "planned", "approved", "executionRolledBack",
-                                            "planned", "rejected", "planned", "edited", "approved", "executed", "approved"])
+        #expect(
+            full.events.map(\.name) == [
+                "interpreted", "clarified", "interpreted", "planned", "approved", "executionRolledBack",
+                "planned", "rejected", "planned", "edited", "approved", "executed", "approved",
+            ])
         planned = full.events.first { $0.name == "edited" }!
         #expect(planned.payload?["source"] == "edit")
 
@@ -177,28 +216,39 @@ struct WorkflowEngineTests {
     /// accepting applies exactly what was shown.
     @Test func aWorkflowRunsCodeInTheSandboxAndTheReviewShowsItsDiff() throws {
         let models = try RoleServers()
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
         let client = try daemon.client()
         client.setReceiveTimeout(seconds: 60)
-        let R = RoleServers.self
-        let code: JSONValue = ["tool": "code.run", "arguments": [
-            "language": "python",
-            "code": "import csv\nrows = list(csv.reader(open('data.csv')))\nopen('total.txt', 'w').write(str(sum(int(r[1]) for r in rows)) + '\\n')\nimport os; os.remove('stale.txt')\nprint(len(rows))",
-            "outputs": ["total.txt"],
-        ], "expectedOutcome": "total.txt holds the sum", "dependsOn": [0]]
+        let servers = RoleServers.self
+        let code: JSONValue = [
+            "tool": "code.run",
+            "arguments": [
+                "language": "python",
+                "code":
+                    "import csv\nrows = list(csv.reader(open('data.csv')))\nopen('total.txt', 'w').write(str(sum(int(r[1]) for r in rows)) + '\\n')\nimport os; os.remove('stale.txt')\nprint(len(rows))",
+                "outputs": ["total.txt"],
+            ], "expectedOutcome": "total.txt holds the sum", "dependsOn": [0],
+        ]
         for decision in ["reject", "accept"] {
-            try models.interpreter.load([R.intent("sum the numbers"), R.intent("sum the numbers")])
-            try models.judge.load([R.judge(0.95)])
-            try models.planner.load([R.plan([R.file("write", "data.csv", content: "a,2\nb,40\n"), code])])
-            try models.critic.load([R.critique(0.9)])
-            let id = try client.call(WorkflowStart.self, .init(
-                request: "sum the numbers (\(decision)); write data.csv, add up its second column with Python into total.txt and remove stale.txt",
-                tools: ["file", "code.run"])).id
+            try models.interpreter.load([servers.intent("sum the numbers"), servers.intent("sum the numbers")])
+            try models.judge.load([servers.judge(0.95)])
+            try models.planner.load([servers.plan([servers.file("write", "data.csv", content: "a,2\nb,40\n"), code])])
+            try models.critic.load([servers.critique(0.9)])
+            let id = try client.call(
+                WorkflowStart.self,
+                .init(
+                    request:
+                        "sum the numbers (\(decision)); write data.csv, add up its second column with Python into total.txt and remove stale.txt",
+                    tools: ["file", "code.run"])
+            ).id
             var workflow = try client.settle(id)
             let asked: [String] = ((try? models.planner.requests()) ?? []).map { request -> String in
                 String((request["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? "").suffix(300))
             }
-            #expect(workflow.state == "awaiting_approval", "writing and running code always asks: \(decision) \(workflow.failure ?? "") \(asked)")
+            #expect(
+                workflow.state == "awaiting_approval",
+                "writing and running code always asks: \(decision) \(workflow.failure ?? "") \(asked)")
             let workspace = Self.workspace(daemon, id)
             try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
             try "old\n".write(toFile: workspace + "/stale.txt", atomically: true, encoding: .utf8)
@@ -211,7 +261,8 @@ struct WorkflowEngineTests {
             #expect(run?["exitCode"] == 0 && run?["stdout"] == "2\n", "\(executed.payload ?? .null)")
             #expect(run?["files"]?.arrayValue?.first?["content"] == "42\n")
             let diff = executed.payload?["diff"]?.arrayValue ?? []
-            #expect(diff.map { "\($0["change"]?.stringValue ?? "?") \($0["path"]?.stringValue ?? "?")" }
+            #expect(
+                diff.map { "\($0["change"]?.stringValue ?? "?") \($0["path"]?.stringValue ?? "?")" }
                     == ["added data.csv", "deleted stale.txt", "added total.txt"])
             #expect(diff.last?["diff"]?.stringValue?.contains("+42") == true)
             #expect(StageTests.tree(workspace) == before, "under review, the workspace is untouched")
@@ -220,13 +271,18 @@ struct WorkflowEngineTests {
                 #expect(try client.settle(id).state == "rolled_back")
                 #expect(StageTests.tree(workspace) == before, "rollback leaves the workspace byte for byte as it was")
                 let rolledBack = try #require(try client.events(id).last { $0.name == "rolledBack" })
-                #expect(rolledBack.payload?["undone"] == ["discarded new file data.csv", "discarded deletion of stale.txt",
-                                                          "discarded new file total.txt"])
+                #expect(
+                    rolledBack.payload?["undone"] == [
+                        "discarded new file data.csv", "discarded deletion of stale.txt",
+                        "discarded new file total.txt",
+                    ])
             } else {
                 #expect(try client.call(WorkflowApprove.self, .init(id: id, planHash: nil)).state == "committed")
                 #expect(try Self.contents(workspace) == ["data.csv": "a,2\nb,40\n", "total.txt": "42\n"])
             }
-            #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)/1")) || decision == "accept")
+            #expect(
+                !FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)/1"))
+                    || decision == "accept")
         }
         #expect(daemon.stop() == 0)
     }
@@ -235,22 +291,31 @@ struct WorkflowEngineTests {
         let models = try RoleServers()
         let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config()))
         let client = try daemon.client()
-        let R = RoleServers.self
+        let servers = RoleServers.self
         // The judge takes 300 ms; with speculative planning the planner is asked meanwhile.
-        try models.interpreter.load([["reply": Reply.openAIChat(JSONWriter.string([
-            "goal": "list the workspace", "entities": [], "constraints": [], "expectedOutput": "the file names", "tools": ["file"],
-        ])), "repeat": 2]])
-        try models.judge.load([R.judge(0.95, delayMs: 300)])
-        try models.planner.load([R.plan([R.file("list", ".", expected: "the names")])])
-        try models.critic.load([R.critique(0.9)])
+        try models.interpreter.load([
+            [
+                "reply": Reply.openAIChat(
+                    JSONWriter.string([
+                        "goal": "list the workspace", "entities": [], "constraints": [],
+                        "expectedOutput": "the file names", "tools": ["file"],
+                    ])), "repeat": 2,
+            ]
+        ])
+        try models.judge.load([servers.judge(0.95, delayMs: 300)])
+        try models.planner.load([servers.plan([servers.file("list", ".", expected: "the names")])])
+        try models.critic.load([servers.critique(0.9)])
         var live: [String] = []
         let watcher = try daemon.client()
         let started = try client.call(WorkflowStart.self, .init(request: "what is in my workspace?", tools: ["file"]))
-        let end = try watcher.call(WorkflowSubscribe.self, .init(id: started.id, since: 0, untilWaiting: true)) { method, params in
+        let end = try watcher.call(WorkflowSubscribe.self, .init(id: started.id, since: 0, untilWaiting: true)) {
+            method, params in
             if method == "workflow.event" { live.append(params["name"]?.stringValue ?? "?") }
         }
         #expect(end.state == "awaiting_review")
-        #expect(live == ["interpreted", "progress", "progress", "planned", "executed"] || live == ["interpreted", "planned", "progress", "progress", "executed"])
+        #expect(
+            live == ["interpreted", "progress", "progress", "planned", "executed"]
+                || live == ["interpreted", "planned", "progress", "progress", "executed"])
         let events = try client.events(started.id)
         #expect(events.map(\.name) == ["interpreted", "planned", "executed"])
         #expect(events[1].state == "executing", "a confident read-only plan is approved by policy")
@@ -261,8 +326,8 @@ struct WorkflowEngineTests {
         #expect(events[2].payload?["steps"]?.arrayValue?.first?["status"] == "succeeded")
 
         // The same request again hits the interpretation cache: no interpreter or judge call.
-        try models.planner.load([R.plan([R.file("list", ".", expected: "the names")])])
-        try models.critic.load([R.critique(0.9)])
+        try models.planner.load([servers.plan([servers.file("list", ".", expected: "the names")])])
+        try models.critic.load([servers.critique(0.9)])
         let again = try client.call(WorkflowStart.self, .init(request: "What is in my   workspace?", tools: ["file"]))
         #expect(try client.settle(again.id).state == "awaiting_review")
         #expect(try client.events(again.id)[0].payload?["fromCache"] == true)
@@ -272,22 +337,25 @@ struct WorkflowEngineTests {
 
     @Test func pauseResumeCancelAndInvalidTransitions() throws {
         let models = try RoleServers()
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
         let client = try daemon.client()
-        let R = RoleServers.self
-        try models.interpreter.load([R.intent("write a"), R.intent("write a")])
-        try models.judge.load([R.judge(0.9)])
-        try models.planner.load([R.plan([R.file("write", "a.txt", content: "alpha")])])
-        try models.critic.load([R.critique(0.9)])
+        let servers = RoleServers.self
+        try models.interpreter.load([servers.intent("write a"), servers.intent("write a")])
+        try models.judge.load([servers.judge(0.9)])
+        try models.planner.load([servers.plan([servers.file("write", "a.txt", content: "alpha")])])
+        try models.critic.load([servers.critique(0.9)])
         let started = try client.call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"]))
         var workflow = try client.settle(started.id)
         #expect(workflow.state == "awaiting_approval")
         workflow = try client.call(WorkflowPause.self, WorkflowRef(id: started.id))
         #expect(workflow.state == "paused")
         // While paused nothing but resume or cancel is taken.
-        for attempt in [{ _ = try client.call(WorkflowApprove.self, .init(id: started.id, planHash: workflow.planHash)) },
-                        { _ = try client.call(WorkflowPause.self, WorkflowRef(id: started.id)) },
-                        { _ = try client.call(WorkflowClarify.self, .init(id: started.id, answers: ["x"])) }] {
+        for attempt in [
+            { _ = try client.call(WorkflowApprove.self, .init(id: started.id, planHash: workflow.planHash)) },
+            { _ = try client.call(WorkflowPause.self, WorkflowRef(id: started.id)) },
+            { _ = try client.call(WorkflowClarify.self, .init(id: started.id, answers: ["x"])) },
+        ] {
             do {
                 try attempt()
                 Issue.record("accepted while paused")
@@ -329,21 +397,38 @@ struct WorkflowEngineTests {
 
     @Test func approvalsBetweenUsers() throws {
         let models = try RoleServers()
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: TestUsers.rolesConfig + "\n" + models.config()))
-        let R = RoleServers.self
-        try models.interpreter.load([["reply": Reply.openAIChat(JSONWriter.string([
-            "goal": "write a.txt", "entities": [], "constraints": [], "expectedOutput": "a.txt", "tools": ["file"],
-        ])), "repeat": 2]])
-        try models.judge.load([R.judge(0.9)])
-        try models.planner.load([R.plan([R.file("write", "a.txt", content: "alpha")])])
-        try models.critic.load([R.critique(0.9)])
-        func call(_ user: String, _ method: String, _ params: JSONValue) throws -> (status: Int32, result: JSONValue?, stderr: String) {
-            let result = try TestUsers.laloctl(as: try TestUsers.account(user), ["rpc", "call", method, JSONWriter.string(params),
-                                                                                 "--socket", daemon.socketPath, "-o", "json"])
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: TestUsers.rolesConfig + "\n" + models.config()))
+        let servers = RoleServers.self
+        try models.interpreter.load([
+            [
+                "reply": Reply.openAIChat(
+                    JSONWriter.string([
+                        "goal": "write a.txt", "entities": [], "constraints": [], "expectedOutput": "a.txt",
+                        "tools": ["file"],
+                    ])), "repeat": 2,
+            ]
+        ])
+        try models.judge.load([servers.judge(0.9)])
+        try models.planner.load([servers.plan([servers.file("write", "a.txt", content: "alpha")])])
+        try models.critic.load([servers.critique(0.9)])
+        func call(_ user: String, _ method: String, _ params: JSONValue) throws -> (
+            status: Int32, result: JSONValue?, stderr: String
+        ) {
+            let result = try TestUsers.laloctl(
+                as: try TestUsers.account(user),
+                [
+                    "rpc", "call", method, JSONWriter.string(params),
+                    "--socket", daemon.socketPath, "-o", "json",
+                ])
             return (result.status, try? JSONParser.parse(Array(result.stdout.utf8)), result.stderr)
         }
-        let started = try call("lalot-user", "workflow.start", ["request": "write alpha to a.txt", "tools": ["file"],
-                                                                "requireDifferentApprover": true])
+        let started = try call(
+            "lalot-user", "workflow.start",
+            [
+                "request": "write alpha to a.txt", "tools": ["file"],
+                "requireDifferentApprover": true,
+            ])
         let id = try #require(started.result?["id"]?.stringValue, "\(started.stderr)")
         _ = try call("lalot-user", "workflow.subscribe", ["id": .string(id), "untilWaiting": true])
         let shown = try call("lalot-user", "workflow.get", ["id": .string(id)])
@@ -352,8 +437,8 @@ struct WorkflowEngineTests {
         let approve: JSONValue = ["id": .string(id), "planHash": .string(hash)]
         // (user, expected exit status, expected error kind)
         let cases: [(String, Int32, String?)] = [
-            ("lalot-user", 4, "permissionDenied"),   // the requester, but another approver is required
-            ("lalot-viewer", 4, "permissionDenied"), // no workflow.run at all
+            ("lalot-user", 4, "permissionDenied"),  // the requester, but another approver is required
+            ("lalot-viewer", 4, "permissionDenied"),  // no workflow.run at all
             ("lalot-none", 4, "permissionDenied"),
         ]
         for (user, status, kind) in cases {
@@ -373,28 +458,41 @@ struct WorkflowEngineTests {
 
     @Test func laloctlRunDrivesAWorkflowWithoutATerminal() throws {
         let models = try RoleServers()
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
-        let R = RoleServers.self
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let servers = RoleServers.self
         func script() throws {
-            try models.judge.load([R.judge(0, ["Which file?"]), R.judge(0.9)])
-            try models.interpreter.load([R.intent("write notes"), R.intent("write notes"), R.intent("write notes.txt"),
-                                         R.intent("write notes.txt")])
-            try models.planner.load([R.plan([R.file("write", "notes.txt", content: "milk\n")])])
-            try models.critic.load([R.critique(0.9)])
+            try models.judge.load([servers.judge(0, ["Which file?"]), servers.judge(0.9)])
+            try models.interpreter.load([
+                servers.intent("write notes"), servers.intent("write notes"), servers.intent("write notes.txt"),
+                servers.intent("write notes.txt"),
+            ])
+            try models.planner.load([servers.plan([servers.file("write", "notes.txt", content: "milk\n")])])
+            try models.critic.load([servers.critique(0.9)])
         }
         try script()
         // No --yes: it stops at the approval, says how to go on, and exits with 5.
-        let waiting = try run(Binaries.laloctl, ["run", "write my notes", "--tools", "file", "--answer", "notes.txt",
-                                                 "--socket", daemon.socketPath, "-o", "json"])
+        let waiting = try run(
+            Binaries.laloctl,
+            [
+                "run", "write my notes", "--tools", "file", "--answer", "notes.txt",
+                "--socket", daemon.socketPath, "-o", "json",
+            ])
         #expect(waiting.status == 5, "\(waiting.stderr)")
         #expect(waiting.stderr.contains("laloctl workflow approve wf_"))
         let lines = waiting.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
-        #expect(lines.map { $0["name"]?.stringValue ?? "?" } == ["interpreted", "clarified", "interpreted", "planned"], "\(waiting.stdout)")
+        #expect(
+            lines.map { $0["name"]?.stringValue ?? "?" } == ["interpreted", "clarified", "interpreted", "planned"],
+            "\(waiting.stdout)")
 
         // With --yes it goes through to the commit and records the rating.
         try script()
-        let done = try run(Binaries.laloctl, ["run", "write my notes", "--tools", "file", "--answer", "notes.txt", "--yes",
-                                              "--rating", "4", "--socket", daemon.socketPath, "-o", "json"])
+        let done = try run(
+            Binaries.laloctl,
+            [
+                "run", "write my notes", "--tools", "file", "--answer", "notes.txt", "--yes",
+                "--rating", "4", "--socket", daemon.socketPath, "-o", "json",
+            ])
         #expect(done.status == 0, "\(done.stderr)")
         let events = done.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
         #expect(events.last?["name"] == "approved" && events.last?["state"] == "committed")
@@ -407,7 +505,8 @@ struct WorkflowEngineTests {
     /// schema is not trusted and turns into a question instead.
     @Test func modelOutagesFailAndInvalidAnswersAsk() throws {
         let models = try RoleServers()
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
         let client = try daemon.client()
         try models.interpreter.load([["reply": Reply.error(503, "overloaded"), "repeat": 2]])
         let down = try client.call(WorkflowStart.self, .init(request: "anything", tools: ["file"]))
@@ -427,23 +526,29 @@ struct WorkflowEngineTests {
     /// approval, the acceptance and the rating are asked and answered inline.
     @Test func laloctlRunAsksOnATerminal() throws {
         let models = try RoleServers()
-        let daemon = try DaemonProcess(config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
-        let R = RoleServers.self
-        try models.interpreter.load([R.intent("write notes"), R.intent("write notes"), R.intent("write notes.txt"),
-                                     R.intent("write notes.txt")])
-        try models.judge.load([R.judge(0, ["Which file?"]), R.judge(0.9)])
-        try models.planner.load([R.plan([R.file("write", "notes.txt", content: "milk\n")])])
-        try models.critic.load([R.critique(0.9)])
+        let daemon = try DaemonProcess(
+            config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")))
+        let servers = RoleServers.self
+        try models.interpreter.load([
+            servers.intent("write notes"), servers.intent("write notes"), servers.intent("write notes.txt"),
+            servers.intent("write notes.txt"),
+        ])
+        try models.judge.load([servers.judge(0, ["Which file?"]), servers.judge(0.9)])
+        try models.planner.load([servers.plan([servers.file("write", "notes.txt", content: "milk\n")])])
+        try models.critic.load([servers.critique(0.9)])
         let command = [Binaries.laloctl, "run", "write my notes", "--tools", "file", "--socket", daemon.socketPath]
             .map { "'\($0)'" }.joined(separator: " ")
         // Typed answers: the clarification, approve, accept, a rating of 5.
-        let result = try run("/usr/bin/script", ["-qec", command, "/dev/null"], environment: ["NO_COLOR": "1", "PATH": "/usr/bin:/bin"],
-                             stdin: "notes.txt please\na\na\n5\n")
+        let result = try run(
+            "/usr/bin/script", ["-qec", command, "/dev/null"], environment: ["NO_COLOR": "1", "PATH": "/usr/bin:/bin"],
+            stdin: "notes.txt please\na\na\n5\n")
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
-        for shown in ["Which file?", "Approve this plan?", "notes.txt", "+milk", "Accept the result?", "Committed.", "rating 5 recorded"] {
+        for shown in [
+            "Which file?", "Approve this plan?", "notes.txt", "+milk", "Accept the result?", "Committed.",
+            "rating 5 recorded",
+        ] {
             #expect(result.stdout.contains(shown), "missing \(shown) in:\n\(result.stdout)")
         }
         #expect(daemon.stop() == 0)
     }
 }
-

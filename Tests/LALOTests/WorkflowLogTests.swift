@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
-@testable import laloD
 import Shared
 import Testing
+
+@testable import laloD
 
 @Suite("Workflow event log")
 struct WorkflowLogTests {
@@ -14,8 +15,9 @@ struct WorkflowLogTests {
         let workflow = try await log.create(request: "list the files", by: Self.alice)
         #expect(workflow.state == "interpreting")
 
-        let first = try await log.append(.interpreted(confident: true), to: workflow.id,
-                                         payload: ["goal": "list files"], by: Self.alice)
+        let first = try await log.append(
+            .interpreted(confident: true), to: workflow.id,
+            payload: ["goal": "list files"], by: Self.alice)
         #expect(first.seq == 1 && first.state == .planning && first.actions == [.plan(revision: false)])
         #expect(first.record.state == "planning" && first.record.lastSeq == 1)
         _ = try await log.append(.planned(planHash: "h1", needsApproval: true), to: workflow.id, by: Self.alice)
@@ -106,4 +108,3 @@ struct WorkflowLogTests {
         }
     }
 }
-

@@ -1,6 +1,7 @@
-@testable import laloD
 import Shared
 import Testing
+
+@testable import laloD
 
 /// Every state × every event of the workflow state machine (SPEC §5), written out as a table
 /// independently of the implementation: the resulting state, or nil where the transition must be
@@ -23,11 +24,20 @@ struct WorkflowMachineTests {
             .planning: [.interpreted(confident: true)],
             .awaitingApproval: [.interpreted(confident: true), .planned(planHash: "p1", needsApproval: true)],
             .executing: [.interpreted(confident: true), .planned(planHash: "p1", needsApproval: false)],
-            .awaitingReview: [.interpreted(confident: true), .planned(planHash: "p1", needsApproval: false), .executed],
-            .committed: [.interpreted(confident: true), .planned(planHash: "p1", needsApproval: false), .executed, .approved(planHash: nil)],
-            .rolledBack: [.interpreted(confident: true), .planned(planHash: "p1", needsApproval: false),
-                          .executionRolledBack(replan: false)],
-            .rejected: [.interpreted(confident: true), .planned(planHash: "p1", needsApproval: true), .rejected(replan: false)],
+            .awaitingReview: [
+                .interpreted(confident: true), .planned(planHash: "p1", needsApproval: false), .executed,
+            ],
+            .committed: [
+                .interpreted(confident: true), .planned(planHash: "p1", needsApproval: false), .executed,
+                .approved(planHash: nil),
+            ],
+            .rolledBack: [
+                .interpreted(confident: true), .planned(planHash: "p1", needsApproval: false),
+                .executionRolledBack(replan: false),
+            ],
+            .rejected: [
+                .interpreted(confident: true), .planned(planHash: "p1", needsApproval: true), .rejected(replan: false),
+            ],
             .failed: [.failed(reason: "boom")],
             .cancelled: [.cancelled],
             .paused: [.interpreted(confident: true), .planned(planHash: "p1", needsApproval: true), .paused],
@@ -63,7 +73,7 @@ struct WorkflowMachineTests {
             // Approving the result names the executed plan (or nothing); another plan is stale.
             "approved(planHash: Optional(\"p1\"))": .committed,
             "rejected(replan: true)": .awaitingReview, "rejected(replan: false)": .awaitingReview,
-            // A rollback report without a rejection before it is refused (see reviewRejection).
+                // A rollback report without a rejection before it is refused (see reviewRejection).
         ]) { a, _ in a },
         .committed: [:], .rolledBack: [:], .rejected: [:], .failed: [:], .cancelled: [:],
         .paused: ["failed": .failed, "cancelled": .cancelled, "resumed": .awaitingApproval],
@@ -88,7 +98,8 @@ struct WorkflowMachineTests {
             } else {
                 do {
                     _ = try machine.apply(event)
-                    Issue.record("\(state.rawValue) + \(Self.key(event)) must be refused, went to \(machine.state.rawValue)")
+                    Issue.record(
+                        "\(state.rawValue) + \(Self.key(event)) must be refused, went to \(machine.state.rawValue)")
                 } catch {
                     #expect(error.kind == .conflict)
                     #expect(machine == before, "a refused event must change nothing")
@@ -123,7 +134,9 @@ struct WorkflowMachineTests {
     }
 
     @Test func pauseRemembersWhereToResume() throws {
-        for state: WorkflowState in [.interpreting, .awaitingClarification, .planning, .awaitingApproval, .executing, .awaitingReview] {
+        for state: WorkflowState in [
+            .interpreting, .awaitingClarification, .planning, .awaitingApproval, .executing, .awaitingReview,
+        ] {
             var machine = try Self.machine(in: state)
             #expect(try machine.apply(.paused) == [.stopWork])
             #expect(machine.state == .paused)

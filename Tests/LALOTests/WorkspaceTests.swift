@@ -1,7 +1,8 @@
 import Foundation
-@testable import laloD
 import Shared
 import Testing
+
+@testable import laloD
 
 /// The file tool's workspace: normal operations, and a table of escapes that must each be
 /// refused with a clear error while nothing outside the workspace changes.
@@ -32,7 +33,8 @@ struct WorkspaceTests {
                 let path = outside + "/" + name
                 var info = stat()
                 lstat(path, &info)
-                snapshot[name] = "\(info.st_mode) \(info.st_nlink) " + ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
+                snapshot[name] =
+                    "\(info.st_mode) \(info.st_nlink) " + ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
             }
             return snapshot
         }
@@ -71,22 +73,39 @@ struct WorkspaceTests {
 
     static let escapes: [Escape] = [
         Escape(name: "read ..", operation: { _ = try $0.read("../outside/secret.txt") }, expected: "`..`"),
-        Escape(name: "read sub/../..", operation: { _ = try $0.read("sub/../../outside/secret.txt") }, expected: "`..`"),
+        Escape(
+            name: "read sub/../..", operation: { _ = try $0.read("sub/../../outside/secret.txt") }, expected: "`..`"),
         Escape(name: "read absolute", operation: { _ = try $0.read("/etc/passwd") }, expected: "absolute"),
-        Escape(name: "read through dir symlink", operation: { _ = try $0.read("link-dir/secret.txt") }, expected: "symbolic link"),
+        Escape(
+            name: "read through dir symlink", operation: { _ = try $0.read("link-dir/secret.txt") },
+            expected: "symbolic link"),
         Escape(name: "read file symlink", operation: { _ = try $0.read("link-file") }, expected: "symbolic link"),
-        Escape(name: "read relative symlink", operation: { _ = try $0.read("relative-link") }, expected: "symbolic link"),
+        Escape(
+            name: "read relative symlink", operation: { _ = try $0.read("relative-link") }, expected: "symbolic link"),
         Escape(name: "read hard link", operation: { _ = try $0.read("hard") }, expected: "hard links"),
-        Escape(name: "append hard link", operation: { try $0.append("hard", Array("pwned".utf8)) }, expected: "hard links"),
-        Escape(name: "append file symlink", operation: { try $0.append("link-file", Array("pwned".utf8)) }, expected: "symbolic link"),
-        Escape(name: "write through dir symlink", operation: { try $0.write("link-dir/new.txt", Array("x".utf8)) }, expected: "symbolic link"),
+        Escape(
+            name: "append hard link", operation: { try $0.append("hard", Array("pwned".utf8)) }, expected: "hard links"),
+        Escape(
+            name: "append file symlink", operation: { try $0.append("link-file", Array("pwned".utf8)) },
+            expected: "symbolic link"),
+        Escape(
+            name: "write through dir symlink", operation: { try $0.write("link-dir/new.txt", Array("x".utf8)) },
+            expected: "symbolic link"),
         Escape(name: "write ..", operation: { try $0.write("../outside/new.txt", Array("x".utf8)) }, expected: "`..`"),
-        Escape(name: "write absolute", operation: { try $0.write("/tmp/lalo-escape.txt", Array("x".utf8)) }, expected: "absolute"),
+        Escape(
+            name: "write absolute", operation: { try $0.write("/tmp/lalo-escape.txt", Array("x".utf8)) },
+            expected: "absolute"),
         Escape(name: "list through symlink", operation: { _ = try $0.list("link-dir") }, expected: "symbolic link"),
-        Escape(name: "move out with ..", operation: { try $0.move("sub/ok.txt", to: "../outside/moved.txt") }, expected: "`..`"),
-        Escape(name: "move into symlinked dir", operation: { try $0.move("sub/ok.txt", to: "link-dir/moved.txt") }, expected: "symbolic link"),
+        Escape(
+            name: "move out with ..", operation: { try $0.move("sub/ok.txt", to: "../outside/moved.txt") },
+            expected: "`..`"),
+        Escape(
+            name: "move into symlinked dir", operation: { try $0.move("sub/ok.txt", to: "link-dir/moved.txt") },
+            expected: "symbolic link"),
         Escape(name: "move a hard link", operation: { try $0.move("hard", to: "sub/hard") }, expected: "hard links"),
-        Escape(name: "delete through symlink", operation: { try $0.delete("link-dir/secret.txt") }, expected: "symbolic link"),
+        Escape(
+            name: "delete through symlink", operation: { try $0.delete("link-dir/secret.txt") },
+            expected: "symbolic link"),
         Escape(name: "delete ..", operation: { try $0.delete("../outside/secret.txt") }, expected: "`..`"),
         Escape(name: "NUL byte", operation: { _ = try $0.read("sub/ok.txt\u{0}../../x") }, expected: "NUL"),
         Escape(name: "empty path", operation: { _ = try $0.read("") }, expected: "empty"),
@@ -122,9 +141,13 @@ struct WorkspaceTests {
         let outside = fixture.outside
         let swapper = Thread {
             while !stop.isSet {
-                unlink(swapped); symlink(real, swapped)  // a symlink to a directory inside…
-                unlink(swapped); symlink(outside, swapped)  // …then to the outside
-                rmdir(swapped); unlink(swapped); mkdir(swapped, 0o700)  // …then a real directory
+                unlink(swapped)
+                symlink(real, swapped)  // a symlink to a directory inside…
+                unlink(swapped)
+                symlink(outside, swapped)  // …then to the outside
+                rmdir(swapped)
+                unlink(swapped)
+                mkdir(swapped, 0o700)  // …then a real directory
                 rmdir(swapped)
             }
         }

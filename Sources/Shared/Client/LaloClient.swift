@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 
 /// Why a client could not talk to the daemon at all (as opposed to an ``RPCError`` answer).
@@ -20,7 +20,8 @@ public enum ClientError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .daemonNotRunning(let path, let reason):
-            return "laloD is not running (no daemon at \(path): \(reason)). Start it with 'systemctl start laloD.socket' or pass --socket."
+            return
+                "laloD is not running (no daemon at \(path): \(reason)). Start it with 'systemctl start laloD.socket' or pass --socket."
         case .socketNotAccessible(let path, let reason):
             return "cannot open \(path): \(reason). Ask an admin to add you to the 'lalo' group."
         case .connectionClosed(let reason):
@@ -183,8 +184,10 @@ public final class LaloClient {
     }
 
     /// Typed call through the method catalogue.
-    public func call<M: RPCMethod>(_ method: M.Type, _ params: M.Params,
-                                   onNotification: ((String, JSONValue) -> Void)? = nil) throws -> M.Result {
+    public func call<M: RPCMethod>(
+        _ method: M.Type, _ params: M.Params,
+        onNotification: ((String, JSONValue) -> Void)? = nil
+    ) throws -> M.Result {
         let encodedParams = try JSONParser.parse(try JSONEncoder().encode(params))
         let result = try call(M.name, params: encodedParams, onNotification: onNotification)
         return try JSONDecoder().decode(M.Result.self, from: Data(JSONWriter.bytes(result)))

@@ -9,12 +9,18 @@ public struct ToolCall: Codable, Sendable, Equatable {
     public var name: String
     /// The arguments object, parsed. Providers send it as (possibly streamed) JSON text.
     public var arguments: JSONValue
-    public init(id: String, name: String, arguments: JSONValue) { self.id = id; self.name = name; self.arguments = arguments }
+    public init(id: String, name: String, arguments: JSONValue) {
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+    }
 
-    static let schema = Schema.object("A tool call the model asked for", [
-        .required("id", .string()), .required("name", .string()),
-        .required("arguments", .any(description: "The arguments object")),
-    ])
+    static let schema = Schema.object(
+        "A tool call the model asked for",
+        [
+            .required("id", .string()), .required("name", .string()),
+            .required("arguments", .any(description: "The arguments object")),
+        ])
 }
 
 /// One message of a conversation.
@@ -27,15 +33,20 @@ public struct ChatMessage: Codable, Sendable, Equatable {
     /// For `tool` messages: the id of the call this answers.
     public var toolCallId: String?
     public init(role: String, content: String, toolCalls: [ToolCall]? = nil, toolCallId: String? = nil) {
-        self.role = role; self.content = content; self.toolCalls = toolCalls; self.toolCallId = toolCallId
+        self.role = role
+        self.content = content
+        self.toolCalls = toolCalls
+        self.toolCallId = toolCallId
     }
 
-    static let schema = Schema.object("A message", [
-        .required("role", .string(enum: ["system", "user", "assistant", "tool"])),
-        .required("content", .string(maxLength: 1 << 20)),
-        .optional("toolCalls", .array(ToolCall.schema, maxItems: 64)),
-        .optional("toolCallId", .string(maxLength: 256)),
-    ])
+    static let schema = Schema.object(
+        "A message",
+        [
+            .required("role", .string(enum: ["system", "user", "assistant", "tool"])),
+            .required("content", .string(maxLength: 1 << 20)),
+            .optional("toolCalls", .array(ToolCall.schema, maxItems: 64)),
+            .optional("toolCallId", .string(maxLength: 256)),
+        ])
 }
 
 /// A tool offered to the model.
@@ -45,17 +56,25 @@ public struct ToolSpec: Codable, Sendable, Equatable {
     /// JSON Schema of the arguments object.
     public var parameters: JSONValue
     public init(name: String, description: String, parameters: JSONValue) {
-        self.name = name; self.description = description; self.parameters = parameters
+        self.name = name
+        self.description = description
+        self.parameters = parameters
     }
 
-    static let schema = Schema.object("A tool the model may call", [
-        .required("name", .string(pattern: "^[A-Za-z0-9_-]{1,64}$", check: { name in
-            (1...64).contains(name.unicodeScalars.count)
-                && name.unicodeScalars.allSatisfy { $0.isASCIIAlphanumeric || $0 == "_" || $0 == "-" }
-        })),
-        .required("description", .string(maxLength: 4096)),
-        .required("parameters", .any(description: "JSON Schema of the arguments object")),
-    ])
+    static let schema = Schema.object(
+        "A tool the model may call",
+        [
+            .required(
+                "name",
+                .string(
+                    pattern: "^[A-Za-z0-9_-]{1,64}$",
+                    check: { name in
+                        (1...64).contains(name.unicodeScalars.count)
+                            && name.unicodeScalars.allSatisfy { $0.isASCIIAlphanumeric || $0 == "_" || $0 == "-" }
+                    })),
+            .required("description", .string(maxLength: 4096)),
+            .required("parameters", .any(description: "JSON Schema of the arguments object")),
+        ])
 }
 
 /// Tokens a call used, as the provider reported them.
@@ -63,12 +82,15 @@ public struct TokenUsage: Codable, Sendable, Equatable {
     public var promptTokens: Int64
     public var completionTokens: Int64
     public init(promptTokens: Int64 = 0, completionTokens: Int64 = 0) {
-        self.promptTokens = promptTokens; self.completionTokens = completionTokens
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
     }
 
-    static let schema = Schema.object("Token usage", [
-        .required("promptTokens", .integer()), .required("completionTokens", .integer()),
-    ])
+    static let schema = Schema.object(
+        "Token usage",
+        [
+            .required("promptTokens", .integer()), .required("completionTokens", .integer()),
+        ])
 }
 
 public enum ModelList: RPCMethod {
@@ -81,7 +103,11 @@ public enum ModelList: RPCMethod {
         public var role: String
         public var provider: String
         public var model: String
-        public init(role: String, provider: String, model: String) { self.role = role; self.provider = provider; self.model = model }
+        public init(role: String, provider: String, model: String) {
+            self.role = role
+            self.provider = provider
+            self.model = model
+        }
     }
 
     public struct ProviderInfo: Codable, Sendable, Equatable {
@@ -95,10 +121,17 @@ public enum ModelList: RPCMethod {
         public var health: String
         public var detail: String?
         public var latencyMicros: Int64?
-        public init(name: String, kind: String, baseURL: String, apiKey: String?, health: String, detail: String?,
-                    latencyMicros: Int64?) {
-            self.name = name; self.kind = kind; self.baseURL = baseURL; self.apiKey = apiKey; self.health = health
-            self.detail = detail; self.latencyMicros = latencyMicros
+        public init(
+            name: String, kind: String, baseURL: String, apiKey: String?, health: String, detail: String?,
+            latencyMicros: Int64?
+        ) {
+            self.name = name
+            self.kind = kind
+            self.baseURL = baseURL
+            self.apiKey = apiKey
+            self.health = health
+            self.detail = detail
+            self.latencyMicros = latencyMicros
         }
     }
 
@@ -112,7 +145,11 @@ public enum ModelList: RPCMethod {
         public var modelFile: String
         public var lastError: String?
         public init(state: String, pid: Int32?, port: Int?, restarts: Int, modelFile: String, lastError: String?) {
-            self.state = state; self.pid = pid; self.port = port; self.restarts = restarts; self.modelFile = modelFile
+            self.state = state
+            self.pid = pid
+            self.port = port
+            self.restarts = restarts
+            self.modelFile = modelFile
             self.lastError = lastError
         }
     }
@@ -122,28 +159,48 @@ public enum ModelList: RPCMethod {
         public var providers: [ProviderInfo]
         public var localModel: LocalModelInfo
         public init(roles: [RoleInfo], providers: [ProviderInfo], localModel: LocalModelInfo) {
-            self.roles = roles; self.providers = providers; self.localModel = localModel
+            self.roles = roles
+            self.providers = providers
+            self.localModel = localModel
         }
     }
 
     public static let paramsSchema = Schema.empty
-    public static let resultSchema = Schema.object(nil, [
-        .required("roles", .array(.object("A role's model", [
-            .required("role", .string(enum: ModelRole.allCases.map(\.rawValue))),
-            .required("provider", .string()), .required("model", .string()),
-        ]))),
-        .required("providers", .array(.object("A provider", [
-            .required("name", .string()), .required("kind", .string(enum: ["openai", "anthropic"])),
-            .required("baseURL", .string()), .optional("apiKey", .string("Secret reference, e.g. secret:openai")),
-            .required("health", .string(enum: ["ok", "down", "starting"])), .optional("detail", .string()),
-            .optional("latencyMicros", .integer()),
-        ]))),
-        .required("localModel", .object("The embedded local model server", [
-            .required("state", .string(enum: ["disabled", "starting", "running", "restarting", "failed"])),
-            .optional("pid", .integer()), .optional("port", .integer()), .required("restarts", .integer()),
-            .required("modelFile", .string()), .optional("lastError", .string()),
-        ])),
-    ])
+    public static let resultSchema = Schema.object(
+        nil,
+        [
+            .required(
+                "roles",
+                .array(
+                    .object(
+                        "A role's model",
+                        [
+                            .required("role", .string(enum: ModelRole.allCases.map(\.rawValue))),
+                            .required("provider", .string()), .required("model", .string()),
+                        ]))),
+            .required(
+                "providers",
+                .array(
+                    .object(
+                        "A provider",
+                        [
+                            .required("name", .string()), .required("kind", .string(enum: ["openai", "anthropic"])),
+                            .required("baseURL", .string()),
+                            .optional("apiKey", .string("Secret reference, e.g. secret:openai")),
+                            .required("health", .string(enum: ["ok", "down", "starting"])),
+                            .optional("detail", .string()),
+                            .optional("latencyMicros", .integer()),
+                        ]))),
+            .required(
+                "localModel",
+                .object(
+                    "The embedded local model server",
+                    [
+                        .required("state", .string(enum: ["disabled", "starting", "running", "restarting", "failed"])),
+                        .optional("pid", .integer()), .optional("port", .integer()), .required("restarts", .integer()),
+                        .required("modelFile", .string()), .optional("lastError", .string()),
+                    ])),
+        ])
 }
 
 public enum ModelTest: RPCMethod {
@@ -162,20 +219,31 @@ public enum ModelTest: RPCMethod {
         public var timeToFirstTokenMicros: Int64?
         public var reply: String
         public var usage: TokenUsage
-        public init(role: String, provider: String, model: String, latencyMicros: Int64, timeToFirstTokenMicros: Int64?,
-                    reply: String, usage: TokenUsage) {
-            self.role = role; self.provider = provider; self.model = model; self.latencyMicros = latencyMicros
-            self.timeToFirstTokenMicros = timeToFirstTokenMicros; self.reply = reply; self.usage = usage
+        public init(
+            role: String, provider: String, model: String, latencyMicros: Int64, timeToFirstTokenMicros: Int64?,
+            reply: String, usage: TokenUsage
+        ) {
+            self.role = role
+            self.provider = provider
+            self.model = model
+            self.latencyMicros = latencyMicros
+            self.timeToFirstTokenMicros = timeToFirstTokenMicros
+            self.reply = reply
+            self.usage = usage
         }
     }
-    public static let paramsSchema = Schema.object(nil, [
-        .optional("role", .string("Model role (default chat)", enum: ModelRole.allCases.map(\.rawValue))),
-    ])
-    public static let resultSchema = Schema.object(nil, [
-        .required("role", .string()), .required("provider", .string()), .required("model", .string()),
-        .required("latencyMicros", .integer()), .optional("timeToFirstTokenMicros", .integer()),
-        .required("reply", .string("The start of the model's reply")), .required("usage", TokenUsage.schema),
-    ])
+    public static let paramsSchema = Schema.object(
+        nil,
+        [
+            .optional("role", .string("Model role (default chat)", enum: ModelRole.allCases.map(\.rawValue)))
+        ])
+    public static let resultSchema = Schema.object(
+        nil,
+        [
+            .required("role", .string()), .required("provider", .string()), .required("model", .string()),
+            .required("latencyMicros", .integer()), .optional("timeToFirstTokenMicros", .integer()),
+            .required("reply", .string("The start of the model's reply")), .required("usage", TokenUsage.schema),
+        ])
 }
 
 public enum ModelComplete: RPCMethod {
@@ -192,10 +260,17 @@ public enum ModelComplete: RPCMethod {
         public var maxTokens: Int?
         public var temperature: Double?
         public var stream: Bool?
-        public init(role: String? = nil, messages: [ChatMessage], tools: [ToolSpec]? = nil, responseSchema: JSONValue? = nil,
-                    maxTokens: Int? = nil, temperature: Double? = nil, stream: Bool? = nil) {
-            self.role = role; self.messages = messages; self.tools = tools; self.responseSchema = responseSchema
-            self.maxTokens = maxTokens; self.temperature = temperature; self.stream = stream
+        public init(
+            role: String? = nil, messages: [ChatMessage], tools: [ToolSpec]? = nil, responseSchema: JSONValue? = nil,
+            maxTokens: Int? = nil, temperature: Double? = nil, stream: Bool? = nil
+        ) {
+            self.role = role
+            self.messages = messages
+            self.tools = tools
+            self.responseSchema = responseSchema
+            self.maxTokens = maxTokens
+            self.temperature = temperature
+            self.stream = stream
         }
     }
     public struct Result: Codable, Sendable {
@@ -208,29 +283,41 @@ public enum ModelComplete: RPCMethod {
         public var timeToFirstTokenMicros: Int64?
         public var durationMicros: Int64
         public var retries: Int
-        public init(content: String, toolCalls: [ToolCall], finishReason: String, usage: TokenUsage, provider: String,
-                    model: String, timeToFirstTokenMicros: Int64?, durationMicros: Int64, retries: Int) {
-            self.content = content; self.toolCalls = toolCalls; self.finishReason = finishReason; self.usage = usage
-            self.provider = provider; self.model = model; self.timeToFirstTokenMicros = timeToFirstTokenMicros
-            self.durationMicros = durationMicros; self.retries = retries
+        public init(
+            content: String, toolCalls: [ToolCall], finishReason: String, usage: TokenUsage, provider: String,
+            model: String, timeToFirstTokenMicros: Int64?, durationMicros: Int64, retries: Int
+        ) {
+            self.content = content
+            self.toolCalls = toolCalls
+            self.finishReason = finishReason
+            self.usage = usage
+            self.provider = provider
+            self.model = model
+            self.timeToFirstTokenMicros = timeToFirstTokenMicros
+            self.durationMicros = durationMicros
+            self.retries = retries
         }
     }
-    public static let paramsSchema = Schema.object(nil, [
-        .optional("role", .string("Model role (default chat)", enum: ModelRole.allCases.map(\.rawValue))),
-        .required("messages", .array(ChatMessage.schema, "The conversation, oldest first", maxItems: 512)),
-        .optional("tools", .array(ToolSpec.schema, maxItems: 128)),
-        .optional("responseSchema", .any(description: "JSON Schema (an object) the answer must match")),
-        .optional("maxTokens", .integer(minimum: 1, maximum: 131_072)),
-        .optional("temperature", .number(description: "0 to 2")),
-        .optional("stream", .boolean("Stream model.delta notifications (default true)")),
-    ])
-    public static let resultSchema = Schema.object(nil, [
-        .required("content", .string()), .required("toolCalls", .array(ToolCall.schema)),
-        .required("finishReason", .string("stop, length, toolCalls or the provider's own reason")),
-        .required("usage", TokenUsage.schema), .required("provider", .string()), .required("model", .string()),
-        .optional("timeToFirstTokenMicros", .integer()), .required("durationMicros", .integer()),
-        .required("retries", .integer("Attempts retried after 429, 5xx or transport errors")),
-    ])
+    public static let paramsSchema = Schema.object(
+        nil,
+        [
+            .optional("role", .string("Model role (default chat)", enum: ModelRole.allCases.map(\.rawValue))),
+            .required("messages", .array(ChatMessage.schema, "The conversation, oldest first", maxItems: 512)),
+            .optional("tools", .array(ToolSpec.schema, maxItems: 128)),
+            .optional("responseSchema", .any(description: "JSON Schema (an object) the answer must match")),
+            .optional("maxTokens", .integer(minimum: 1, maximum: 131_072)),
+            .optional("temperature", .number(description: "0 to 2")),
+            .optional("stream", .boolean("Stream model.delta notifications (default true)")),
+        ])
+    public static let resultSchema = Schema.object(
+        nil,
+        [
+            .required("content", .string()), .required("toolCalls", .array(ToolCall.schema)),
+            .required("finishReason", .string("stop, length, toolCalls or the provider's own reason")),
+            .required("usage", TokenUsage.schema), .required("provider", .string()), .required("model", .string()),
+            .optional("timeToFirstTokenMicros", .integer()), .required("durationMicros", .integer()),
+            .required("retries", .integer("Attempts retried after 429, 5xx or transport errors")),
+        ])
 }
 
 public enum ModelUsage: RPCMethod {
@@ -243,7 +330,10 @@ public enum ModelUsage: RPCMethod {
         public var since: String?
         public var until: String?
         public init(user: String? = nil, all: Bool? = nil, since: String? = nil, until: String? = nil) {
-            self.user = user; self.all = all; self.since = since; self.until = until
+            self.user = user
+            self.all = all
+            self.since = since
+            self.until = until
         }
     }
     public struct Row: Codable, Sendable, Equatable {
@@ -255,37 +345,62 @@ public enum ModelUsage: RPCMethod {
         public var calls: Int64
         public var promptTokens: Int64
         public var completionTokens: Int64
-        public init(day: String, user: String, uid: Int64, provider: String, model: String, calls: Int64,
-                    promptTokens: Int64, completionTokens: Int64) {
-            self.day = day; self.user = user; self.uid = uid; self.provider = provider; self.model = model
-            self.calls = calls; self.promptTokens = promptTokens; self.completionTokens = completionTokens
+        public init(
+            day: String, user: String, uid: Int64, provider: String, model: String, calls: Int64,
+            promptTokens: Int64, completionTokens: Int64
+        ) {
+            self.day = day
+            self.user = user
+            self.uid = uid
+            self.provider = provider
+            self.model = model
+            self.calls = calls
+            self.promptTokens = promptTokens
+            self.completionTokens = completionTokens
         }
     }
     public struct Result: Codable, Sendable {
         public var rows: [Row]
         public var total: TokenUsage
-        public init(rows: [Row], total: TokenUsage) { self.rows = rows; self.total = total }
+        public init(rows: [Row], total: TokenUsage) {
+            self.rows = rows
+            self.total = total
+        }
     }
-    public static let paramsSchema = Schema.object(nil, [
-        .optional("user", .string("Another user's usage (needs model.manage)", minLength: 1, maxLength: 256)),
-        .optional("all", .boolean("Every user's usage (needs model.manage)")),
-        .optional("since", .string("First day, YYYY-MM-DD (UTC)", pattern: "^\\d{4}-\\d{2}-\\d{2}$", check: isValidDay)),
-        .optional("until", .string("Last day, YYYY-MM-DD (UTC), inclusive", pattern: "^\\d{4}-\\d{2}-\\d{2}$", check: isValidDay)),
-    ])
-    public static let resultSchema = Schema.object(nil, [
-        .required("rows", .array(.object("Usage of one user, day, provider and model", [
-            .required("day", .string()), .required("user", .string()), .required("uid", .integer()),
-            .required("provider", .string()), .required("model", .string()), .required("calls", .integer()),
-            .required("promptTokens", .integer()), .required("completionTokens", .integer()),
-        ]))),
-        .required("total", TokenUsage.schema),
-    ])
+    public static let paramsSchema = Schema.object(
+        nil,
+        [
+            .optional("user", .string("Another user's usage (needs model.manage)", minLength: 1, maxLength: 256)),
+            .optional("all", .boolean("Every user's usage (needs model.manage)")),
+            .optional(
+                "since", .string("First day, YYYY-MM-DD (UTC)", pattern: "^\\d{4}-\\d{2}-\\d{2}$", check: isValidDay)),
+            .optional(
+                "until",
+                .string("Last day, YYYY-MM-DD (UTC), inclusive", pattern: "^\\d{4}-\\d{2}-\\d{2}$", check: isValidDay)),
+        ])
+    public static let resultSchema = Schema.object(
+        nil,
+        [
+            .required(
+                "rows",
+                .array(
+                    .object(
+                        "Usage of one user, day, provider and model",
+                        [
+                            .required("day", .string()), .required("user", .string()), .required("uid", .integer()),
+                            .required("provider", .string()), .required("model", .string()),
+                            .required("calls", .integer()),
+                            .required("promptTokens", .integer()), .required("completionTokens", .integer()),
+                        ]))),
+            .required("total", TokenUsage.schema),
+        ])
 }
 
 /// `YYYY-MM-DD` with a plausible month and day.
 public let isValidDay: @Sendable (String) -> Bool = { text in
     let parts = text.split(separator: "-", omittingEmptySubsequences: false)
     guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-          let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]) else { return false }
+        let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
+    else { return false }
     return year >= 1970 && (1...12).contains(month) && (1...31).contains(day)
 }

@@ -6,15 +6,20 @@ public struct RoleInfo: Codable, Sendable, Equatable {
     public var inherits: [String]
 
     public init(name: String, builtIn: Bool, description: String, permissions: [String], inherits: [String]) {
-        self.name = name; self.builtIn = builtIn; self.description = description
-        self.permissions = permissions; self.inherits = inherits
+        self.name = name
+        self.builtIn = builtIn
+        self.description = description
+        self.permissions = permissions
+        self.inherits = inherits
     }
 
-    static let schema = Schema.object("A role", [
-        .required("name", .string()), .required("builtIn", .boolean()), .required("description", .string()),
-        .required("permissions", .array(.string(), "Effective permissions, inherited ones included")),
-        .required("inherits", .array(.string(), "Roles whose permissions this role includes")),
-    ])
+    static let schema = Schema.object(
+        "A role",
+        [
+            .required("name", .string()), .required("builtIn", .boolean()), .required("description", .string()),
+            .required("permissions", .array(.string(), "Effective permissions, inherited ones included")),
+            .required("inherits", .array(.string(), "Roles whose permissions this role includes")),
+        ])
 }
 
 public struct GrantInfo: Codable, Sendable, Equatable {
@@ -26,16 +31,24 @@ public struct GrantInfo: Codable, Sendable, Equatable {
     public var grantedBy: String
     public var grantedAt: String
 
-    public init(subjectKind: String, subjectId: UInt32, subjectName: String, role: String, grantedBy: String, grantedAt: String) {
-        self.subjectKind = subjectKind; self.subjectId = subjectId; self.subjectName = subjectName
-        self.role = role; self.grantedBy = grantedBy; self.grantedAt = grantedAt
+    public init(
+        subjectKind: String, subjectId: UInt32, subjectName: String, role: String, grantedBy: String, grantedAt: String
+    ) {
+        self.subjectKind = subjectKind
+        self.subjectId = subjectId
+        self.subjectName = subjectName
+        self.role = role
+        self.grantedBy = grantedBy
+        self.grantedAt = grantedAt
     }
 
-    static let schema = Schema.object("A role granted to a user or group in the database", [
-        .required("subjectKind", .string(enum: ["user", "group"])), .required("subjectId", .integer("uid or gid")),
-        .required("subjectName", .string()), .required("role", .string()),
-        .required("grantedBy", .string()), .required("grantedAt", .string(format: "date-time")),
-    ])
+    static let schema = Schema.object(
+        "A role granted to a user or group in the database",
+        [
+            .required("subjectKind", .string(enum: ["user", "group"])), .required("subjectId", .integer("uid or gid")),
+            .required("subjectName", .string()), .required("role", .string()),
+            .required("grantedBy", .string()), .required("grantedAt", .string(format: "date-time")),
+        ])
 }
 
 /// Names of roles: lowercase letters, digits, `-` and `_`, starting with a letter.
@@ -44,7 +57,9 @@ public let isValidRoleName: @Sendable (String) -> Bool = { name in
     guard let first = name.unicodeScalars.first, ("a"..."z").contains(first), name.unicodeScalars.count <= 63 else {
         return false
     }
-    return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }
+    return name.unicodeScalars.allSatisfy {
+        ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_"
+    }
 }
 
 public enum RoleList: RPCMethod {
@@ -55,12 +70,17 @@ public enum RoleList: RPCMethod {
     public struct Result: Codable, Sendable {
         public var roles: [RoleInfo]
         public var grants: [GrantInfo]
-        public init(roles: [RoleInfo], grants: [GrantInfo]) { self.roles = roles; self.grants = grants }
+        public init(roles: [RoleInfo], grants: [GrantInfo]) {
+            self.roles = roles
+            self.grants = grants
+        }
     }
     public static let paramsSchema = Schema.empty
-    public static let resultSchema = Schema.object(nil, [
-        .required("roles", .array(RoleInfo.schema)), .required("grants", .array(GrantInfo.schema)),
-    ])
+    public static let resultSchema = Schema.object(
+        nil,
+        [
+            .required("roles", .array(RoleInfo.schema)), .required("grants", .array(GrantInfo.schema)),
+        ])
 }
 
 /// Params shared by grant and revoke: a role and exactly one subject.
@@ -68,13 +88,19 @@ public struct GrantParams: Codable, Sendable {
     public var role: String
     public var user: String?
     public var group: String?
-    public init(role: String, user: String? = nil, group: String? = nil) { self.role = role; self.user = user; self.group = group }
+    public init(role: String, user: String? = nil, group: String? = nil) {
+        self.role = role
+        self.user = user
+        self.group = group
+    }
 
-    static let schema = Schema.object("A role and exactly one of user or group", [
-        .required("role", .string("Role name", maxLength: 63, pattern: roleNamePattern, check: isValidRoleName)),
-        .optional("user", .string("User name or numeric uid", minLength: 1, maxLength: 256)),
-        .optional("group", .string("Group name or numeric gid", minLength: 1, maxLength: 256)),
-    ])
+    static let schema = Schema.object(
+        "A role and exactly one of user or group",
+        [
+            .required("role", .string("Role name", maxLength: 63, pattern: roleNamePattern, check: isValidRoleName)),
+            .optional("user", .string("User name or numeric uid", minLength: 1, maxLength: 256)),
+            .optional("group", .string("Group name or numeric gid", minLength: 1, maxLength: 256)),
+        ])
 }
 
 public enum RoleGrant: RPCMethod {
@@ -97,7 +123,8 @@ public enum RoleRevoke: RPCMethod {
         public init(revoked: Bool) { self.revoked = revoked }
     }
     public static let paramsSchema = GrantParams.schema
-    public static let resultSchema = Schema.object(nil, [.required("revoked", .boolean("False when there was no such grant"))])
+    public static let resultSchema = Schema.object(
+        nil, [.required("revoked", .boolean("False when there was no such grant"))])
 }
 
 public enum RoleDefine: RPCMethod {
@@ -110,15 +137,20 @@ public enum RoleDefine: RPCMethod {
         public var inherits: [String]?
         public var description: String?
         public init(name: String, permissions: [String], inherits: [String]? = nil, description: String? = nil) {
-            self.name = name; self.permissions = permissions; self.inherits = inherits; self.description = description
+            self.name = name
+            self.permissions = permissions
+            self.inherits = inherits
+            self.description = description
         }
     }
     public typealias Result = RoleInfo
-    public static let paramsSchema = Schema.object(nil, [
-        .required("name", .string("Role name", maxLength: 63, pattern: roleNamePattern, check: isValidRoleName)),
-        .required("permissions", .array(.string("A permission from the catalogue", maxLength: 64), maxItems: 256)),
-        .optional("inherits", .array(.string("A role name", maxLength: 63), maxItems: 32)),
-        .optional("description", .string(maxLength: 1024)),
-    ])
+    public static let paramsSchema = Schema.object(
+        nil,
+        [
+            .required("name", .string("Role name", maxLength: 63, pattern: roleNamePattern, check: isValidRoleName)),
+            .required("permissions", .array(.string("A permission from the catalogue", maxLength: 64), maxItems: 256)),
+            .optional("inherits", .array(.string("A role name", maxLength: 63), maxItems: 32)),
+            .optional("description", .string(maxLength: 1024)),
+        ])
     public static let resultSchema = RoleInfo.schema
 }

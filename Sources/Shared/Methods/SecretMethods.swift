@@ -25,19 +25,29 @@ public struct SecretInfo: Codable, Sendable, Equatable {
     public var updatedAt: String
     public var updatedBy: String
 
-    public init(name: String, description: String, version: Int64, keyVersion: Int64, createdAt: String,
-                createdBy: String, updatedAt: String, updatedBy: String) {
-        self.name = name; self.description = description; self.version = version; self.keyVersion = keyVersion
-        self.createdAt = createdAt; self.createdBy = createdBy; self.updatedAt = updatedAt; self.updatedBy = updatedBy
+    public init(
+        name: String, description: String, version: Int64, keyVersion: Int64, createdAt: String,
+        createdBy: String, updatedAt: String, updatedBy: String
+    ) {
+        self.name = name
+        self.description = description
+        self.version = version
+        self.keyVersion = keyVersion
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+        self.updatedAt = updatedAt
+        self.updatedBy = updatedBy
     }
 
-    static let schema = Schema.object("A secret's metadata (its value is never returned)", [
-        .required("name", .string()), .required("description", .string()),
-        .required("version", .integer("1 when created, +1 on every replacement")),
-        .required("keyVersion", .integer("Master key version wrapping the secret's data key")),
-        .required("createdAt", .string(format: "date-time")), .required("createdBy", .string()),
-        .required("updatedAt", .string(format: "date-time")), .required("updatedBy", .string()),
-    ])
+    static let schema = Schema.object(
+        "A secret's metadata (its value is never returned)",
+        [
+            .required("name", .string()), .required("description", .string()),
+            .required("version", .integer("1 when created, +1 on every replacement")),
+            .required("keyVersion", .integer("Master key version wrapping the secret's data key")),
+            .required("createdAt", .string(format: "date-time")), .required("createdBy", .string()),
+            .required("updatedAt", .string(format: "date-time")), .required("updatedBy", .string()),
+        ])
 }
 
 /// The master key as `secret.list` and `secret.rotate` describe it.
@@ -52,15 +62,20 @@ public struct MasterKeyInfo: Codable, Sendable, Equatable {
     public var versionsInUse: [Int64]
 
     public init(source: String, location: String, activeVersion: Int64, versionsInUse: [Int64]) {
-        self.source = source; self.location = location; self.activeVersion = activeVersion; self.versionsInUse = versionsInUse
+        self.source = source
+        self.location = location
+        self.activeVersion = activeVersion
+        self.versionsInUse = versionsInUse
     }
 
-    static let schema = Schema.object("The master key", [
-        .required("source", .string(enum: ["credential", "keyFile"])),
-        .required("location", .string("Credential name or key file path")),
-        .required("activeVersion", .integer()),
-        .required("versionsInUse", .array(.integer(), "More than one only while a rotation is unfinished")),
-    ])
+    static let schema = Schema.object(
+        "The master key",
+        [
+            .required("source", .string(enum: ["credential", "keyFile"])),
+            .required("location", .string("Credential name or key file path")),
+            .required("activeVersion", .integer()),
+            .required("versionsInUse", .array(.integer(), "More than one only while a rotation is unfinished")),
+        ])
 }
 
 public enum SecretSet: RPCMethod {
@@ -74,24 +89,36 @@ public enum SecretSet: RPCMethod {
         public var value: String
         public var description: String?
         public init(name: String, value: String, description: String? = nil) {
-            self.name = name; self.value = value; self.description = description
+            self.name = name
+            self.value = value
+            self.description = description
         }
     }
     public struct Result: Codable, Sendable {
         public var secret: SecretInfo
         public var created: Bool
-        public init(secret: SecretInfo, created: Bool) { self.secret = secret; self.created = created }
+        public init(secret: SecretInfo, created: Bool) {
+            self.secret = secret
+            self.created = created
+        }
     }
-    public static let paramsSchema = Schema.object(nil, [
-        .required("name", .string("Secret name", pattern: secretNamePattern, check: isValidSecretName)),
-        .required("value", .string(
-            "The secret (at least 8 bytes, so redaction can tell it from ordinary text; at most 64 KiB)",
-            minLength: 8, maxLength: 65536)),
-        .optional("description", .string("What the secret is for", maxLength: 1024)),
-    ])
-    public static let resultSchema = Schema.object(nil, [
-        .required("secret", SecretInfo.schema), .required("created", .boolean("False when an existing value was replaced")),
-    ])
+    public static let paramsSchema = Schema.object(
+        nil,
+        [
+            .required("name", .string("Secret name", pattern: secretNamePattern, check: isValidSecretName)),
+            .required(
+                "value",
+                .string(
+                    "The secret (at least 8 bytes, so redaction can tell it from ordinary text; at most 64 KiB)",
+                    minLength: 8, maxLength: 65536)),
+            .optional("description", .string("What the secret is for", maxLength: 1024)),
+        ])
+    public static let resultSchema = Schema.object(
+        nil,
+        [
+            .required("secret", SecretInfo.schema),
+            .required("created", .boolean("False when an existing value was replaced")),
+        ])
 }
 
 public enum SecretList: RPCMethod {
@@ -102,12 +129,17 @@ public enum SecretList: RPCMethod {
     public struct Result: Codable, Sendable {
         public var secrets: [SecretInfo]
         public var masterKey: MasterKeyInfo
-        public init(secrets: [SecretInfo], masterKey: MasterKeyInfo) { self.secrets = secrets; self.masterKey = masterKey }
+        public init(secrets: [SecretInfo], masterKey: MasterKeyInfo) {
+            self.secrets = secrets
+            self.masterKey = masterKey
+        }
     }
     public static let paramsSchema = Schema.empty
-    public static let resultSchema = Schema.object(nil, [
-        .required("secrets", .array(SecretInfo.schema)), .required("masterKey", MasterKeyInfo.schema),
-    ])
+    public static let resultSchema = Schema.object(
+        nil,
+        [
+            .required("secrets", .array(SecretInfo.schema)), .required("masterKey", MasterKeyInfo.schema),
+        ])
 }
 
 public enum SecretDelete: RPCMethod {
@@ -122,15 +154,18 @@ public enum SecretDelete: RPCMethod {
         public var deleted: String
         public init(deleted: String) { self.deleted = deleted }
     }
-    public static let paramsSchema = Schema.object(nil, [
-        .required("name", .string("Secret name", pattern: secretNamePattern, check: isValidSecretName)),
-    ])
+    public static let paramsSchema = Schema.object(
+        nil,
+        [
+            .required("name", .string("Secret name", pattern: secretNamePattern, check: isValidSecretName))
+        ])
     public static let resultSchema = Schema.object(nil, [.required("deleted", .string("Name of the deleted secret"))])
 }
 
 public enum SecretRotate: RPCMethod {
     public static let name = "secret.rotate"
-    public static let summary = "Re-wrap every secret under a new master key version (crash-safe; resumes if interrupted)"
+    public static let summary =
+        "Re-wrap every secret under a new master key version (crash-safe; resumes if interrupted)"
     public static let permission = Permission.secretManage
     public typealias Params = NoParams
     public struct Result: Codable, Sendable {
@@ -139,15 +174,19 @@ public enum SecretRotate: RPCMethod {
         public var retiredVersions: [Int64]
         public var masterKey: MasterKeyInfo
         public init(keyVersion: Int64, rewrapped: Int64, retiredVersions: [Int64], masterKey: MasterKeyInfo) {
-            self.keyVersion = keyVersion; self.rewrapped = rewrapped; self.retiredVersions = retiredVersions
+            self.keyVersion = keyVersion
+            self.rewrapped = rewrapped
+            self.retiredVersions = retiredVersions
             self.masterKey = masterKey
         }
     }
     public static let paramsSchema = Schema.empty
-    public static let resultSchema = Schema.object(nil, [
-        .required("keyVersion", .integer("The new active master key version")),
-        .required("rewrapped", .integer("Secrets re-wrapped by this call")),
-        .required("retiredVersions", .array(.integer(), "Versions no secret uses any more, now deleted")),
-        .required("masterKey", MasterKeyInfo.schema),
-    ])
+    public static let resultSchema = Schema.object(
+        nil,
+        [
+            .required("keyVersion", .integer("The new active master key version")),
+            .required("rewrapped", .integer("Secrets re-wrapped by this call")),
+            .required("retiredVersions", .array(.integer(), "Versions no secret uses any more, now deleted")),
+            .required("masterKey", MasterKeyInfo.schema),
+        ])
 }

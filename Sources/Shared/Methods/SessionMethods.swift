@@ -9,22 +9,32 @@ public struct PrincipalInfo: Codable, Sendable, Equatable {
     public var permissions: [String]
     public var sessionId: Int64
 
-    public init(uid: UInt32, gid: UInt32, pid: Int32, user: String, groups: [String], roles: [String],
-                permissions: [String], sessionId: Int64) {
-        self.uid = uid; self.gid = gid; self.pid = pid; self.user = user; self.groups = groups
-        self.roles = roles; self.permissions = permissions; self.sessionId = sessionId
+    public init(
+        uid: UInt32, gid: UInt32, pid: Int32, user: String, groups: [String], roles: [String],
+        permissions: [String], sessionId: Int64
+    ) {
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+        self.user = user
+        self.groups = groups
+        self.roles = roles
+        self.permissions = permissions
+        self.sessionId = sessionId
     }
 
-    static let schema = Schema.object("The calling principal", [
-        .required("uid", .integer("User id from SO_PEERCRED")),
-        .required("gid", .integer("Primary group id from SO_PEERCRED")),
-        .required("pid", .integer("Client process id at connect time")),
-        .required("user", .string("User name (or the uid when it has none)")),
-        .required("groups", .array(.string(), "Group names used for role mapping")),
-        .required("roles", .array(.string(), "Effective roles")),
-        .required("permissions", .array(.string(), "Effective permissions")),
-        .required("sessionId", .integer("This connection's session id")),
-    ])
+    static let schema = Schema.object(
+        "The calling principal",
+        [
+            .required("uid", .integer("User id from SO_PEERCRED")),
+            .required("gid", .integer("Primary group id from SO_PEERCRED")),
+            .required("pid", .integer("Client process id at connect time")),
+            .required("user", .string("User name (or the uid when it has none)")),
+            .required("groups", .array(.string(), "Group names used for role mapping")),
+            .required("roles", .array(.string(), "Effective roles")),
+            .required("permissions", .array(.string(), "Effective permissions")),
+            .required("sessionId", .integer("This connection's session id")),
+        ])
 }
 
 public enum SessionWhoami: RPCMethod {
@@ -48,18 +58,30 @@ public struct SessionInfo: Codable, Sendable, Equatable {
     public var inFlight: Int
     public var current: Bool
 
-    public init(id: Int64, uid: UInt32, user: String, pid: Int32, connectedAt: String, lastActivityAt: String,
-                calls: Int64, inFlight: Int, current: Bool) {
-        self.id = id; self.uid = uid; self.user = user; self.pid = pid; self.connectedAt = connectedAt
-        self.lastActivityAt = lastActivityAt; self.calls = calls; self.inFlight = inFlight; self.current = current
+    public init(
+        id: Int64, uid: UInt32, user: String, pid: Int32, connectedAt: String, lastActivityAt: String,
+        calls: Int64, inFlight: Int, current: Bool
+    ) {
+        self.id = id
+        self.uid = uid
+        self.user = user
+        self.pid = pid
+        self.connectedAt = connectedAt
+        self.lastActivityAt = lastActivityAt
+        self.calls = calls
+        self.inFlight = inFlight
+        self.current = current
     }
 
-    static let schema = Schema.object("An open session (one connection)", [
-        .required("id", .integer()), .required("uid", .integer()), .required("user", .string()),
-        .required("pid", .integer()), .required("connectedAt", .string(format: "date-time")),
-        .required("lastActivityAt", .string(format: "date-time")), .required("calls", .integer()),
-        .required("inFlight", .integer()), .required("current", .boolean("Whether this is the caller's own session")),
-    ])
+    static let schema = Schema.object(
+        "An open session (one connection)",
+        [
+            .required("id", .integer()), .required("uid", .integer()), .required("user", .string()),
+            .required("pid", .integer()), .required("connectedAt", .string(format: "date-time")),
+            .required("lastActivityAt", .string(format: "date-time")), .required("calls", .integer()),
+            .required("inFlight", .integer()),
+            .required("current", .boolean("Whether this is the caller's own session")),
+        ])
 }
 
 public enum SessionList: RPCMethod {
@@ -74,9 +96,13 @@ public enum SessionList: RPCMethod {
         public var sessions: [SessionInfo]
         public init(sessions: [SessionInfo]) { self.sessions = sessions }
     }
-    public static let paramsSchema = Schema.object(nil, [
-        .optional("user", .string("Only this user's sessions (others' need session.manage)", minLength: 1, maxLength: 256)),
-    ])
+    public static let paramsSchema = Schema.object(
+        nil,
+        [
+            .optional(
+                "user", .string("Only this user's sessions (others' need session.manage)", minLength: 1, maxLength: 256)
+            )
+        ])
     public static let resultSchema = Schema.object(nil, [.required("sessions", .array(SessionInfo.schema))])
 }
 
@@ -87,15 +113,21 @@ public enum SessionTerminate: RPCMethod {
     public struct Params: Codable, Sendable {
         public var id: Int64?
         public var user: String?
-        public init(id: Int64? = nil, user: String? = nil) { self.id = id; self.user = user }
+        public init(id: Int64? = nil, user: String? = nil) {
+            self.id = id
+            self.user = user
+        }
     }
     public struct Result: Codable, Sendable {
         public var terminated: [Int64]
         public init(terminated: [Int64]) { self.terminated = terminated }
     }
-    public static let paramsSchema = Schema.object("Exactly one of id or user", [
-        .optional("id", .integer("Session id", minimum: 1)),
-        .optional("user", .string("User name or numeric uid", minLength: 1, maxLength: 256)),
-    ])
-    public static let resultSchema = Schema.object(nil, [.required("terminated", .array(.integer(), "Closed session ids"))])
+    public static let paramsSchema = Schema.object(
+        "Exactly one of id or user",
+        [
+            .optional("id", .integer("Session id", minimum: 1)),
+            .optional("user", .string("User name or numeric uid", minLength: 1, maxLength: 256)),
+        ])
+    public static let resultSchema = Schema.object(
+        nil, [.required("terminated", .array(.integer(), "Closed session ids"))])
 }

@@ -23,25 +23,31 @@ struct AuditEvent: Sendable {
     var paramsDigest: String
     var detail: JSONValue?
 
-    static func system(_ method: String, outcome: Outcome = .ok, errorKind: ErrorKind? = nil,
-                       detail: JSONValue? = nil) -> AuditEvent {
-        AuditEvent(kind: .system, uid: Int64(getuid()), user: "laloD", pid: getpid(), sessionId: 0, method: method,
-                   outcome: outcome, errorKind: errorKind, durationMicros: 0, paramsDigest: digestOfParams(nil),
-                   detail: detail)
+    static func system(
+        _ method: String, outcome: Outcome = .ok, errorKind: ErrorKind? = nil,
+        detail: JSONValue? = nil
+    ) -> AuditEvent {
+        AuditEvent(
+            kind: .system, uid: Int64(getuid()), user: "laloD", pid: getpid(), sessionId: 0, method: method,
+            outcome: outcome, errorKind: errorKind, durationMicros: 0, paramsDigest: digestOfParams(nil),
+            detail: detail)
     }
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension AuditEvent {
     /// An entry made on behalf of `actor` by a subsystem (a secret read, a model call).
-    init(_ kind: Kind, _ method: String, by actor: AuditActor, outcome: Outcome = .ok, errorKind: ErrorKind? = nil,
-         durationMicros: Int64 = 0, detail: JSONValue? = nil) {
-        self.init(kind: kind, uid: actor.uid, user: actor.user, pid: actor.pid, sessionId: actor.sessionId, method: method,
-                  outcome: outcome, errorKind: errorKind, durationMicros: durationMicros,
-                  paramsDigest: digestOfParams(nil), detail: detail)
+    init(
+        _ kind: Kind, _ method: String, by actor: AuditActor, outcome: Outcome = .ok, errorKind: ErrorKind? = nil,
+        durationMicros: Int64 = 0, detail: JSONValue? = nil
+    ) {
+        self.init(
+            kind: kind, uid: actor.uid, user: actor.user, pid: actor.pid, sessionId: actor.sessionId, method: method,
+            outcome: outcome, errorKind: errorKind, durationMicros: durationMicros,
+            paramsDigest: digestOfParams(nil), detail: detail)
     }
 }
 
@@ -55,11 +61,15 @@ struct AuditActor: Sendable, Equatable {
     static var daemon: AuditActor { AuditActor(uid: Int64(getuid()), user: "laloD", pid: getpid(), sessionId: 0) }
 
     init(uid: Int64, user: String, pid: Int32, sessionId: Int64) {
-        self.uid = uid; self.user = user; self.pid = pid; self.sessionId = sessionId
+        self.uid = uid
+        self.user = user
+        self.pid = pid
+        self.sessionId = sessionId
     }
 
     init(session: Session) {
-        self.init(uid: Int64(session.principal.uid), user: session.principal.user, pid: session.principal.pid,
-                  sessionId: session.id)
+        self.init(
+            uid: Int64(session.principal.uid), user: session.principal.user, pid: session.principal.pid,
+            sessionId: session.id)
     }
 }

@@ -21,27 +21,34 @@ extension AuditLog {
             var firstSeq: Int64 = 0
             var lastSeq: Int64 = 0
             func failure(_ seq: Int64, _ problem: String, _ detail: String) -> AuditVerify.Result {
-                AuditVerify.Result(ok: false, entries: count, firstSeq: firstSeq, lastSeq: lastSeq,
-                                   firstBadSeq: seq, problem: problem, detail: detail)
+                AuditVerify.Result(
+                    ok: false, entries: count, firstSeq: firstSeq, lastSeq: lastSeq,
+                    firstBadSeq: seq, problem: problem, detail: detail)
             }
             while let record = try cursor.next() {
                 if count == 0 { firstSeq = record.seq }
                 if record.seq != expectedSeq {
-                    return failure(expectedSeq, "missing",
-                                   "entries \(expectedSeq)…\(record.seq - 1) are missing before entry \(record.seq)")
+                    return failure(
+                        expectedSeq, "missing",
+                        "entries \(expectedSeq)…\(record.seq - 1) are missing before entry \(record.seq)")
                 }
                 let selfConsistent = record.computedHash == record.hash
                 if record.prevHash != previousHash {
-                    if let owner = try Int64.fetchOne(db, sql: "SELECT seq FROM auditEntry WHERE hash = ? AND seq <> ?",
-                                                      arguments: [record.prevHash, record.seq - 1]) {
-                        return failure(record.seq, "reordered",
-                                       "entry \(record.seq) follows entry \(owner) in the chain, not entry \(record.seq - 1)")
+                    if let owner = try Int64.fetchOne(
+                        db, sql: "SELECT seq FROM auditEntry WHERE hash = ? AND seq <> ?",
+                        arguments: [record.prevHash, record.seq - 1])
+                    {
+                        return failure(
+                            record.seq, "reordered",
+                            "entry \(record.seq) follows entry \(owner) in the chain, not entry \(record.seq - 1)")
                     }
                     if selfConsistent, record.seq > 1 {
-                        return failure(record.seq - 1, "changed",
-                                       "entry \(record.seq - 1) was rewritten: entry \(record.seq) no longer links to it")
+                        return failure(
+                            record.seq - 1, "changed",
+                            "entry \(record.seq - 1) was rewritten: entry \(record.seq) no longer links to it")
                     }
-                    return failure(record.seq, "changed", "entry \(record.seq) does not link to entry \(record.seq - 1)")
+                    return failure(
+                        record.seq, "changed", "entry \(record.seq) does not link to entry \(record.seq - 1)")
                 }
                 if !selfConsistent {
                     return failure(record.seq, "changed", "entry \(record.seq) does not match its hash")
@@ -61,8 +68,9 @@ extension AuditLog {
                     return failure(lastSeq, "changed", "entry \(lastSeq) does not match the recorded head")
                 }
                 if headSeq < lastSeq {
-                    return failure(headSeq + 1, "changed",
-                                   "entries \(headSeq + 1)…\(lastSeq) were added after the recorded head \(headSeq)")
+                    return failure(
+                        headSeq + 1, "changed",
+                        "entries \(headSeq + 1)…\(lastSeq) were added after the recorded head \(headSeq)")
                 }
             }
             return AuditVerify.Result(ok: true, entries: count, firstSeq: firstSeq, lastSeq: lastSeq)
@@ -70,7 +78,9 @@ extension AuditLog {
     }
 
     /// One page of entries matching `filter`, after the cursor (a sequence number).
-    static func query(store: Store, filter: AuditFilter, uid: Int64?, afterSeq: Int64, limit: Int) throws -> [AuditRecord] {
+    static func query(store: Store, filter: AuditFilter, uid: Int64?, afterSeq: Int64, limit: Int) throws
+        -> [AuditRecord]
+    {
         try store.writer.read { db in
             var request = AuditRecord.filter(AuditRecord.Columns.seq > afterSeq)
             if let since = filter.since.flatMap(Timestamp.parseMicroseconds) {

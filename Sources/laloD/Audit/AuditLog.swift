@@ -58,22 +58,31 @@ final class AuditLog: Service, Sendable {
         // the head, numbering continues after them (a sequence number is never reused) and the
         // anomaly is recorded as the first entry of this run (see ``startupAnomaly``).
         let (head, newest) = try store.writer.read { db in
-            (try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditHead WHERE id = 1"),
-             try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEntry ORDER BY seq DESC LIMIT 1"))
+            (
+                try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditHead WHERE id = 1"),
+                try Row.fetchOne(db, sql: "SELECT seq, hash FROM auditEntry ORDER BY seq DESC LIMIT 1")
+            )
         }
         let headSeq: Int64? = head?["seq"]
         let newestSeq: Int64? = newest?["seq"]
         if let head, let headSeq, (newestSeq ?? 0) <= headSeq {
             let hash: String = head["hash"]
-            state.withLock { $0.lastSeq = headSeq; $0.lastHash = hash }
+            state.withLock {
+                $0.lastSeq = headSeq
+                $0.lastHash = hash
+            }
         } else if let newest, let newestSeq {
             let hash: String = newest["hash"]
-            state.withLock { $0.lastSeq = newestSeq; $0.lastHash = hash }
+            state.withLock {
+                $0.lastSeq = newestSeq
+                $0.lastHash = hash
+            }
         }
         if let headSeq, headSeq != (newestSeq ?? 0) || (head?["hash"] as String?) != (newest?["hash"] as String?) {
             startupAnomaly = ["headSeq": .int(headSeq), "lastSeq": .int(newestSeq ?? 0)]
-            logger.critical("the audit log does not end at its recorded head; it was changed while laloD was stopped",
-                            metadata: ["lalo.audit.headSeq": "\(headSeq)", "lalo.audit.lastSeq": "\(newestSeq ?? 0)"])
+            logger.critical(
+                "the audit log does not end at its recorded head; it was changed while laloD was stopped",
+                metadata: ["lalo.audit.headSeq": "\(headSeq)", "lalo.audit.lastSeq": "\(newestSeq ?? 0)"])
         } else {
             startupAnomaly = nil
         }
@@ -204,15 +213,22 @@ final class AuditLog: Service, Sendable {
                 do {
                     let insert = try db.cachedStatement(sql: AuditRecord.insertSQL)
                     for record in rows { try insert.execute(arguments: record.insertArguments) }
-                    try db.cachedStatement(sql: "INSERT INTO auditHead (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash")
-                        .execute(arguments: [finalSeq, finalHash])
+                    try db.cachedStatement(
+                        sql:
+                            "INSERT INTO auditHead (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"
+                    )
+                    .execute(arguments: [finalSeq, finalHash])
                     try db.cachedStatement(sql: "COMMIT").execute()
                 } catch {
                     try? db.execute(sql: "ROLLBACK")
                     throw error
                 }
             }
-            state.withLock { $0.lastSeq = finalSeq; $0.lastHash = finalHash; $0.healthy = true }
+            state.withLock {
+                $0.lastSeq = finalSeq
+                $0.lastHash = finalHash
+                $0.healthy = true
+            }
             if let journal { for record in records { journal.send(record) } }
             for item in batch { item.continuation?.resume() }
             return true

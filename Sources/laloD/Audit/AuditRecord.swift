@@ -43,8 +43,10 @@ struct AuditRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
         """
 
     var insertArguments: StatementArguments {
-        [seq, time, timeMicros, kind, uid, user, pid, sessionId, method, outcome, errorKind, durationMicros,
-         paramsDigest, detail, prevHash, hash]
+        [
+            seq, time, timeMicros, kind, uid, user, pid, sessionId, method, outcome, errorKind, durationMicros,
+            paramsDigest, detail, prevHash, hash,
+        ]
     }
 
     /// Every column but `hash`, as canonical JSON (sorted keys, no whitespace). Changing any
@@ -70,21 +72,34 @@ struct AuditRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
         } else {
             out.append(contentsOf: "null".utf8)
         }
-        key("durationMicros"); int(durationMicros)
+        key("durationMicros")
+        int(durationMicros)
         key("errorKind")
         if let errorKind { string(errorKind) } else { out.append(contentsOf: "null".utf8) }
-        key("kind"); string(kind)
-        key("method"); string(method)
-        key("outcome"); string(outcome)
-        key("paramsDigest"); string(paramsDigest)
-        key("pid"); int(Int64(pid))
-        key("prevHash"); string(prevHash)
-        key("seq"); int(seq)
-        key("sessionId"); int(sessionId)
-        key("time"); string(time)
-        key("timeMicros"); int(timeMicros)
-        key("uid"); int(uid)
-        key("user"); string(user)
+        key("kind")
+        string(kind)
+        key("method")
+        string(method)
+        key("outcome")
+        string(outcome)
+        key("paramsDigest")
+        string(paramsDigest)
+        key("pid")
+        int(Int64(pid))
+        key("prevHash")
+        string(prevHash)
+        key("seq")
+        int(seq)
+        key("sessionId")
+        int(sessionId)
+        key("time")
+        string(time)
+        key("timeMicros")
+        int(timeMicros)
+        key("uid")
+        int(uid)
+        key("user")
+        string(user)
         out.append(UInt8(ascii: "}"))
         return out
     }
@@ -104,10 +119,12 @@ struct AuditRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
     var computedHash: String { SHA256.hash(data: canonicalBytes).hexString }
 
     var wire: AuditEntry {
-        AuditEntry(seq: seq, time: time, timeMicros: timeMicros, kind: kind, uid: uid, user: user, pid: pid, sessionId: sessionId,
-                   method: method, outcome: outcome, errorKind: errorKind, durationMicros: durationMicros,
-                   paramsDigest: paramsDigest, detail: detail.flatMap { try? JSONParser.parse($0) },
-                   prevHash: prevHash, hash: hash)
+        AuditEntry(
+            seq: seq, time: time, timeMicros: timeMicros, kind: kind, uid: uid, user: user, pid: pid,
+            sessionId: sessionId,
+            method: method, outcome: outcome, errorKind: errorKind, durationMicros: durationMicros,
+            paramsDigest: paramsDigest, detail: detail.flatMap { try? JSONParser.parse($0) },
+            prevHash: prevHash, hash: hash)
     }
 }
 

@@ -62,16 +62,22 @@ final class AccessControl: Sendable {
     func reloadFromStore() throws {
         let (roles, grants) = try store.writer.read { db -> ([String: CustomRole], [Grant]) in
             var roles: [String: CustomRole] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT name, description, permissions, inherits FROM roleDefinition") {
+            for row in try Row.fetchAll(db, sql: "SELECT name, description, permissions, inherits FROM roleDefinition")
+            {
                 let name: String = row["name"]
-                let permissions = (try? JSONParser.parse(row["permissions"] as String))?.arrayValue?
+                let permissions =
+                    (try? JSONParser.parse(row["permissions"] as String))?.arrayValue?
                     .compactMap(\.stringValue).map(Permission.init(rawValue:)) ?? []
-                let inherits = (try? JSONParser.parse(row["inherits"] as String))?.arrayValue?.compactMap(\.stringValue) ?? []
-                roles[name] = CustomRole(name: name, description: row["description"], permissions: Set(permissions), inherits: inherits)
+                let inherits =
+                    (try? JSONParser.parse(row["inherits"] as String))?.arrayValue?.compactMap(\.stringValue) ?? []
+                roles[name] = CustomRole(
+                    name: name, description: row["description"], permissions: Set(permissions), inherits: inherits)
             }
-            let grants = try Row.fetchAll(db, sql: "SELECT * FROM roleGrant ORDER BY subjectKind, subjectId, role").map { row in
-                Grant(subjectKind: row["subjectKind"], subjectId: row["subjectId"], subjectName: row["subjectName"],
-                      role: row["role"], grantedBy: row["grantedBy"], grantedAt: row["grantedAt"])
+            let grants = try Row.fetchAll(db, sql: "SELECT * FROM roleGrant ORDER BY subjectKind, subjectId, role").map
+            { row in
+                Grant(
+                    subjectKind: row["subjectKind"], subjectId: row["subjectId"], subjectName: row["subjectName"],
+                    role: row["role"], grantedBy: row["grantedBy"], grantedAt: row["grantedAt"])
             }
             return (roles, grants)
         }
@@ -101,9 +107,15 @@ final class AccessControl: Sendable {
         var roles = Set<String>()
         let mapping = state.mapping
         let groups = Set(principal.groupNames)
-        if mapping.adminUsers.contains(principal.user) || !groups.isDisjoint(with: mapping.adminGroups) { roles.insert("admin") }
-        if mapping.userUsers.contains(principal.user) || !groups.isDisjoint(with: mapping.userGroups) { roles.insert("user") }
-        if mapping.viewerUsers.contains(principal.user) || !groups.isDisjoint(with: mapping.viewerGroups) { roles.insert("viewer") }
+        if mapping.adminUsers.contains(principal.user) || !groups.isDisjoint(with: mapping.adminGroups) {
+            roles.insert("admin")
+        }
+        if mapping.userUsers.contains(principal.user) || !groups.isDisjoint(with: mapping.userGroups) {
+            roles.insert("user")
+        }
+        if mapping.viewerUsers.contains(principal.user) || !groups.isDisjoint(with: mapping.viewerGroups) {
+            roles.insert("viewer")
+        }
         let gids = Set(principal.groupIDs)
         for grant in state.grants where grant.subjectKind == "group" && gids.contains(grant.subjectId) {
             roles.insert(grant.role)
@@ -127,13 +139,16 @@ final class AccessControl: Sendable {
     func roleInfos() -> [RoleInfo] {
         state.withLock { state in
             var infos = BuiltInRole.allCases.map { role in
-                RoleInfo(name: role.rawValue, builtIn: true, description: role.summary,
-                         permissions: role.permissions.map(\.rawValue).sorted(), inherits: [])
+                RoleInfo(
+                    name: role.rawValue, builtIn: true, description: role.summary,
+                    permissions: role.permissions.map(\.rawValue).sorted(), inherits: [])
             }
             for custom in state.customRoles.values.sorted(by: { $0.name < $1.name }) {
-                infos.append(RoleInfo(name: custom.name, builtIn: false, description: custom.description,
-                                      permissions: Self.permissions(of: custom.name, in: state, visited: []).map(\.rawValue).sorted(),
-                                      inherits: custom.inherits))
+                infos.append(
+                    RoleInfo(
+                        name: custom.name, builtIn: false, description: custom.description,
+                        permissions: Self.permissions(of: custom.name, in: state, visited: []).map(\.rawValue).sorted(),
+                        inherits: custom.inherits))
             }
             return infos
         }

@@ -19,8 +19,12 @@ struct Principal: Sendable, Equatable {
     }
 
     init(uid: UInt32, gid: UInt32, pid: Int32, user: String, groupIDs: [UInt32], groupNames: [String]) {
-        self.uid = uid; self.gid = gid; self.pid = pid; self.user = user
-        self.groupIDs = groupIDs; self.groupNames = groupNames
+        self.uid = uid
+        self.gid = gid
+        self.pid = pid
+        self.user = user
+        self.groupIDs = groupIDs
+        self.groupNames = groupNames
     }
 
     /// Resolves names and groups for kernel-reported credentials.
@@ -35,7 +39,8 @@ struct Principal: Sendable, Equatable {
                 gids.append(gid)
             }
         }
-        self.init(uid: credentials.uid, gid: credentials.gid, pid: credentials.pid, user: name ?? String(credentials.uid),
-                  groupIDs: gids, groupNames: gids.map { UserDatabase.groupName(gid: $0) ?? String($0) })
+        self.init(
+            uid: credentials.uid, gid: credentials.gid, pid: credentials.pid, user: name ?? String(credentials.uid),
+            groupIDs: gids, groupNames: gids.map { UserDatabase.groupName(gid: $0) ?? String($0) })
     }
 }

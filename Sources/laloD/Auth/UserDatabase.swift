@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reentrant look-ups in the passwd and group databases (NSS), used for role mapping.
@@ -64,7 +64,10 @@ enum UserDatabase {
         }
     }
 
-    private enum Attempt<T> { case done(T), retry }
+    private enum Attempt<T> {
+        case done(T)
+        case retry
+    }
 
     private static func withBuffer<T>(_ body: (UnsafeMutableBufferPointer<CChar>) -> Attempt<T?>) -> T? {
         var size = 1024

@@ -47,7 +47,8 @@ struct ConfigLoader {
             do {
                 names = try FileManager.default.contentsOfDirectory(atPath: dropInDirectory)
             } catch {
-                throw ConfigError(file: dropInDirectory, key: nil, problem: "cannot read directory: \(error.localizedDescription)")
+                throw ConfigError(
+                    file: dropInDirectory, key: nil, problem: "cannot read directory: \(error.localizedDescription)")
             }
             files += names.filter { $0.hasSuffix(".toml") }.sorted().map { "\(dropInDirectory)/\($0)" }
         }
@@ -56,12 +57,19 @@ struct ConfigLoader {
         }
         configuration.sources = files
         for (role, binding) in configuration.models.sorted(by: { $0.key < $1.key }) {
-            if binding.provider != Configuration.LocalModelConfiguration.providerName && configuration.providers[binding.provider] == nil {
-                throw ConfigError(file: files.last ?? path, key: "models.\(role).provider",
-                                  problem: "no provider \"\(binding.provider)\" (configured: \((["local"] + configuration.providers.keys.sorted()).joined(separator: ", "))); checked after merging \(files.joined(separator: ", "))")
+            if binding.provider != Configuration.LocalModelConfiguration.providerName
+                && configuration.providers[binding.provider] == nil
+            {
+                throw ConfigError(
+                    file: files.last ?? path, key: "models.\(role).provider",
+                    problem:
+                        "no provider \"\(binding.provider)\" (configured: \((["local"] + configuration.providers.keys.sorted()).joined(separator: ", "))); checked after merging \(files.joined(separator: ", "))"
+                )
             }
             if binding.provider != Configuration.LocalModelConfiguration.providerName && binding.model.isEmpty {
-                throw ConfigError(file: files.last ?? path, key: "models.\(role).model", problem: "required for provider \(binding.provider)")
+                throw ConfigError(
+                    file: files.last ?? path, key: "models.\(role).model",
+                    problem: "required for provider \(binding.provider)")
             }
         }
         for (name, provider) in configuration.providers where provider.baseURL.isEmpty {
@@ -69,10 +77,15 @@ struct ConfigLoader {
         }
         // A default the maximum refuses would refuse every run that relies on it.
         for limit in SandboxLimits.names {
-            if let value = configuration.sandbox.defaults[keyPath: limit.keyPath], let maximum = configuration.sandbox.maxima[keyPath: limit.keyPath],
-               value > maximum {
-                throw ConfigError(file: files.last ?? path, key: "sandbox.\(limit.name)",
-                                  problem: "\(value) is above sandbox.max\(limit.name.prefix(1).uppercased() + limit.name.dropFirst()) (\(maximum)); checked after merging \(files.joined(separator: ", "))")
+            if let value = configuration.sandbox.defaults[keyPath: limit.keyPath],
+                let maximum = configuration.sandbox.maxima[keyPath: limit.keyPath],
+                value > maximum
+            {
+                throw ConfigError(
+                    file: files.last ?? path, key: "sandbox.\(limit.name)",
+                    problem:
+                        "\(value) is above sandbox.max\(limit.name.prefix(1).uppercased() + limit.name.dropFirst()) (\(maximum)); checked after merging \(files.joined(separator: ", "))"
+                )
             }
         }
         if let socket = overrides.socket { configuration.server.socket = socket }
@@ -85,7 +98,8 @@ struct ConfigLoader {
         let bytes: [UInt8]
         switch Self.readFile(file) {
         case .success(let read): bytes = read
-        case .failure(let code): throw ConfigError(file: file, key: nil, problem: "cannot read: \(String(cString: strerror(code.code)))")
+        case .failure(let code):
+            throw ConfigError(file: file, key: nil, problem: "cannot read: \(String(cString: strerror(code.code)))")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigError(file: file, key: nil, problem: "not valid UTF-8")
@@ -102,12 +116,14 @@ struct ConfigLoader {
         }
         for section in table.keys.sorted() {
             if let entryKeys = Self.namedTableSections[section] {
-                try applyNamedTables(section: section, entryKeys: entryKeys, table: table[section], file: file, to: &configuration)
+                try applyNamedTables(
+                    section: section, entryKeys: entryKeys, table: table[section], file: file, to: &configuration)
                 continue
             }
             guard let sectionKeys = Self.keys[section] else {
                 let known = (Array(Self.keys.keys) + Array(Self.namedTableSections.keys)).sorted()
-                throw ConfigError(file: file, key: section, problem: "unknown section (known: \(known.joined(separator: ", ")))")
+                throw ConfigError(
+                    file: file, key: section, problem: "unknown section (known: \(known.joined(separator: ", ")))")
             }
             guard let sectionTable = table[section]?.table else {
                 throw ConfigError(file: file, key: section, problem: "must be a table ([\(section)])")
@@ -115,7 +131,10 @@ struct ConfigLoader {
             for key in sectionTable.keys.sorted() {
                 let name = "\(section).\(key)"
                 guard let setter = sectionKeys[key] else {
-                    throw ConfigError(file: file, key: name, problem: "unknown key (known in [\(section)]: \(sectionKeys.keys.sorted().joined(separator: ", ")))")
+                    throw ConfigError(
+                        file: file, key: name,
+                        problem:
+                            "unknown key (known in [\(section)]: \(sectionKeys.keys.sorted().joined(separator: ", ")))")
                 }
                 do {
                     try setter(&configuration, sectionTable[key]!)
@@ -127,8 +146,10 @@ struct ConfigLoader {
     }
 
     /// `[providers.NAME]` and `[models.ROLE]`: a table of tables, each entry with its own keys.
-    private func applyNamedTables(section: String, entryKeys: NamedTableSection, table: (any TOMLValueConvertible)?,
-                                  file: String, to configuration: inout Configuration) throws(ConfigError) {
+    private func applyNamedTables(
+        section: String, entryKeys: NamedTableSection, table: (any TOMLValueConvertible)?,
+        file: String, to configuration: inout Configuration
+    ) throws(ConfigError) {
         guard let sectionTable = table?.table else {
             throw ConfigError(file: file, key: section, problem: "must be a table of tables ([\(section).NAME])")
         }
@@ -145,8 +166,11 @@ struct ConfigLoader {
             entryKeys.create(&configuration, name)
             for key in entry.keys.sorted() {
                 guard let setter = entryKeys.keys[key] else {
-                    throw ConfigError(file: file, key: "\(prefix).\(key)",
-                                      problem: "unknown key (known in [\(section).NAME]: \(entryKeys.keys.keys.sorted().joined(separator: ", ")))")
+                    throw ConfigError(
+                        file: file, key: "\(prefix).\(key)",
+                        problem:
+                            "unknown key (known in [\(section).NAME]: \(entryKeys.keys.keys.sorted().joined(separator: ", ")))"
+                    )
                 }
                 do {
                     try setter(&configuration, name, entry[key]!)
@@ -196,8 +220,12 @@ struct ConfigLoader {
     }
 
     private static func integer(_ value: any TOMLValueConvertible, in range: ClosedRange<Int>) throws(Problem) -> Int {
-        guard value.type == .int, let i = value.int else { throw Problem(message: "expected an integer, got \(value.type)") }
-        guard range.contains(i) else { throw Problem(message: "\(i) is out of range \(range.lowerBound)...\(range.upperBound)") }
+        guard value.type == .int, let i = value.int else {
+            throw Problem(message: "expected an integer, got \(value.type)")
+        }
+        guard range.contains(i) else {
+            throw Problem(message: "\(i) is out of range \(range.lowerBound)...\(range.upperBound)")
+        }
         return i
     }
 
@@ -216,23 +244,35 @@ struct ConfigLoader {
         guard let array = value.array else { throw Problem(message: "expected an array of strings, got \(value.type)") }
         var result: [String] = []
         for element in array {
-            guard let s = element.string, !s.isEmpty else { throw Problem(message: "expected an array of non-empty strings") }
+            guard let s = element.string, !s.isEmpty else {
+                throw Problem(message: "expected an array of non-empty strings")
+            }
             result.append(s)
         }
         return result
     }
 
-    private static func number(_ value: any TOMLValueConvertible, in range: ClosedRange<Double>) throws(Problem) -> Double {
+    private static func number(_ value: any TOMLValueConvertible, in range: ClosedRange<Double>) throws(Problem)
+        -> Double
+    {
         let number: Double
-        if value.type == .int, let i = value.int { number = Double(i) }
-        else if value.type == .double, let d = value.double { number = d }
-        else { throw Problem(message: "expected a number, got \(value.type)") }
-        guard range.contains(number) else { throw Problem(message: "\(number) is out of range \(range.lowerBound)...\(range.upperBound)") }
+        if value.type == .int, let i = value.int {
+            number = Double(i)
+        } else if value.type == .double, let d = value.double {
+            number = d
+        } else {
+            throw Problem(message: "expected a number, got \(value.type)")
+        }
+        guard range.contains(number) else {
+            throw Problem(message: "\(number) is out of range \(range.lowerBound)...\(range.upperBound)")
+        }
         return number
     }
 
     private static func boolean(_ value: any TOMLValueConvertible) throws(Problem) -> Bool {
-        guard value.type == .bool, let flag = value.bool else { throw Problem(message: "expected true or false, got \(value.type)") }
+        guard value.type == .bool, let flag = value.bool else {
+            throw Problem(message: "expected true or false, got \(value.type)")
+        }
         return flag
     }
 
@@ -244,7 +284,8 @@ struct ConfigLoader {
     }
 
     struct NamedTableSection: Sendable {
-        typealias EntrySetter = @Sendable (inout Configuration, String, any TOMLValueConvertible) throws(Problem) -> Void
+        typealias EntrySetter =
+            @Sendable (inout Configuration, String, any TOMLValueConvertible) throws(Problem) -> Void
         var checkName: @Sendable (String) throws(Problem) -> Void
         var create: @Sendable (inout Configuration, String) -> Void
         var keys: [String: EntrySetter]
@@ -253,14 +294,18 @@ struct ConfigLoader {
     static let namedTableSections: [String: NamedTableSection] = [
         "providers": NamedTableSection(
             checkName: { name throws(Problem) in
-                guard isValidSecretName(name) else { throw Problem(message: "provider names use letters, digits, '.', '_' and '-'") }
+                guard isValidSecretName(name) else {
+                    throw Problem(message: "provider names use letters, digits, '.', '_' and '-'")
+                }
                 guard name != Configuration.LocalModelConfiguration.providerName else {
                     throw Problem(message: "\"local\" is the embedded model; configure it under [localModel]")
                 }
             },
             create: { c, name in if c.providers[name] == nil { c.providers[name] = Configuration.Provider() } },
             keys: [
-                "kind": { c, n, v throws(Problem) in c.providers[n]!.kind = try choice(v, Configuration.Provider.Kind.self) },
+                "kind": { c, n, v throws(Problem) in
+                    c.providers[n]!.kind = try choice(v, Configuration.Provider.Kind.self)
+                },
                 "baseURL": { c, n, v throws(Problem) in
                     var url = try nonEmptyString(v)
                     guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
@@ -272,20 +317,32 @@ struct ConfigLoader {
                 "apiKey": { c, n, v throws(Problem) in
                     let text = try string(v)
                     guard text.hasPrefix("secret:"), isValidSecretName(String(text.dropFirst(7))) else {
-                        throw Problem(message: "must be a secret reference such as \"secret:\(n)\" (API keys live in the secret store: laloctl secret set \(n))")
+                        throw Problem(
+                            message:
+                                "must be a secret reference such as \"secret:\(n)\" (API keys live in the secret store: laloctl secret set \(n))"
+                        )
                     }
                     c.providers[n]!.apiKey = text
                 },
-                "schemaStyle": { c, n, v throws(Problem) in c.providers[n]!.schemaStyle = try choice(v, OpenAIClient.SchemaStyle.self) },
-                "connectTimeoutSeconds": { c, n, v throws(Problem) in c.providers[n]!.connectTimeoutSeconds = try integer(v, in: 1...600) },
-                "timeoutSeconds": { c, n, v throws(Problem) in c.providers[n]!.timeoutSeconds = try integer(v, in: 1...86_400) },
+                "schemaStyle": { c, n, v throws(Problem) in
+                    c.providers[n]!.schemaStyle = try choice(v, OpenAIClient.SchemaStyle.self)
+                },
+                "connectTimeoutSeconds": { c, n, v throws(Problem) in
+                    c.providers[n]!.connectTimeoutSeconds = try integer(v, in: 1...600)
+                },
+                "timeoutSeconds": { c, n, v throws(Problem) in
+                    c.providers[n]!.timeoutSeconds = try integer(v, in: 1...86_400)
+                },
                 "maxRetries": { c, n, v throws(Problem) in c.providers[n]!.maxRetries = try integer(v, in: 0...20) },
-                "retryBaseMilliseconds": { c, n, v throws(Problem) in c.providers[n]!.retryBaseMilliseconds = try integer(v, in: 1...60_000) },
+                "retryBaseMilliseconds": { c, n, v throws(Problem) in
+                    c.providers[n]!.retryBaseMilliseconds = try integer(v, in: 1...60_000)
+                },
             ]),
         "models": NamedTableSection(
             checkName: { name throws(Problem) in
                 guard ModelRole(rawValue: name) != nil else {
-                    throw Problem(message: "unknown role (roles: \(ModelRole.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    throw Problem(
+                        message: "unknown role (roles: \(ModelRole.allCases.map(\.rawValue).joined(separator: ", ")))")
                 }
             },
             create: { c, name in if c.models[name] == nil { c.models[name] = Configuration.ModelBinding() } },
@@ -302,7 +359,9 @@ struct ConfigLoader {
             "socket": { c, v throws(Problem) in
                 let path = try nonEmptyString(v)
                 guard path.hasPrefix("/") else { throw Problem(message: "must be an absolute path") }
-                guard path.utf8.count < 108 else { throw Problem(message: "longer than the 107 bytes a Unix socket path may have") }
+                guard path.utf8.count < 108 else {
+                    throw Problem(message: "longer than the 107 bytes a Unix socket path may have")
+                }
                 c.server.socket = path
             },
             "socketMode": { c, v throws(Problem) in
@@ -317,10 +376,18 @@ struct ConfigLoader {
             },
             "socketGroup": { c, v throws(Problem) in c.server.socketGroup = try string(v) },
             "maxLineBytes": { c, v throws(Problem) in c.server.maxLineBytes = try integer(v, in: 1024...(1 << 30)) },
-            "maxInFlightPerConnection": { c, v throws(Problem) in c.server.maxInFlightPerConnection = try integer(v, in: 1...4096) },
-            "idleTimeoutSeconds": { c, v throws(Problem) in c.server.idleTimeoutSeconds = try integer(v, in: 1...604_800) },
-            "maxSessionsPerUser": { c, v throws(Problem) in c.server.maxSessionsPerUser = try integer(v, in: 1...100_000) },
-            "shutdownTimeoutSeconds": { c, v throws(Problem) in c.server.shutdownTimeoutSeconds = try integer(v, in: 0...3600) },
+            "maxInFlightPerConnection": { c, v throws(Problem) in
+                c.server.maxInFlightPerConnection = try integer(v, in: 1...4096)
+            },
+            "idleTimeoutSeconds": { c, v throws(Problem) in
+                c.server.idleTimeoutSeconds = try integer(v, in: 1...604_800)
+            },
+            "maxSessionsPerUser": { c, v throws(Problem) in
+                c.server.maxSessionsPerUser = try integer(v, in: 1...100_000)
+            },
+            "shutdownTimeoutSeconds": { c, v throws(Problem) in
+                c.server.shutdownTimeoutSeconds = try integer(v, in: 0...3600)
+            },
         ],
         "store": [
             "stateDirectory": { c, v throws(Problem) in
@@ -328,14 +395,16 @@ struct ConfigLoader {
                 guard path.hasPrefix("/") else { throw Problem(message: "must be an absolute path") }
                 c.store.stateDirectory = path
             },
-            "busyTimeoutMilliseconds": { c, v throws(Problem) in c.store.busyTimeoutMilliseconds = try integer(v, in: 0...600_000) },
+            "busyTimeoutMilliseconds": { c, v throws(Problem) in
+                c.store.busyTimeoutMilliseconds = try integer(v, in: 0...600_000)
+            },
             "durability": { c, v throws(Problem) in c.store.durability = try choice(v, Configuration.Durability.self) },
         ],
         "log": [
-            "level": { c, v throws(Problem) in c.logLevel = try choice(v, Logger.Level.self) },
+            "level": { c, v throws(Problem) in c.logLevel = try choice(v, Logger.Level.self) }
         ],
         "audit": [
-            "journal": { c, v throws(Problem) in c.audit.journal = try choice(v, Configuration.JournalMode.self) },
+            "journal": { c, v throws(Problem) in c.audit.journal = try choice(v, Configuration.JournalMode.self) }
         ],
         "localModel": [
             "mode": { c, v throws(Problem) in c.localModel.mode = try choice(v, Configuration.LocalMode.self) },
@@ -345,8 +414,12 @@ struct ConfigLoader {
             "port": { c, v throws(Problem) in c.localModel.port = try integer(v, in: 0...65535) },
             "contextSize": { c, v throws(Problem) in c.localModel.contextSize = try integer(v, in: 256...131_072) },
             "threads": { c, v throws(Problem) in c.localModel.threads = try integer(v, in: 0...256) },
-            "startTimeoutSeconds": { c, v throws(Problem) in c.localModel.startTimeoutSeconds = try integer(v, in: 1...3600) },
-            "requestTimeoutSeconds": { c, v throws(Problem) in c.localModel.requestTimeoutSeconds = try integer(v, in: 1...86_400) },
+            "startTimeoutSeconds": { c, v throws(Problem) in
+                c.localModel.startTimeoutSeconds = try integer(v, in: 1...3600)
+            },
+            "requestTimeoutSeconds": { c, v throws(Problem) in
+                c.localModel.requestTimeoutSeconds = try integer(v, in: 1...86_400)
+            },
         ],
         "secrets": [
             "credentialName": { c, v throws(Problem) in
@@ -355,11 +428,15 @@ struct ConfigLoader {
                 c.secrets.credentialName = name
             },
             "keyFile": { c, v throws(Problem) in c.secrets.keyFile = try absolutePath(v, allowEmpty: true) },
-            "rotationBatchSize": { c, v throws(Problem) in c.secrets.rotationBatchSize = try integer(v, in: 1...100_000) },
+            "rotationBatchSize": { c, v throws(Problem) in c.secrets.rotationBatchSize = try integer(v, in: 1...100_000)
+            },
         ],
         "workflow": [
-            "confidenceThreshold": { c, v throws(Problem) in c.workflow.confidenceThreshold = try number(v, in: 0...1) },
-            "interpretationSamples": { c, v throws(Problem) in c.workflow.interpretationSamples = try integer(v, in: 1...8) },
+            "confidenceThreshold": { c, v throws(Problem) in c.workflow.confidenceThreshold = try number(v, in: 0...1)
+            },
+            "interpretationSamples": { c, v throws(Problem) in
+                c.workflow.interpretationSamples = try integer(v, in: 1...8)
+            },
             "judgeWeight": { c, v throws(Problem) in c.workflow.judgeWeight = try number(v, in: 0...1) },
             "checkWeight": { c, v throws(Problem) in c.workflow.checkWeight = try number(v, in: 0...1) },
             "judgeSamples": { c, v throws(Problem) in c.workflow.judgeSamples = try integer(v, in: 1...4) },
@@ -369,11 +446,17 @@ struct ConfigLoader {
             },
             "planRounds": { c, v throws(Problem) in c.workflow.planRounds = try integer(v, in: 1...3) },
             "criticPassingScore": { c, v throws(Problem) in c.workflow.criticPassingScore = try number(v, in: 0...1) },
-            "autoApproveReadOnlyAbove": { c, v throws(Problem) in c.workflow.autoApproveReadOnlyAbove = try number(v, in: 0...2) },
-            "requireDifferentApprover": { c, v throws(Problem) in c.workflow.requireDifferentApprover = try boolean(v) },
+            "autoApproveReadOnlyAbove": { c, v throws(Problem) in
+                c.workflow.autoApproveReadOnlyAbove = try number(v, in: 0...2)
+            },
+            "requireDifferentApprover": { c, v throws(Problem) in c.workflow.requireDifferentApprover = try boolean(v)
+            },
             "speculativePlanning": { c, v throws(Problem) in c.workflow.speculativePlanning = try boolean(v) },
-            "maxAutomaticReplans": { c, v throws(Problem) in c.workflow.maxAutomaticReplans = try integer(v, in: 0...10) },
-            "workspaceDirectory": { c, v throws(Problem) in c.workflow.workspaceDirectory = try absolutePath(v, allowEmpty: true) },
+            "maxAutomaticReplans": { c, v throws(Problem) in c.workflow.maxAutomaticReplans = try integer(v, in: 0...10)
+            },
+            "workspaceDirectory": { c, v throws(Problem) in
+                c.workflow.workspaceDirectory = try absolutePath(v, allowEmpty: true)
+            },
         ],
         "sandbox": sandboxKeys,
         "roles": [

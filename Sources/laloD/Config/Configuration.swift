@@ -135,13 +135,15 @@ struct Configuration: Sendable, Equatable {
         /// Sandboxes running at once; more wait for a free slot.
         var slots = 16
         /// Limits a run gets when it names none.
-        var defaults = SandboxLimits(wallMs: 10_000, cpuSeconds: 10, memoryBytes: 512 << 20, pids: 64,
-                                     fileSizeBytes: 64 << 20, openFiles: 256, tmpfsBytes: 64 << 20, tmpfsInodes: 4096,
-                                     outputBytes: 1 << 20)
+        var defaults = SandboxLimits(
+            wallMs: 10_000, cpuSeconds: 10, memoryBytes: 512 << 20, pids: 64,
+            fileSizeBytes: 64 << 20, openFiles: 256, tmpfsBytes: 64 << 20, tmpfsInodes: 4096,
+            outputBytes: 1 << 20)
         /// The most a run may ask for.
-        var maxima = SandboxLimits(wallMs: 600_000, cpuSeconds: 600, memoryBytes: 4 << 30, pids: 1024,
-                                   fileSizeBytes: 1 << 30, openFiles: 4096, tmpfsBytes: 1 << 30, tmpfsInodes: 1 << 20,
-                                   outputBytes: 16 << 20)
+        var maxima = SandboxLimits(
+            wallMs: 600_000, cpuSeconds: 600, memoryBytes: 4 << 30, pids: 1024,
+            fileSizeBytes: 1 << 30, openFiles: 4096, tmpfsBytes: 1 << 30, tmpfsInodes: 1 << 20,
+            outputBytes: 16 << 20)
         var dockerSocket = "/var/run/docker.sock"
         var dockerImage = "lalo-sandbox:latest"
         /// An OCI runtime other than Docker's default, e.g. "runsc".
@@ -164,7 +166,8 @@ struct Configuration: Sendable, Equatable {
 
     /// The binding of every role: configured ones, and the local model for the rest.
     func binding(for role: ModelRole) -> ModelBinding {
-        models[role.rawValue] ?? ModelBinding(provider: LocalModelConfiguration.providerName, model: localModel.modelName)
+        models[role.rawValue]
+            ?? ModelBinding(provider: LocalModelConfiguration.providerName, model: localModel.modelName)
     }
 
     /// Whether the embedded server should run.
@@ -172,7 +175,8 @@ struct Configuration: Sendable, Equatable {
         switch localModel.mode {
         case .on: return true
         case .off: return false
-        case .auto: return ModelRole.allCases.contains { binding(for: $0).provider == LocalModelConfiguration.providerName }
+        case .auto:
+            return ModelRole.allCases.contains { binding(for: $0).provider == LocalModelConfiguration.providerName }
         }
     }
 

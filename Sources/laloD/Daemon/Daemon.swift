@@ -35,9 +35,10 @@ enum Daemon {
         try Store.lockStateDirectory(configuration.store.stateDirectory)
         let store: Store
         do {
-            store = try Store.open(directory: configuration.store.stateDirectory,
-                                   busyTimeoutMilliseconds: configuration.store.busyTimeoutMilliseconds,
-                                   durability: configuration.store.durability)
+            store = try Store.open(
+                directory: configuration.store.stateDirectory,
+                busyTimeoutMilliseconds: configuration.store.busyTimeoutMilliseconds,
+                durability: configuration.store.durability)
         } catch {
             throw StartupError("cannot open the store in \(configuration.store.stateDirectory): \(error)")
         }
@@ -50,17 +51,27 @@ enum Daemon {
         let audit = try AuditLog(store: store, journal: journal, logger: Logger(label: "lalo.audit"))
         let access = try AccessControl(store: store, mapping: configuration.roles)
         let sessions = try SessionRegistry(store: store, maxPerUser: configuration.server.maxSessionsPerUser)
-        let rootKey = try RootKey.load(credentialName: configuration.secrets.credentialName, keyFile: configuration.keyFilePath)
-        logger.info("master key loaded", metadata: ["lalo.key.source": "\(rootKey.source.rawValue)",
-                                                    "lalo.key.location": "\(rootKey.location)"])
-        let secrets = try SecretStore(store: store, root: rootKey, audit: audit, redactor: Redactor.shared,
-                                      rotationBatchSize: configuration.secrets.rotationBatchSize)
-        let localModel: LocalModelServer? = configuration.localModel.mode == .off ? nil : LocalModelServer(
-            configuration: configuration.localModel, python: configuration.localPython,
-            stateDirectory: configuration.store.stateDirectory, enabled: configuration.localModelWanted,
-            logger: Logger(label: "lalo.localmodel"))
-        let models = ModelRouter(configuration: configuration, secrets: secrets, local: localModel, store: store,
-                                 redactor: Redactor.shared, logger: Logger(label: "lalo.models"))
+        let rootKey = try RootKey.load(
+            credentialName: configuration.secrets.credentialName, keyFile: configuration.keyFilePath)
+        logger.info(
+            "master key loaded",
+            metadata: [
+                "lalo.key.source": "\(rootKey.source.rawValue)",
+                "lalo.key.location": "\(rootKey.location)",
+            ])
+        let secrets = try SecretStore(
+            store: store, root: rootKey, audit: audit, redactor: Redactor.shared,
+            rotationBatchSize: configuration.secrets.rotationBatchSize)
+        let localModel: LocalModelServer? =
+            configuration.localModel.mode == .off
+            ? nil
+            : LocalModelServer(
+                configuration: configuration.localModel, python: configuration.localPython,
+                stateDirectory: configuration.store.stateDirectory, enabled: configuration.localModelWanted,
+                logger: Logger(label: "lalo.localmodel"))
+        let models = ModelRouter(
+            configuration: configuration, secrets: secrets, local: localModel, store: store,
+            redactor: Redactor.shared, logger: Logger(label: "lalo.models"))
         let listen = Systemd.listenDescriptors()
         var serverConfiguration = configuration.server
         if let fd = listen.first, let path = RPCServer.boundPath(of: fd) { serverConfiguration.socket = path }
@@ -71,45 +82,61 @@ enum Daemon {
             Systemd.notify("READY=1\nSTATUS=listening")
         }
         let sandbox = Sandbox(configuration: configuration)
-        let tools = ToolRegistry(tools: [FileTool(), HTTPRequestTool(secrets: secrets), CodeRunTool(sandbox: sandbox)], store: store, audit: audit,
-                                 redactor: Redactor.shared)
-        let workflows = WorkflowEngine.make(configuration: configuration, store: store, models: models, tools: tools,
-                                            logger: Logger(label: "lalo.workflow"))
-        let context = DaemonContext(store: store, audit: audit, access: access, sessions: sessions, secrets: secrets,
-                                    models: models, tools: tools, workflows: workflows, sandbox: sandbox,
-                                    logger: Logger(label: "lalo.methods"), startedAt: Date(),
-                                    socketPath: serverConfiguration.socket, socketActivated: !listen.isEmpty)
+        let tools = ToolRegistry(
+            tools: [FileTool(), HTTPRequestTool(secrets: secrets), CodeRunTool(sandbox: sandbox)], store: store,
+            audit: audit,
+            redactor: Redactor.shared)
+        let workflows = WorkflowEngine.make(
+            configuration: configuration, store: store, models: models, tools: tools,
+            logger: Logger(label: "lalo.workflow"))
+        let context = DaemonContext(
+            store: store, audit: audit, access: access, sessions: sessions, secrets: secrets,
+            models: models, tools: tools, workflows: workflows, sandbox: sandbox,
+            logger: Logger(label: "lalo.methods"), startedAt: Date(),
+            socketPath: serverConfiguration.socket, socketActivated: !listen.isEmpty)
         let registry = context.makeRegistry()
         guard registry.missing.isEmpty else {
             throw StartupError("methods without handlers: \(registry.missing.joined(separator: ", "))")
         }
-        server.attach(Dispatcher(registry: registry, access: access, audit: audit, logger: Logger(label: "lalo.rpc"),
-                                 isDraining: { [server] in server.isDraining }))
-        let reload = ReloadService(loader: loader, initial: configuration, access: access, sessions: sessions,
-                                   server: server, audit: audit, logger: logger)
+        server.attach(
+            Dispatcher(
+                registry: registry, access: access, audit: audit, logger: Logger(label: "lalo.rpc"),
+                isDraining: { [server] in server.isDraining }))
+        let reload = ReloadService(
+            loader: loader, initial: configuration, access: access, sessions: sessions,
+            server: server, audit: audit, logger: logger)
         let status = StatusService(sessions: sessions, audit: audit)
         let group = ServiceGroup(
             configuration: .init(
                 services: [
                     .init(service: audit),
-                    .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
-                          failureTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(
+                        service: server, successTerminationBehavior: .gracefullyShutdownGroup,
+                        failureTerminationBehavior: .gracefullyShutdownGroup),
                     .init(service: reload),
                     .init(service: status),
                 ] + (localModel.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                     // Last, so it shuts down first: subscriptions end before the server drains, and
                     // running steps finish while the local model still answers.
-                    .init(service: WorkflowService(engine: workflows,
-                                                   grace: .seconds(max(configuration.server.shutdownTimeoutSeconds, 1)))),
+                    .init(
+                        service: WorkflowService(
+                            engine: workflows,
+                            grace: .seconds(max(configuration.server.shutdownTimeoutSeconds, 1))))
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         // Committed inline (no writer needed yet), so these are the first things in this run's trail.
         if let anomaly = audit.startupAnomaly {
-            try await audit.append(.system("audit.headMismatch", outcome: .error, errorKind: .conflict, detail: anomaly))
+            try await audit.append(
+                .system("audit.headMismatch", outcome: .error, errorKind: .conflict, detail: anomaly))
         }
-        try await audit.append(.system("daemon.start", detail: ["version": .string(LaloVersion.current),
-                                                               "socketActivated": .bool(!listen.isEmpty)]))
+        try await audit.append(
+            .system(
+                "daemon.start",
+                detail: [
+                    "version": .string(LaloVersion.current),
+                    "socketActivated": .bool(!listen.isEmpty),
+                ]))
         if try secrets.rotationUnfinished() {
             // A rotation was interrupted (crash, kill): every secret is still readable, but the
             // old key version stays in use until the re-wrap is finished, so finish it now.
@@ -124,7 +151,8 @@ enum Daemon {
         LogLevelBox.current = configuration.logLevel
         let useJournal = Systemd.isJournalStream
         LoggingSystem.bootstrap { label in
-            let inner: any LogHandler = useJournal ? JournaldLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            let inner: any LogHandler =
+                useJournal ? JournaldLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             return DynamicLevelHandler(inner: inner)
         }
     }

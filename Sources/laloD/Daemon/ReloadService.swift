@@ -26,15 +26,21 @@ struct ReloadService: Service {
                 let pending = Self.restartRequired(next, over: current)
                 current = next
                 logger.info("configuration reloaded", metadata: ["lalo.config.files": "\(next.sources)"])
-                _ = try? await audit.append(.system("config.reload", detail: [
-                    "ok": true, "files": .array(next.sources.map(JSONValue.string)),
-                    "restartRequired": .array(pending.map(JSONValue.string)),
-                ]))
+                _ = try? await audit.append(
+                    .system(
+                        "config.reload",
+                        detail: [
+                            "ok": true, "files": .array(next.sources.map(JSONValue.string)),
+                            "restartRequired": .array(pending.map(JSONValue.string)),
+                        ]))
             } catch {
-                logger.error("configuration reload refused; keeping the running configuration",
-                             metadata: ["lalo.config.error": "\(error)"])
-                _ = try? await audit.append(.system("config.reload", outcome: .error, errorKind: .validationFailed,
-                                                    detail: ["ok": false, "error": .string("\(error)")]))
+                logger.error(
+                    "configuration reload refused; keeping the running configuration",
+                    metadata: ["lalo.config.error": "\(error)"])
+                _ = try? await audit.append(
+                    .system(
+                        "config.reload", outcome: .error, errorKind: .validationFailed,
+                        detail: ["ok": false, "error": .string("\(error)")]))
             }
             Systemd.notify("READY=1")
         }
@@ -47,8 +53,9 @@ struct ReloadService: Service {
         server.updateLimits(RPCServer.Limits(next.server))
         let pending = Self.restartRequired(next, over: current)
         if !pending.isEmpty {
-            logger.warning("changed settings that take effect at the next restart",
-                           metadata: ["lalo.config.restartRequired": "\(pending.joined(separator: ", "))"])
+            logger.warning(
+                "changed settings that take effect at the next restart",
+                metadata: ["lalo.config.restartRequired": "\(pending.joined(separator: ", "))"])
         }
     }
 
@@ -57,7 +64,10 @@ struct ReloadService: Service {
     static func restartRequired(_ next: Configuration, over current: Configuration) -> [String] {
         var changed: [String] = []
         if next.server.socket != current.server.socket || next.server.socketMode != current.server.socketMode
-            || next.server.socketGroup != current.server.socketGroup { changed.append("server.socket*") }
+            || next.server.socketGroup != current.server.socketGroup
+        {
+            changed.append("server.socket*")
+        }
         if next.store != current.store { changed.append("store") }
         if next.audit != current.audit { changed.append("audit") }
         if next.secrets != current.secrets { changed.append("secrets") }

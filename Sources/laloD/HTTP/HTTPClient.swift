@@ -14,10 +14,17 @@ struct HTTPRequest: Sendable {
     /// Talk HTTP over this Unix socket instead of TCP (Docker's API).
     var unixSocketPath: String?
 
-    init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
-         connectTimeout: Duration = .seconds(10), timeout: Duration = .seconds(120), unixSocketPath: String? = nil) {
-        self.method = method; self.url = url; self.headers = headers; self.body = body
-        self.connectTimeout = connectTimeout; self.timeout = timeout; self.unixSocketPath = unixSocketPath
+    init(
+        method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
+        connectTimeout: Duration = .seconds(10), timeout: Duration = .seconds(120), unixSocketPath: String? = nil
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.connectTimeout = connectTimeout
+        self.timeout = timeout
+        self.unixSocketPath = unixSocketPath
     }
 }
 
@@ -100,7 +107,8 @@ final class HTTPClient: Sendable {
             if case .cancelled = reason { transfer.abort() }
         }
         let head = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (headContinuation: CheckedContinuation<HTTPResponseHead, any Error>) in
+            try await withCheckedThrowingContinuation {
+                (headContinuation: CheckedContinuation<HTTPResponseHead, any Error>) in
                 transfer.start(head: headContinuation, body: continuation) { [weak self] in
                     self?.recycle(Handle(pointer: handle.pointer))
                 }
@@ -156,8 +164,9 @@ private final class CurlTransfer: @unchecked Sendable {
         errorBuffer.initialize(to: 0)
         func check(_ code: CURLcode, _ what: String) throws {
             guard code == CURLE_OK else {
-                throw HTTPError(kind: .invalid, message: "\(what): \(String(cString: curl_easy_strerror(code)))",
-                                curlCode: Int32(code.rawValue))
+                throw HTTPError(
+                    kind: .invalid, message: "\(what): \(String(cString: curl_easy_strerror(code)))",
+                    curlCode: Int32(code.rawValue))
             }
         }
         try check(lalo_curl_setopt_string(handle, CURLOPT_URL, request.url), "bad URL")
@@ -166,7 +175,9 @@ private final class CurlTransfer: @unchecked Sendable {
         try check(lalo_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https"), "PROTOCOLS")
         // Loopback (the local model, test servers) never goes through a proxy.
         try check(lalo_curl_setopt_string(handle, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1"), "NOPROXY")
-        try check(lalo_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout)), "timeout")
+        try check(
+            lalo_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout)),
+            "timeout")
         try check(lalo_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Self.milliseconds(request.timeout)), "timeout")
         try check(lalo_curl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1), "NODELAY")
         try check(lalo_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer), "ERRORBUFFER")
@@ -215,9 +226,14 @@ private final class CurlTransfer: @unchecked Sendable {
     func abort() { aborted.store(true, ordering: .relaxed) }
     var isAborted: Bool { aborted.load(ordering: .relaxed) }
 
-    func start(head: CheckedContinuation<HTTPResponseHead, any Error>,
-               body: AsyncThrowingStream<[UInt8], any Error>.Continuation, done: @escaping @Sendable () -> Void) {
-        state.withLock { $0.head = head; $0.body = body }
+    func start(
+        head: CheckedContinuation<HTTPResponseHead, any Error>,
+        body: AsyncThrowingStream<[UInt8], any Error>.Continuation, done: @escaping @Sendable () -> Void
+    ) {
+        state.withLock {
+            $0.head = head
+            $0.body = body
+        }
         let context = Unmanaged.passRetained(self)
         for option in [CURLOPT_WRITEDATA, CURLOPT_HEADERDATA, CURLOPT_XFERINFODATA] {
             _ = lalo_curl_setopt_pointer(handle, option, context.toOpaque())
@@ -247,11 +263,15 @@ private final class CurlTransfer: @unchecked Sendable {
             case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL: kind = .invalid
             default: kind = .transport
             }
-            error = HTTPError(kind: kind, message: kind == .cancelled ? "cancelled" : message, curlCode: Int32(code.rawValue))
+            error = HTTPError(
+                kind: kind, message: kind == .cancelled ? "cancelled" : message, curlCode: Int32(code.rawValue))
         }
         deliverHead()
         let (head, body) = state.withLock { state in
-            defer { state.head = nil; state.body = nil }
+            defer {
+                state.head = nil
+                state.body = nil
+            }
             return (state.head, state.body)
         }
         if let head {
@@ -301,8 +321,10 @@ private final class CurlTransfer: @unchecked Sendable {
     }
 }
 
-private func curlWrite(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int,
-                       _ context: UnsafeMutableRawPointer?) -> Int {
+private func curlWrite(
+    _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int,
+    _ context: UnsafeMutableRawPointer?
+) -> Int {
     guard let context else { return 0 }
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
     let total = size * count
@@ -310,8 +332,10 @@ private func curlWrite(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ coun
     return total
 }
 
-private func curlHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int,
-                        _ context: UnsafeMutableRawPointer?) -> Int {
+private func curlHeader(
+    _ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int,
+    _ context: UnsafeMutableRawPointer?
+) -> Int {
     guard let context, let data else { return 0 }
     let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
     let total = size * count
@@ -320,8 +344,10 @@ private func curlHeader(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ cou
     return total
 }
 
-private func curlProgress(_ context: UnsafeMutableRawPointer?, _ dltotal: curl_off_t, _ dlnow: curl_off_t,
-                          _ ultotal: curl_off_t, _ ulnow: curl_off_t) -> Int32 {
+private func curlProgress(
+    _ context: UnsafeMutableRawPointer?, _ dltotal: curl_off_t, _ dlnow: curl_off_t,
+    _ ultotal: curl_off_t, _ ulnow: curl_off_t
+) -> Int32 {
     guard let context else { return 0 }
     return Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue().isAborted ? 1 : 0
 }

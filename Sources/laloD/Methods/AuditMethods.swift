@@ -6,7 +6,8 @@ extension DaemonContext {
             let afterSeq: Int64
             if let cursor = params.cursor {
                 guard let seq = Int64(cursor), seq >= 0 else {
-                    throw RPCError.invalidParams("cursor must be the nextCursor of a previous page", field: "params.cursor")
+                    throw RPCError.invalidParams(
+                        "cursor must be the nextCursor of a previous page", field: "params.cursor")
                 }
                 afterSeq = seq
             } else {
@@ -14,7 +15,8 @@ extension DaemonContext {
             }
             let uid = try resolveUser(params.user)
             let limit = params.limit ?? 100
-            let page = try AuditLog.query(store: store, filter: params.filter, uid: uid, afterSeq: afterSeq, limit: limit + 1)
+            let page = try AuditLog.query(
+                store: store, filter: params.filter, uid: uid, afterSeq: afterSeq, limit: limit + 1)
             let entries = page.prefix(limit).map(\.wire)
             let next = page.count > limit ? entries.last.map { String($0.seq) } : nil
             return AuditQuery.Result(entries: Array(entries), nextCursor: next)
@@ -39,8 +41,9 @@ extension DaemonContext {
                     lines += JSONWriter.string(try JSONValueEncoder().encode(record.wire))
                     lines += "\n"
                 }
-                try await context.notifications.send(RPCNotification(
-                    method: AuditExport.notification!, params: ["requestId": requestID, "lines": .string(lines)]))
+                try await context.notifications.send(
+                    RPCNotification(
+                        method: AuditExport.notification!, params: ["requestId": requestID, "lines": .string(lines)]))
                 total += Int64(page.count)
                 afterSeq = last.seq
             }

@@ -41,15 +41,18 @@ extension DaemonContext {
             let role = ModelRole(rawValue: params.role ?? "chat")!
             let resolved = try models.resolve(role)
             let start = ContinuousClock.now
-            let request = ChatRequest(model: resolved.model,
-                                      messages: [ChatMessage(role: "user", content: "Reply with the single word: ready")],
-                                      maxTokens: 16, temperature: 0)
-            let result = try await models.complete(role: role, request: request, stream: true,
-                                                   actor: AuditActor(session: context.session))
-            return ModelTest.Result(role: role.rawValue, provider: resolved.providerName, model: result.model,
-                                    latencyMicros: (ContinuousClock.now - start).microseconds,
-                                    timeToFirstTokenMicros: result.timeToFirstToken?.microseconds,
-                                    reply: String(result.content.prefix(200)), usage: result.usage)
+            let request = ChatRequest(
+                model: resolved.model,
+                messages: [ChatMessage(role: "user", content: "Reply with the single word: ready")],
+                maxTokens: 16, temperature: 0)
+            let result = try await models.complete(
+                role: role, request: request, stream: true,
+                actor: AuditActor(session: context.session))
+            return ModelTest.Result(
+                role: role.rawValue, provider: resolved.providerName, model: result.model,
+                latencyMicros: (ContinuousClock.now - start).microseconds,
+                timeToFirstTokenMicros: result.timeToFirstToken?.microseconds,
+                reply: String(result.content.prefix(200)), usage: result.usage)
         }
 
         registry.register(ModelComplete.self) { params, context in
@@ -61,37 +64,46 @@ extension DaemonContext {
                 throw RPCError.invalidParams("at least one message is needed", field: "params.messages")
             }
             if let schema = params.responseSchema, schema.objectValue == nil {
-                throw RPCError.invalidParams("responseSchema must be a JSON Schema object", field: "params.responseSchema")
+                throw RPCError.invalidParams(
+                    "responseSchema must be a JSON Schema object", field: "params.responseSchema")
             }
             for (index, tool) in (params.tools ?? []).enumerated() where tool.parameters.objectValue == nil {
-                throw RPCError.invalidParams("parameters must be a JSON Schema object", field: "params.tools[\(index)].parameters")
+                throw RPCError.invalidParams(
+                    "parameters must be a JSON Schema object", field: "params.tools[\(index)].parameters")
             }
-            let request = ChatRequest(model: "", messages: params.messages, tools: params.tools ?? [],
-                                      responseSchema: params.responseSchema, maxTokens: params.maxTokens,
-                                      temperature: params.temperature)
+            let request = ChatRequest(
+                model: "", messages: params.messages, tools: params.tools ?? [],
+                responseSchema: params.responseSchema, maxTokens: params.maxTokens,
+                temperature: params.temperature)
             let requestID = context.requestID?.json ?? .null
             let sink = context.notifications
             let start = ContinuousClock.now
             let result: ChatResult
             do {
-                result = try await models.complete(role: role, request: request, stream: params.stream ?? true,
-                                                   actor: AuditActor(session: context.session)) { delta in
+                result = try await models.complete(
+                    role: role, request: request, stream: params.stream ?? true,
+                    actor: AuditActor(session: context.session)
+                ) { delta in
                     // A failed send means the client is gone: throwing stops the provider transfer
                     // instead of generating an answer nobody reads.
-                    try await sink.send(RPCNotification(method: ModelComplete.notification!,
-                                                        params: ["requestId": requestID, "delta": .string(delta)]))
+                    try await sink.send(
+                        RPCNotification(
+                            method: ModelComplete.notification!,
+                            params: ["requestId": requestID, "delta": .string(delta)]))
                 }
             } catch let error as RPCError {
                 throw error
             } catch is CancellationError {
                 throw RPCError(.unavailable, "the completion was cancelled")
             } catch {
-                throw RPCError(.unavailable, "the connection closed while the answer was streaming; the model call was stopped")
+                throw RPCError(
+                    .unavailable, "the connection closed while the answer was streaming; the model call was stopped")
             }
-            return ModelComplete.Result(content: result.content, toolCalls: result.toolCalls, finishReason: result.finishReason,
-                                        usage: result.usage, provider: try models.resolve(role).providerName,
-                                        model: result.model, timeToFirstTokenMicros: result.timeToFirstToken?.microseconds,
-                                        durationMicros: (ContinuousClock.now - start).microseconds, retries: result.retries)
+            return ModelComplete.Result(
+                content: result.content, toolCalls: result.toolCalls, finishReason: result.finishReason,
+                usage: result.usage, provider: try models.resolve(role).providerName,
+                model: result.model, timeToFirstTokenMicros: result.timeToFirstToken?.microseconds,
+                durationMicros: (ContinuousClock.now - start).microseconds, retries: result.retries)
         }
 
         registry.register(ModelUsage.self) { params, context in
@@ -113,26 +125,40 @@ extension DaemonContext {
             }
             var conditions: [String] = []
             var arguments: StatementArguments = []
-            if let uid { conditions.append("uid = ?"); _ = arguments.append(contentsOf: [uid]) }
-            if let since = params.since { conditions.append("day >= ?"); _ = arguments.append(contentsOf: [since]) }
-            if let until = params.until { conditions.append("day <= ?"); _ = arguments.append(contentsOf: [until]) }
+            if let uid {
+                conditions.append("uid = ?")
+                _ = arguments.append(contentsOf: [uid])
+            }
+            if let since = params.since {
+                conditions.append("day >= ?")
+                _ = arguments.append(contentsOf: [since])
+            }
+            if let until = params.until {
+                conditions.append("day <= ?")
+                _ = arguments.append(contentsOf: [until])
+            }
             let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
             let rows = try store.writer.read { db in
-                try Row.fetchAll(db, sql: """
-                    SELECT day, user, uid, provider, model, count(*) AS calls, sum(promptTokens) AS prompt,
-                           sum(completionTokens) AS completion
-                    FROM modelUsage \(whereClause)
-                    GROUP BY day, uid, provider, model ORDER BY day, user, provider, model
-                    """, arguments: arguments)
+                try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT day, user, uid, provider, model, count(*) AS calls, sum(promptTokens) AS prompt,
+                               sum(completionTokens) AS completion
+                        FROM modelUsage \(whereClause)
+                        GROUP BY day, uid, provider, model ORDER BY day, user, provider, model
+                        """, arguments: arguments)
             }
             let result = rows.map { row in
-                ModelUsage.Row(day: row["day"], user: row["user"], uid: row["uid"], provider: row["provider"],
-                               model: row["model"], calls: row["calls"], promptTokens: row["prompt"],
-                               completionTokens: row["completion"])
+                ModelUsage.Row(
+                    day: row["day"], user: row["user"], uid: row["uid"], provider: row["provider"],
+                    model: row["model"], calls: row["calls"], promptTokens: row["prompt"],
+                    completionTokens: row["completion"])
             }
-            return ModelUsage.Result(rows: result, total: TokenUsage(
-                promptTokens: result.reduce(0) { $0 + $1.promptTokens },
-                completionTokens: result.reduce(0) { $0 + $1.completionTokens }))
+            return ModelUsage.Result(
+                rows: result,
+                total: TokenUsage(
+                    promptTokens: result.reduce(0) { $0 + $1.promptTokens },
+                    completionTokens: result.reduce(0) { $0 + $1.completionTokens }))
         }
     }
 }

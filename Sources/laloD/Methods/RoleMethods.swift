@@ -18,15 +18,20 @@ extension DaemonContext {
             guard access.roleExists(params.role) else {
                 throw RPCError.notFound("no role named \(params.role)", field: "params.role")
             }
-            let grant = AccessControl.Grant(subjectKind: subject.kind, subjectId: subject.id, subjectName: subject.name,
-                                            role: params.role, grantedBy: context.session.principal.user,
-                                            grantedAt: Timestamp.now())
+            let grant = AccessControl.Grant(
+                subjectKind: subject.kind, subjectId: subject.id, subjectName: subject.name,
+                role: params.role, grantedBy: context.session.principal.user,
+                grantedAt: Timestamp.now())
             let inserted = try await store.writer.write { db -> Bool in
-                try db.execute(sql: """
-                    INSERT INTO roleGrant (subjectKind, subjectId, subjectName, role, grantedBy, grantedAt)
-                    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                    """, arguments: [grant.subjectKind, grant.subjectId, grant.subjectName, grant.role,
-                                     grant.grantedBy, grant.grantedAt])
+                try db.execute(
+                    sql: """
+                        INSERT INTO roleGrant (subjectKind, subjectId, subjectName, role, grantedBy, grantedAt)
+                        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                        """,
+                    arguments: [
+                        grant.subjectKind, grant.subjectId, grant.subjectName, grant.role,
+                        grant.grantedBy, grant.grantedAt,
+                    ])
                 return db.changesCount > 0
             }
             guard inserted else {
@@ -40,16 +45,19 @@ extension DaemonContext {
         registry.register(RoleRevoke.self) { params, context in
             let subject = try resolveSubject(params)
             let removed = try await store.writer.write { db -> Bool in
-                try db.execute(sql: "DELETE FROM roleGrant WHERE subjectKind = ? AND subjectId = ? AND role = ?",
-                               arguments: [subject.kind, subject.id, params.role])
+                try db.execute(
+                    sql: "DELETE FROM roleGrant WHERE subjectKind = ? AND subjectId = ? AND role = ?",
+                    arguments: [subject.kind, subject.id, params.role])
                 return db.changesCount > 0
             }
             if removed {
                 try access.reloadFromStore()
-                try await recordChange(.role, method: "role.revoke", by: context.session, detail: [
-                    "subjectKind": .string(subject.kind), "subjectId": .int(Int64(subject.id)),
-                    "subjectName": .string(subject.name), "role": .string(params.role),
-                ])
+                try await recordChange(
+                    .role, method: "role.revoke", by: context.session,
+                    detail: [
+                        "subjectKind": .string(subject.kind), "subjectId": .int(Int64(subject.id)),
+                        "subjectName": .string(subject.name), "role": .string(params.role),
+                    ])
             }
             return RoleRevoke.Result(revoked: removed)
         }
@@ -58,8 +66,10 @@ extension DaemonContext {
             if BuiltInRole(rawValue: params.name) != nil {
                 throw RPCError.conflict("\(params.name) is a built-in role and cannot be redefined")
             }
-            for (index, permission) in params.permissions.enumerated() where !Permission.known.contains(Permission(permission)) {
-                throw RPCError.validationFailed("unknown permission \(permission)", field: "params.permissions[\(index)]")
+            for (index, permission) in params.permissions.enumerated()
+            where !Permission.known.contains(Permission(permission)) {
+                throw RPCError.validationFailed(
+                    "unknown permission \(permission)", field: "params.permissions[\(index)]")
             }
             let inherits = params.inherits ?? []
             for (index, parent) in inherits.enumerated() where !access.roleExists(parent) {
@@ -68,22 +78,30 @@ extension DaemonContext {
             if access.wouldCycle(params.name, inherits: inherits) {
                 throw RPCError.validationFailed("\(params.name) would inherit from itself", field: "params.inherits")
             }
-            let permissionsJSON = JSONWriter.string(.array(Array(Set(params.permissions)).sorted().map(JSONValue.string)))
+            let permissionsJSON = JSONWriter.string(
+                .array(Array(Set(params.permissions)).sorted().map(JSONValue.string)))
             let inheritsJSON = JSONWriter.string(.array(inherits.map(JSONValue.string)))
             try await store.writer.write { db in
-                try db.execute(sql: """
-                    INSERT INTO roleDefinition (name, description, permissions, inherits, createdBy, updatedAt)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(name) DO UPDATE SET description = excluded.description,
-                        permissions = excluded.permissions, inherits = excluded.inherits, updatedAt = excluded.updatedAt
-                    """, arguments: [params.name, params.description ?? "", permissionsJSON, inheritsJSON,
-                                     context.session.principal.user, Timestamp.now()])
+                try db.execute(
+                    sql: """
+                        INSERT INTO roleDefinition (name, description, permissions, inherits, createdBy, updatedAt)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(name) DO UPDATE SET description = excluded.description,
+                            permissions = excluded.permissions, inherits = excluded.inherits, updatedAt = excluded.updatedAt
+                        """,
+                    arguments: [
+                        params.name, params.description ?? "", permissionsJSON, inheritsJSON,
+                        context.session.principal.user, Timestamp.now(),
+                    ])
             }
             try access.reloadFromStore()
-            try await recordChange(.role, method: "role.define", by: context.session, detail: [
-                "name": .string(params.name), "permissions": .array(params.permissions.sorted().map(JSONValue.string)),
-                "inherits": .array(inherits.map(JSONValue.string)),
-            ])
+            try await recordChange(
+                .role, method: "role.define", by: context.session,
+                detail: [
+                    "name": .string(params.name),
+                    "permissions": .array(params.permissions.sorted().map(JSONValue.string)),
+                    "inherits": .array(inherits.map(JSONValue.string)),
+                ])
             guard let info = access.roleInfos().first(where: { $0.name == params.name }) else {
                 throw RPCError.internalError()
             }
@@ -112,12 +130,16 @@ extension DaemonContext {
 
 extension AccessControl.Grant {
     var wire: GrantInfo {
-        GrantInfo(subjectKind: subjectKind, subjectId: subjectId, subjectName: subjectName, role: role,
-                  grantedBy: grantedBy, grantedAt: grantedAt)
+        GrantInfo(
+            subjectKind: subjectKind, subjectId: subjectId, subjectName: subjectName, role: role,
+            grantedBy: grantedBy, grantedAt: grantedAt)
     }
 
     var auditDetail: JSONValue {
-        ["subjectKind": .string(subjectKind), "subjectId": .int(Int64(subjectId)), "subjectName": .string(subjectName),
-         "role": .string(role)]
+        [
+            "subjectKind": .string(subjectKind), "subjectId": .int(Int64(subjectId)),
+            "subjectName": .string(subjectName),
+            "role": .string(role),
+        ]
     }
 }

@@ -7,8 +7,9 @@ extension DaemonContext {
             guard (8...65536).contains(params.value.utf8.count) else {
                 throw RPCError.invalidParams("the value must be 8 bytes to 64 KiB of UTF-8", field: "params.value")
             }
-            let (info, created) = try await secrets.set(name: params.name, value: params.value, description: params.description,
-                                                        by: AuditActor(session: context.session))
+            let (info, created) = try await secrets.set(
+                name: params.name, value: params.value, description: params.description,
+                by: AuditActor(session: context.session))
             return SecretSet.Result(secret: info, created: created)
         }
 
@@ -23,8 +24,9 @@ extension DaemonContext {
 
         registry.register(SecretRotate.self) { _, context in
             let result = try await secrets.rotate(by: AuditActor(session: context.session))
-            return SecretRotate.Result(keyVersion: result.keyVersion, rewrapped: result.rewrapped,
-                                       retiredVersions: result.retired, masterKey: try secrets.masterKeyInfo())
+            return SecretRotate.Result(
+                keyVersion: result.keyVersion, rewrapped: result.rewrapped,
+                retiredVersions: result.retired, masterKey: try secrets.masterKeyInfo())
         }
     }
 }

@@ -5,9 +5,10 @@ extension DaemonContext {
         registry.register(SessionWhoami.self) { _, context in
             let principal = context.session.principal
             let (roles, permissions) = context.session.access(access)
-            return PrincipalInfo(uid: principal.uid, gid: principal.gid, pid: principal.pid, user: principal.user,
-                                 groups: principal.groupNames, roles: roles,
-                                 permissions: permissions.map(\.rawValue).sorted(), sessionId: context.session.id)
+            return PrincipalInfo(
+                uid: principal.uid, gid: principal.gid, pid: principal.pid, user: principal.user,
+                groups: principal.groupNames, roles: roles,
+                permissions: permissions.map(\.rawValue).sorted(), sessionId: context.session.id)
         }
 
         registry.register(SessionList.self) { params, context in
@@ -44,10 +45,12 @@ extension DaemonContext {
                 throw RPCError.invalidParams("give exactly one of id or user", field: "params")
             }
             let ids = targets.map(\.id)
-            try await recordChange(.session, method: "session.terminate", by: context.session, detail: [
-                "terminated": .array(ids.map { .int($0) }),
-                "users": .array(Array(Set(targets.map(\.principal.user))).sorted().map(JSONValue.string)),
-            ])
+            try await recordChange(
+                .session, method: "session.terminate", by: context.session,
+                detail: [
+                    "terminated": .array(ids.map { .int($0) }),
+                    "users": .array(Array(Set(targets.map(\.principal.user))).sorted().map(JSONValue.string)),
+                ])
             // The caller's own session is closed after its answer is written, not before.
             for session in targets where session.id != context.session.id {
                 session.terminate(reason: "terminated by \(context.session.principal.user)")

@@ -14,10 +14,12 @@ extension DaemonContext {
                 version: LaloVersion.current, pid: getpid(), startedAt: Timestamp.format(startedAt),
                 uptimeSeconds: (Date().timeIntervalSince(startedAt) * 1000).rounded() / 1000,
                 socket: socketPath, socketActivated: socketActivated, sessions: sessions.count,
-                store: .init(path: store.path, ok: storeOK, sizeBytes: store.sizeBytes, schemaVersion: schema ?? "unknown",
-                             durability: durability ?? "unknown"),
-                audit: .init(entries: (try? AuditLog.count(store: store)) ?? -1, lastSeq: audit.lastSeq,
-                             journal: audit.mirrorsToJournal, ok: audit.isHealthy),
+                store: .init(
+                    path: store.path, ok: storeOK, sizeBytes: store.sizeBytes, schemaVersion: schema ?? "unknown",
+                    durability: durability ?? "unknown"),
+                audit: .init(
+                    entries: (try? AuditLog.count(store: store)) ?? -1, lastSeq: audit.lastSeq,
+                    journal: audit.mirrorsToJournal, ok: audit.isHealthy),
                 libraries: libraryVersions())
         }
         registry.register(RPCDiscover.self) { _, _ in
@@ -28,7 +30,8 @@ extension DaemonContext {
     /// Versions of the system libraries laloD is linked against, read from the libraries themselves.
     func libraryVersions() -> [String: String] {
         var versions: [String: String] = [:]
-        versions["sqlite"] = (try? store.writer.read { db in try String.fetchOne(db, sql: "SELECT sqlite_version()") }) ?? "unknown"
+        versions["sqlite"] =
+            (try? store.writer.read { db in try String.fetchOne(db, sql: "SELECT sqlite_version()") }) ?? "unknown"
         versions["curl"] = String(cString: lalo_curl_version())
         if let seccomp = seccomp_version() {
             versions["seccomp"] = "\(seccomp.pointee.major).\(seccomp.pointee.minor).\(seccomp.pointee.micro)"

@@ -18,18 +18,21 @@ extension DaemonContext {
             var before: Int64?
             if let cursor = params.cursor {
                 guard let id = Int64(cursor), id > 0 else {
-                    throw RPCError.invalidParams("cursor must be the nextCursor of a previous page", field: "params.cursor")
+                    throw RPCError.invalidParams(
+                        "cursor must be the nextCursor of a previous page", field: "params.cursor")
                 }
                 before = id
             }
             // Everyone sees their own calls; auditors see all.
             let uid: Int64? = context.permissions.contains(.auditRead) ? nil : Int64(context.session.principal.uid)
             let limit = params.limit ?? 100
-            let page = try tools.executions(tool: params.tool, workflowId: params.workflowId, uid: uid, beforeID: before,
-                                            limit: limit + 1)
+            let page = try tools.executions(
+                tool: params.tool, workflowId: params.workflowId, uid: uid, beforeID: before,
+                limit: limit + 1)
             let executions = Array(page.prefix(limit))
-            return ToolExecutions.Result(executions: executions,
-                                         nextCursor: page.count > limit ? executions.last.map { String($0.id) } : nil)
+            return ToolExecutions.Result(
+                executions: executions,
+                nextCursor: page.count > limit ? executions.last.map { String($0.id) } : nil)
         }
     }
 }

@@ -19,7 +19,9 @@ extension DaemonContext {
         return record
     }
 
-    private func decide(_ id: String, _ event: WorkflowEvent, payload: JSONValue? = nil, _ context: MethodContext) async throws -> WorkflowInfo {
+    private func decide(_ id: String, _ event: WorkflowEvent, payload: JSONValue? = nil, _ context: MethodContext)
+        async throws -> WorkflowInfo
+    {
         try await workflows.decide(id, event: event, payload: payload, by: AuditActor(session: context.session)).info
     }
 
@@ -32,31 +34,40 @@ extension DaemonContext {
                 throw RPCError.invalidParams("the request is blank", field: "params.request")
             }
             // The planner is offered the enabled tools the caller may use, or the subset asked for.
-            let usable = try tools.list().filter { $0.enabled && context.permissions.contains(Permission($0.permission)) }.map(\.name)
+            let usable = try tools.list().filter {
+                $0.enabled && context.permissions.contains(Permission($0.permission))
+            }.map(\.name)
             var allowed = usable
             if let asked = params.tools {
                 for (index, name) in asked.enumerated() where !usable.contains(name) {
-                    throw RPCError.invalidParams("tool \(name) does not exist, is disabled, or needs a permission you lack (usable: \(usable.joined(separator: ", ")))",
-                                                 field: "params.tools[\(index)]")
+                    throw RPCError.invalidParams(
+                        "tool \(name) does not exist, is disabled, or needs a permission you lack (usable: \(usable.joined(separator: ", ")))",
+                        field: "params.tools[\(index)]")
                 }
                 allowed = Array(Set(asked)).sorted()
             }
             guard !allowed.isEmpty else { throw RPCError(.conflict, "no tool is available to plan with") }
             let options = WorkflowLog.Options(
                 threshold: params.threshold, tools: allowed,
-                requireDifferentApprover: workflows.settings.requireDifferentApprover || params.requireDifferentApprover == true,
+                requireDifferentApprover: workflows.settings.requireDifferentApprover
+                    || params.requireDifferentApprover == true,
                 permissions: context.permissions.map(\.rawValue).sorted())
-            return try await workflows.start(request: params.request, options: options, by: AuditActor(session: context.session)).info
+            return try await workflows.start(
+                request: params.request, options: options, by: AuditActor(session: context.session)
+            ).info
         }
 
         registry.register(WorkflowGet.self) { params, context in
             let record = try workflow(params.id, context, acting: false)
-            return WorkflowGet.Result(workflow: record.info, events: try workflows.log.entries(record.id).map { $0.info(workflowId: record.id) },
-                                      feedback: try workflows.log.feedback(record.id))
+            return WorkflowGet.Result(
+                workflow: record.info,
+                events: try workflows.log.entries(record.id).map { $0.info(workflowId: record.id) },
+                feedback: try workflows.log.feedback(record.id))
         }
 
         registry.register(WorkflowList.self) { params, context in
-            let canSeeOthers = context.permissions.contains(.workflowApprove) || context.permissions.contains(.auditRead)
+            let canSeeOthers =
+                context.permissions.contains(.workflowApprove) || context.permissions.contains(.auditRead)
             var uid: Int64? = Int64(context.session.principal.uid)
             if params.all == true || params.user != nil {
                 guard canSeeOthers else {
@@ -68,15 +79,18 @@ extension DaemonContext {
             if let cursor = params.cursor {
                 let parts = cursor.split(separator: "|", maxSplits: 1).map(String.init)
                 guard parts.count == 2 else {
-                    throw RPCError.invalidParams("cursor must be the nextCursor of a previous page", field: "params.cursor")
+                    throw RPCError.invalidParams(
+                        "cursor must be the nextCursor of a previous page", field: "params.cursor")
                 }
                 before = (parts[0], parts[1])
             }
             let limit = params.limit ?? 100
-            let page = try workflows.log.list(uid: uid, user: params.user, state: params.state, before: before, limit: limit + 1)
+            let page = try workflows.log.list(
+                uid: uid, user: params.user, state: params.state, before: before, limit: limit + 1)
             let shown = Array(page.prefix(limit))
-            return WorkflowList.Result(workflows: shown.map(\.info),
-                                       nextCursor: page.count > limit ? shown.last.map { "\($0.createdAt)|\($0.id)" } : nil)
+            return WorkflowList.Result(
+                workflows: shown.map(\.info),
+                nextCursor: page.count > limit ? shown.last.map { "\($0.createdAt)|\($0.id)" } : nil)
         }
 
         registry.register(WorkflowSubscribe.self) { params, context in
@@ -88,9 +102,13 @@ extension DaemonContext {
             guard record.uid == Int64(context.session.principal.uid) else {
                 throw RPCError.permissionDenied("only the requester answers clarification questions")
             }
-            return try await decide(params.id, .clarified, payload: ["answers": .array(params.answers.map { .string($0) }),
-                                                                     "questions": .array((record.info.questions ?? []).map { .string($0) })],
-                                    context)
+            return try await decide(
+                params.id, .clarified,
+                payload: [
+                    "answers": .array(params.answers.map { .string($0) }),
+                    "questions": .array((record.info.questions ?? []).map { .string($0) }),
+                ],
+                context)
         }
 
         registry.register(WorkflowApprove.self) { params, context in
@@ -99,16 +117,20 @@ extension DaemonContext {
             switch record.state {
             case WorkflowState.awaitingApproval.rawValue:
                 guard params.planHash != nil else {
-                    throw RPCError.invalidParams("approving a plan must name the planHash that was shown", field: "params.planHash")
+                    throw RPCError.invalidParams(
+                        "approving a plan must name the planHash that was shown", field: "params.planHash")
                 }
                 if record.decodedOptions.requireDifferentApprover, record.uid == me {
-                    throw RPCError.permissionDenied("this workflow's plan must be approved by someone other than its requester")
+                    throw RPCError.permissionDenied(
+                        "this workflow's plan must be approved by someone other than its requester")
                 }
-                return try await decide(params.id, .approved(planHash: params.planHash),
-                                        payload: ["stage": "plan", "approver": .string(context.session.principal.user)], context)
+                return try await decide(
+                    params.id, .approved(planHash: params.planHash),
+                    payload: ["stage": "plan", "approver": .string(context.session.principal.user)], context)
             default:
-                return try await decide(params.id, .approved(planHash: params.planHash),
-                                        payload: ["stage": "review", "approver": .string(context.session.principal.user)], context)
+                return try await decide(
+                    params.id, .approved(planHash: params.planHash),
+                    payload: ["stage": "review", "approver": .string(context.session.principal.user)], context)
             }
         }
 
@@ -119,7 +141,8 @@ extension DaemonContext {
                 "by": .string(context.session.principal.user),
             ]
             if let reason = params.reason { payload["reason"] = .string(reason) }
-            return try await decide(params.id, .rejected(replan: params.replan ?? true), payload: .object(payload), context)
+            return try await decide(
+                params.id, .rejected(replan: params.replan ?? true), payload: .object(payload), context)
         }
 
         registry.register(WorkflowEdit.self) { params, context in
@@ -128,7 +151,8 @@ extension DaemonContext {
                 throw RPCError.conflict("a workflow in state \(record.state) has no plan to edit")
             }
             guard record.info.planHash == params.planHash else {
-                throw RPCError.conflict("the plan changed since it was shown (it is now \(record.info.planHash ?? "none"))")
+                throw RPCError.conflict(
+                    "the plan changed since it was shown (it is now \(record.info.planHash ?? "none"))")
             }
             // Validated exactly like a model's plan: allowed tools, argument schemas, dependencies.
             let steps: [JSONValue] = params.steps.map { step in
@@ -138,12 +162,17 @@ extension DaemonContext {
                 return .object(object)
             }
             let planned: [Planner.Step]
-            switch workflows.planner.validate(JSONWriter.string(["steps": .array(steps)]), allowed: Set(record.decodedOptions.tools)) {
+            switch workflows.planner.validate(
+                JSONWriter.string(["steps": .array(steps)]), allowed: Set(record.decodedOptions.tools))
+            {
             case .success(let valid): planned = valid
-            case .failure(let failure): throw RPCError.invalidParams("the edited plan is invalid: \(failure.description)", field: "params.steps")
+            case .failure(let failure):
+                throw RPCError.invalidParams(
+                    "the edited plan is invalid: \(failure.description)", field: "params.steps")
             }
-            let plan = Planner.Plan(steps: planned, rounds: [], effects: try workflows.planner.effects(of: planned),
-                                    hash: Planner.hash(planned), modelCalls: 0, passed: true)
+            let plan = Planner.Plan(
+                steps: planned, rounds: [], effects: try workflows.planner.effects(of: planned),
+                hash: Planner.hash(planned), modelCalls: 0, passed: true)
             var payload = WorkflowEngine.json(plan, source: "edit", feedback: nil)
             if case .object(var object) = payload {
                 object["editor"] = .string(context.session.principal.user)
@@ -172,14 +201,17 @@ extension DaemonContext {
             guard params.thumbs != nil || params.rating != nil || params.comment != nil else {
                 throw RPCError.invalidParams("give at least one of thumbs, rating or comment", field: "params")
             }
-            let id = try await workflows.log.addFeedback(params, state: record.state, by: AuditActor(session: context.session))
+            let id = try await workflows.log.addFeedback(
+                params, state: record.state, by: AuditActor(session: context.session))
             return WorkflowFeedback.Result(id: id, workflowId: record.id, state: record.state)
         }
     }
 
     /// `workflow.subscribe`: stored events after `since` first, then live ones, until the
     /// workflow ends (or waits, with `untilWaiting`), the client stops sending, or laloD stops.
-    private func subscribe(_ params: WorkflowSubscribe.Params, _ context: MethodContext) async throws -> WorkflowSubscribe.Result {
+    private func subscribe(_ params: WorkflowSubscribe.Params, _ context: MethodContext) async throws
+        -> WorkflowSubscribe.Result
+    {
         let me = Int64(context.session.principal.uid)
         var filter = WorkflowEventHub.Filter()
         var record: WorkflowLog.Record?
@@ -190,7 +222,8 @@ extension DaemonContext {
             if params.since != nil || params.untilWaiting != nil {
                 throw RPCError.invalidParams("since and untilWaiting need a workflow id", field: "params.id")
             }
-            let canSeeOthers = context.permissions.contains(.workflowApprove) || context.permissions.contains(.auditRead)
+            let canSeeOthers =
+                context.permissions.contains(.workflowApprove) || context.permissions.contains(.auditRead)
             filter.uid = canSeeOthers ? nil : me
         }
         // Subscribed before the replay and before reading where the workflow stands, so nothing
@@ -221,7 +254,9 @@ extension DaemonContext {
             if workflowTerminalStates.contains(state) { return "ended" }
             guard params.untilWaiting == true, workflowWaitingStates.contains(state) else { return nil }
             // A rejected result is still being rolled back: not waiting for anyone yet.
-            if state == WorkflowState.awaitingReview.rawValue, (try? log.machine(id).rollbackPending) == true { return nil }
+            if state == WorkflowState.awaitingReview.rawValue, (try? log.machine(id).rollbackPending) == true {
+                return nil
+            }
             return "waiting"
         }
         if let record, let since = params.since {
@@ -237,13 +272,17 @@ extension DaemonContext {
         }
         let session = context.session
         // Whichever ends first: the stream reaching an end, or the client going quiet for good.
-        let outcome: (String?, Int64, Int, String) = try await withThrowingTaskGroup(of: (String?, Int64, Int, String)?.self) { group in
+        let outcome: (String?, Int64, Int, String) = try await withThrowingTaskGroup(
+            of: (String?, Int64, Int, String)?.self
+        ) { group in
             group.addTask {
                 await session.waitUntilInputClosed()
                 return nil
             }
             group.addTask { [lastSeq, state, sent] in
-                var lastSeq = lastSeq, state = state, count = sent
+                var lastSeq = lastSeq
+                var state = state
+                var count = sent
                 for await event in stream {
                     if event.info.seq != 0 {
                         guard event.info.seq > lastSeq || params.id == nil else { continue }
@@ -260,6 +299,7 @@ extension DaemonContext {
             if let first = try await group.next(), let result = first { return result }
             return (state, lastSeq, sent, "closed")
         }
-        return WorkflowSubscribe.Result(state: outcome.0, lastSeq: params.id == nil ? nil : outcome.1, events: outcome.2, reason: outcome.3)
+        return WorkflowSubscribe.Result(
+            state: outcome.0, lastSeq: params.id == nil ? nil : outcome.1, events: outcome.2, reason: outcome.3)
     }
 }

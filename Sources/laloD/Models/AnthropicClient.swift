@@ -34,14 +34,18 @@ struct AnthropicClient: ModelProvider {
                 system.append(message.content)
             case "tool":
                 // Consecutive tool results go back together in one user turn.
-                pendingResults.append(["type": "tool_result", "tool_use_id": .string(message.toolCallId ?? ""),
-                                       "content": .string(message.content)])
+                pendingResults.append([
+                    "type": "tool_result", "tool_use_id": .string(message.toolCallId ?? ""),
+                    "content": .string(message.content),
+                ])
             case "assistant":
                 flushResults()
                 var blocks: [JSONValue] = []
                 if !message.content.isEmpty { blocks.append(["type": "text", "text": .string(message.content)]) }
                 for call in message.toolCalls ?? [] {
-                    blocks.append(["type": "tool_use", "id": .string(call.id), "name": .string(call.name), "input": call.arguments])
+                    blocks.append([
+                        "type": "tool_use", "id": .string(call.id), "name": .string(call.name), "input": call.arguments,
+                    ])
                 }
                 messages.append(["role": "assistant", "content": .array(blocks)])
             default:
@@ -60,8 +64,10 @@ struct AnthropicClient: ModelProvider {
             ["name": .string(tool.name), "description": .string(tool.description), "input_schema": tool.parameters]
         }
         if let schema = request.responseSchema {
-            tools.append(["name": .string(Self.answerTool), "description": "Give the answer in the required structure.",
-                          "input_schema": schema])
+            tools.append([
+                "name": .string(Self.answerTool), "description": "Give the answer in the required structure.",
+                "input_schema": schema,
+            ])
             body["tool_choice"] = ["type": "tool", "name": .string(Self.answerTool)]
         }
         if !tools.isEmpty { body["tools"] = .array(tools) }
@@ -80,12 +86,16 @@ struct AnthropicClient: ModelProvider {
     }
 
     static func usage(_ value: JSONValue?) -> TokenUsage {
-        TokenUsage(promptTokens: value?["input_tokens"]?.intValue ?? 0, completionTokens: value?["output_tokens"]?.intValue ?? 0)
+        TokenUsage(
+            promptTokens: value?["input_tokens"]?.intValue ?? 0,
+            completionTokens: value?["output_tokens"]?.intValue ?? 0)
     }
 
     /// Splits tool calls into the forced answer (returned as content) and real tool calls.
-    private static func result(text: String, calls: [ToolCall], stop: String?, usage: TokenUsage, model: String,
-                               schemaAnswer: Bool) -> ChatResult {
+    private static func result(
+        text: String, calls: [ToolCall], stop: String?, usage: TokenUsage, model: String,
+        schemaAnswer: Bool
+    ) -> ChatResult {
         var content = text
         var toolCalls = calls
         var finish = finishReason(stop)
@@ -97,10 +107,13 @@ struct AnthropicClient: ModelProvider {
         return ChatResult(content: content, toolCalls: toolCalls, finishReason: finish, usage: usage, model: model)
     }
 
-    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
+    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async throws -> Void)
+        async throws -> ChatResult
+    {
         let body = body(request, stream: stream)
         return try await transport.chatWithRetries {
-            stream ? try await streamed(body, request: request, onDelta: onDelta) : try await whole(body, request: request)
+            stream
+                ? try await streamed(body, request: request, onDelta: onDelta) : try await whole(body, request: request)
         }
     }
 
@@ -120,12 +133,15 @@ struct AnthropicClient: ModelProvider {
             default: break
             }
         }
-        return Self.result(text: text, calls: calls, stop: json["stop_reason"]?.stringValue, usage: Self.usage(json["usage"]),
-                           model: json["model"]?.stringValue ?? request.model, schemaAnswer: request.responseSchema != nil)
+        return Self.result(
+            text: text, calls: calls, stop: json["stop_reason"]?.stringValue, usage: Self.usage(json["usage"]),
+            model: json["model"]?.stringValue ?? request.model, schemaAnswer: request.responseSchema != nil)
     }
 
-    private func streamed(_ body: JSONValue, request: ChatRequest,
-                          onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
+    private func streamed(
+        _ body: JSONValue, request: ChatRequest,
+        onDelta: @escaping @Sendable (String) async throws -> Void
+    ) async throws -> ChatResult {
         let start = ContinuousClock.now
         let response = try await transport.open("POST", "/messages", body: body, accept: "text/event-stream")
         var parser = SSEParser()
@@ -153,8 +169,10 @@ struct AnthropicClient: ModelProvider {
                     case "content_block_start":
                         let index = Int(json["index"]?.intValue ?? 0)
                         let block = json["content_block"]
-                        blocks[index] = (type: block?["type"]?.stringValue ?? "text", id: block?["id"]?.stringValue ?? "",
-                                         name: block?["name"]?.stringValue ?? "", json: "")
+                        blocks[index] = (
+                            type: block?["type"]?.stringValue ?? "text", id: block?["id"]?.stringValue ?? "",
+                            name: block?["name"]?.stringValue ?? "", json: ""
+                        )
                     case "content_block_delta":
                         let index = Int(json["index"]?.intValue ?? 0)
                         let delta = json["delta"]
@@ -162,7 +180,9 @@ struct AnthropicClient: ModelProvider {
                         if delta?["type"]?.stringValue == "text_delta", let t = delta?["text"]?.stringValue {
                             text += t
                             piece = t
-                        } else if delta?["type"]?.stringValue == "input_json_delta", let partial = delta?["partial_json"]?.stringValue {
+                        } else if delta?["type"]?.stringValue == "input_json_delta",
+                            let partial = delta?["partial_json"]?.stringValue
+                        {
                             blocks[index, default: (type: "tool_use", id: "", name: "", json: "")].json += partial
                             // The forced answer tool's input is the answer: stream it like text.
                             if schemaAnswer && blocks[index]?.name == Self.answerTool { piece = partial }
@@ -175,15 +195,18 @@ struct AnthropicClient: ModelProvider {
                     case "message_delta":
                         if let reason = json["delta"]?["stop_reason"]?.stringValue { stop = reason }
                         if let output = json["usage"]?["output_tokens"]?.intValue { usage.completionTokens = output }
-                        if let input = json["usage"]?["input_tokens"]?.intValue, input > 0 { usage.promptTokens = input }
+                        if let input = json["usage"]?["input_tokens"]?.intValue, input > 0 {
+                            usage.promptTokens = input
+                        }
                     case "message_stop":
                         finished = true
                     case "error":
                         let message = json["error"]?["message"]?.stringValue ?? "unknown error"
                         let overloaded = json["error"]?["type"]?.stringValue == "overloaded_error"
                         throw ProviderTransport.AttemptFailure(
-                            error: ProviderError(kind: overloaded ? .rateLimited : .unavailable,
-                                                 message: "provider \(name) failed mid-stream: \(transport.redactor.redact(message))"),
+                            error: ProviderError(
+                                kind: overloaded ? .rateLimited : .unavailable,
+                                message: "provider \(name) failed mid-stream: \(transport.redactor.redact(message))"),
                             retryable: deltas == 0)
                     default:
                         break  // ping, content_block_stop, and event types added later
@@ -197,7 +220,8 @@ struct AnthropicClient: ModelProvider {
         try Task.checkCancellation()
         guard finished else {
             throw ProviderTransport.AttemptFailure(
-                error: ProviderError(kind: .unavailable, message: "provider \(name): the stream ended before message_stop"),
+                error: ProviderError(
+                    kind: .unavailable, message: "provider \(name): the stream ended before message_stop"),
                 retryable: deltas == 0)
         }
         let calls = blocks.keys.sorted().compactMap { index -> ToolCall? in
@@ -205,14 +229,18 @@ struct AnthropicClient: ModelProvider {
             guard block.type == "tool_use" else { return nil }
             return ToolCall(id: block.id, name: block.name, arguments: OpenAIClient.arguments(block.json))
         }
-        var result = Self.result(text: text, calls: calls, stop: stop, usage: usage, model: model, schemaAnswer: schemaAnswer)
+        var result = Self.result(
+            text: text, calls: calls, stop: stop, usage: usage, model: model, schemaAnswer: schemaAnswer)
         result.timeToFirstToken = firstToken
         return result
     }
 
     func embed(_ inputs: [String], model: String) async throws -> EmbeddingResult {
-        throw ProviderError(kind: .validationFailed,
-                            message: "provider \(name) speaks the Anthropic API, which has no embeddings; map the embedder role to an OpenAI-compatible provider")
+        throw ProviderError(
+            kind: .validationFailed,
+            message:
+                "provider \(name) speaks the Anthropic API, which has no embeddings; map the embedder role to an OpenAI-compatible provider"
+        )
     }
 
     func models() async throws -> [String] {

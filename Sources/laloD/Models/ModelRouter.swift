@@ -20,8 +20,10 @@ final class ModelRouter: Sendable {
     private let redactor: Redactor
     private let logger: Logger
 
-    init(configuration: Configuration, secrets: SecretStore, local: LocalModelServer?, store: Store, redactor: Redactor,
-         logger: Logger) {
+    init(
+        configuration: Configuration, secrets: SecretStore, local: LocalModelServer?, store: Store, redactor: Redactor,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.local = local
         self.store = store
@@ -34,12 +36,14 @@ final class ModelRouter: Sendable {
             var endpoint = ProviderEndpoint(name: name, baseURL: provider.baseURL)
             endpoint.connectTimeout = .seconds(provider.connectTimeoutSeconds)
             endpoint.timeout = .seconds(provider.timeoutSeconds)
-            endpoint.retry = RetryPolicy(maxRetries: provider.maxRetries, baseDelay: .milliseconds(provider.retryBaseMilliseconds))
+            endpoint.retry = RetryPolicy(
+                maxRetries: provider.maxRetries, baseDelay: .milliseconds(provider.retryBaseMilliseconds))
             if let reference = provider.apiKey {
                 let secretName = String(reference.dropFirst("secret:".count))
                 let kind = provider.kind
                 endpoint.authHeaders = {
-                    let key = try await secrets.reveal(secretName, purpose: "model provider \(name)", by: ModelRouter.actor)
+                    let key = try await secrets.reveal(
+                        secretName, purpose: "model provider \(name)", by: ModelRouter.actor)
                     switch kind {
                     case .openai: return [("Authorization", "Bearer \(key)")]
                     case .anthropic: return [("x-api-key", key)]
@@ -56,15 +60,17 @@ final class ModelRouter: Sendable {
             }
         }
         if let local {
-            var endpoint = ProviderEndpoint(name: Configuration.LocalModelConfiguration.providerName, baseURL: local.baseURL)
+            var endpoint = ProviderEndpoint(
+                name: Configuration.LocalModelConfiguration.providerName, baseURL: local.baseURL)
             endpoint.connectTimeout = .seconds(2)
             endpoint.timeout = .seconds(configuration.localModel.requestTimeoutSeconds)
             endpoint.retry = RetryPolicy(maxRetries: 2, baseDelay: .milliseconds(200))
             let key = local.apiKey
             endpoint.authHeaders = { [("Authorization", "Bearer \(key)")] }
             // llama-cpp-python's server takes a schema as {type: json_object, schema}, not json_schema.
-            providers[endpoint.name] = OpenAIClient(transport: ProviderTransport(endpoint: endpoint, http: http, redactor: redactor),
-                                                    schemaStyle: .jsonObject)
+            providers[endpoint.name] = OpenAIClient(
+                transport: ProviderTransport(endpoint: endpoint, http: http, redactor: redactor),
+                schemaStyle: .jsonObject)
         }
         self.providers = providers
     }
@@ -81,9 +87,11 @@ final class ModelRouter: Sendable {
         let binding = configuration.binding(for: role)
         let isLocal = binding.provider == Configuration.LocalModelConfiguration.providerName
         guard let provider = providers[binding.provider] else {
-            throw RPCError(.unavailable, isLocal
-                ? "role \(role.rawValue) uses the local model, which is disabled ([localModel] mode = \"off\")"
-                : "role \(role.rawValue) uses provider \(binding.provider), which is not configured")
+            throw RPCError(
+                .unavailable,
+                isLocal
+                    ? "role \(role.rawValue) uses the local model, which is disabled ([localModel] mode = \"off\")"
+                    : "role \(role.rawValue) uses provider \(binding.provider), which is not configured")
         }
         let model = binding.model.isEmpty && isLocal ? configuration.localModel.modelName : binding.model
         return Resolved(role: role, providerName: binding.provider, model: model, binding: binding, provider: provider)
@@ -91,8 +99,10 @@ final class ModelRouter: Sendable {
 
     /// One chat completion for `actor`. Deltas are redacted before `onDelta` sees them; the usage
     /// row is written whether the call succeeded or not.
-    func complete(role: ModelRole, request: ChatRequest, stream: Bool, actor: AuditActor, workflowId: String? = nil,
-                  onDelta: @escaping @Sendable (String) async throws -> Void = { _ in }) async throws -> ChatResult {
+    func complete(
+        role: ModelRole, request: ChatRequest, stream: Bool, actor: AuditActor, workflowId: String? = nil,
+        onDelta: @escaping @Sendable (String) async throws -> Void = { _ in }
+    ) async throws -> ChatResult {
         let resolved = try resolve(role)
         var request = request
         request.model = resolved.model
@@ -105,7 +115,8 @@ final class ModelRouter: Sendable {
         let delivered = Atomic<Bool>(false)
         let pidBefore = onLocal?.currentStatus.pid
         do {
-            return try await attempt(resolved, request: request, stream: stream, actor: actor, workflowId: workflowId) { delta in
+            return try await attempt(resolved, request: request, stream: stream, actor: actor, workflowId: workflowId) {
+                delta in
                 delivered.store(true, ordering: .relaxed)
                 try await onDelta(delta)
             }
@@ -118,7 +129,8 @@ final class ModelRouter: Sendable {
             let now = local.currentStatus
             guard now.state != .running || now.pid != pidBefore else { throw error }
             try await waitForLocal(local)
-            return try await attempt(resolved, request: request, stream: stream, actor: actor, workflowId: workflowId, onDelta: onDelta)
+            return try await attempt(
+                resolved, request: request, stream: stream, actor: actor, workflowId: workflowId, onDelta: onDelta)
         }
     }
 
@@ -127,13 +139,17 @@ final class ModelRouter: Sendable {
     private func waitForLocal(_ local: LocalModelServer) async throws {
         guard await local.waitUntilReady(timeout: .seconds(configuration.localModel.startTimeoutSeconds)) else {
             let status = local.currentStatus
-            throw RPCError(.unavailable, "the local model server is \(status.state.rawValue)"
-                           + (status.lastError.map { ": \($0)" } ?? ""))
+            throw RPCError(
+                .unavailable,
+                "the local model server is \(status.state.rawValue)"
+                    + (status.lastError.map { ": \($0)" } ?? ""))
         }
     }
 
-    private func attempt(_ resolved: Resolved, request: ChatRequest, stream: Bool, actor: AuditActor, workflowId: String?,
-                         onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
+    private func attempt(
+        _ resolved: Resolved, request: ChatRequest, stream: Bool, actor: AuditActor, workflowId: String?,
+        onDelta: @escaping @Sendable (String) async throws -> Void
+    ) async throws -> ChatResult {
         let start = ContinuousClock.now
         let redactor = self.redactor
         let pending = StreamBuffer(redactor: redactor)
@@ -150,19 +166,22 @@ final class ModelRouter: Sendable {
             result.toolCalls = result.toolCalls.map { call in
                 ToolCall(id: call.id, name: call.name, arguments: redactor.redact(call.arguments))
             }
-            await recordUsage(resolved, actor: actor, workflowId: workflowId, usage: result.usage,
-                              duration: ContinuousClock.now - start, outcome: "ok")
+            await recordUsage(
+                resolved, actor: actor, workflowId: workflowId, usage: result.usage,
+                duration: ContinuousClock.now - start, outcome: "ok")
             return result
         } catch let error as ProviderError {
-            await recordUsage(resolved, actor: actor, workflowId: workflowId, usage: TokenUsage(),
-                              duration: ContinuousClock.now - start, outcome: error.kind.rawValue)
+            await recordUsage(
+                resolved, actor: actor, workflowId: workflowId, usage: TokenUsage(),
+                duration: ContinuousClock.now - start, outcome: error.kind.rawValue)
             throw error.rpcError
         } catch {
             // An RPC error (a missing API key secret), cancellation, or a delta handler that gave
             // up because its client went away.
             let outcome = (error as? RPCError)?.kind.rawValue ?? "cancelled"
-            await recordUsage(resolved, actor: actor, workflowId: workflowId, usage: TokenUsage(),
-                              duration: ContinuousClock.now - start, outcome: outcome)
+            await recordUsage(
+                resolved, actor: actor, workflowId: workflowId, usage: TokenUsage(),
+                duration: ContinuousClock.now - start, outcome: outcome)
             throw error
         }
     }
@@ -170,16 +189,22 @@ final class ModelRouter: Sendable {
     /// An answer that must be JSON matching `schema` (JSON-schema output where the provider has
     /// it, checked here regardless, since model output is never trusted). Asks up to `attempts`
     /// times; returns the first valid answer, or nil, and how many calls were made.
-    func structured(role: ModelRole, messages: [ChatMessage], schema: JSONValue, maxTokens: Int, temperature: Double,
-                    attempts: Int, actor: AuditActor, workflowId: String? = nil) async throws -> (answer: JSONValue?, calls: Int) {
+    func structured(
+        role: ModelRole, messages: [ChatMessage], schema: JSONValue, maxTokens: Int, temperature: Double,
+        attempts: Int, actor: AuditActor, workflowId: String? = nil
+    ) async throws -> (answer: JSONValue?, calls: Int) {
         var calls = 0
         for _ in 0..<attempts {
             calls += 1
             let result = try await complete(
-                role: role, request: ChatRequest(model: "", messages: messages, responseSchema: schema, maxTokens: maxTokens,
-                                                 temperature: temperature),
+                role: role,
+                request: ChatRequest(
+                    model: "", messages: messages, responseSchema: schema, maxTokens: maxTokens,
+                    temperature: temperature),
                 stream: false, actor: actor, workflowId: workflowId)
-            if let json = try? JSONParser.parse(result.content), JSONSchemaValidator.firstProblem(json, schema: schema) == nil {
+            if let json = try? JSONParser.parse(result.content),
+                JSONSchemaValidator.firstProblem(json, schema: schema) == nil
+            {
                 return (json, calls)
             }
         }
@@ -193,8 +218,9 @@ final class ModelRouter: Sendable {
             let result = try await ModelRouter.$actor.withValue(actor) {
                 try await resolved.provider.embed(inputs, model: resolved.model)
             }
-            await recordUsage(resolved, actor: actor, workflowId: workflowId, usage: result.usage,
-                              duration: ContinuousClock.now - start, outcome: "ok")
+            await recordUsage(
+                resolved, actor: actor, workflowId: workflowId, usage: result.usage,
+                duration: ContinuousClock.now - start, outcome: "ok")
             return result
         } catch let error as ProviderError {
             throw error.rpcError
@@ -227,17 +253,23 @@ final class ModelRouter: Sendable {
         }
     }
 
-    private func recordUsage(_ resolved: Resolved, actor: AuditActor, workflowId: String?, usage: TokenUsage,
-                             duration: Duration, outcome: String) async {
+    private func recordUsage(
+        _ resolved: Resolved, actor: AuditActor, workflowId: String?, usage: TokenUsage,
+        duration: Duration, outcome: String
+    ) async {
         let micros = Timestamp.nowMicroseconds()
         let day = String(Timestamp.format(microsecondsSinceEpoch: micros).prefix(10))
-        deferred.add(DeferredWriter.Statement(sql: """
-            INSERT INTO modelUsage (timeMicros, day, uid, user, workflowId, role, provider, model, promptTokens,
-                completionTokens, durationMicros, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [
-            micros, day, actor.uid, actor.user, workflowId, resolved.role.rawValue, resolved.providerName, resolved.model,
-            usage.promptTokens, usage.completionTokens, duration.microseconds, outcome,
-        ]))
+        deferred.add(
+            DeferredWriter.Statement(
+                sql: """
+                    INSERT INTO modelUsage (timeMicros, day, uid, user, workflowId, role, provider, model, promptTokens,
+                        completionTokens, durationMicros, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    micros, day, actor.uid, actor.user, workflowId, resolved.role.rawValue, resolved.providerName,
+                    resolved.model,
+                    usage.promptTokens, usage.completionTokens, duration.microseconds, outcome,
+                ]))
     }
 
     /// Every usage row recorded so far is in the store.

@@ -52,16 +52,24 @@ struct OpenAIClient: ModelProvider {
             "messages": .array(request.messages.map(Self.wire)),
         ]
         if !request.tools.isEmpty {
-            body["tools"] = .array(request.tools.map { tool in
-                ["type": "function",
-                 "function": ["name": .string(tool.name), "description": .string(tool.description), "parameters": tool.parameters]]
-            })
+            body["tools"] = .array(
+                request.tools.map { tool in
+                    [
+                        "type": "function",
+                        "function": [
+                            "name": .string(tool.name), "description": .string(tool.description),
+                            "parameters": tool.parameters,
+                        ],
+                    ]
+                })
         }
         if let schema = request.responseSchema {
             switch schemaStyle {
             case .jsonSchema:
-                body["response_format"] = ["type": "json_schema",
-                                           "json_schema": ["name": "response", "schema": schema, "strict": true]]
+                body["response_format"] = [
+                    "type": "json_schema",
+                    "json_schema": ["name": "response", "schema": schema, "strict": true],
+                ]
             case .jsonObject:
                 body["response_format"] = ["type": "json_object", "schema": Self.grammarFriendly(schema)]
             }
@@ -78,10 +86,15 @@ struct OpenAIClient: ModelProvider {
     static func wire(_ message: ChatMessage) -> JSONValue {
         var object: [String: JSONValue] = ["role": .string(message.role), "content": .string(message.content)]
         if let calls = message.toolCalls, !calls.isEmpty {
-            object["tool_calls"] = .array(calls.map { call in
-                ["id": .string(call.id), "type": "function",
-                 "function": ["name": .string(call.name), "arguments": .string(JSONWriter.string(call.arguments))]]
-            })
+            object["tool_calls"] = .array(
+                calls.map { call in
+                    [
+                        "id": .string(call.id), "type": "function",
+                        "function": [
+                            "name": .string(call.name), "arguments": .string(JSONWriter.string(call.arguments)),
+                        ],
+                    ]
+                })
         }
         if let id = message.toolCallId { object["tool_call_id"] = .string(id) }
         return .object(object)
@@ -103,10 +116,13 @@ struct OpenAIClient: ModelProvider {
         return (try? JSONParser.parse(text)) ?? .string(text)
     }
 
-    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
+    func chat(_ request: ChatRequest, stream: Bool, onDelta: @escaping @Sendable (String) async throws -> Void)
+        async throws -> ChatResult
+    {
         let body = body(request, stream: stream)
         return try await transport.chatWithRetries {
-            stream ? try await streamed(body, request: request, onDelta: onDelta) : try await whole(body, request: request)
+            stream
+                ? try await streamed(body, request: request, onDelta: onDelta) : try await whole(body, request: request)
         }
     }
 
@@ -120,21 +136,27 @@ struct OpenAIClient: ModelProvider {
             guard let function = call["function"], let name = function["name"]?.stringValue else {
                 throw transport.malformed("a tool call without function.name")
             }
-            calls.append(ToolCall(id: call["id"]?.stringValue ?? "call_\(calls.count)", name: name,
-                                  arguments: Self.arguments(function["arguments"]?.stringValue ?? "")))
+            calls.append(
+                ToolCall(
+                    id: call["id"]?.stringValue ?? "call_\(calls.count)", name: name,
+                    arguments: Self.arguments(function["arguments"]?.stringValue ?? "")))
         }
-        return ChatResult(content: message["content"]?.stringValue ?? "", toolCalls: calls,
-                          finishReason: Self.finishReason(choice["finish_reason"]?.stringValue),
-                          usage: Self.usage(json["usage"]), model: json["model"]?.stringValue ?? request.model)
+        return ChatResult(
+            content: message["content"]?.stringValue ?? "", toolCalls: calls,
+            finishReason: Self.finishReason(choice["finish_reason"]?.stringValue),
+            usage: Self.usage(json["usage"]), model: json["model"]?.stringValue ?? request.model)
     }
 
     static func usage(_ value: JSONValue?) -> TokenUsage {
-        TokenUsage(promptTokens: value?["prompt_tokens"]?.intValue ?? 0,
-                   completionTokens: value?["completion_tokens"]?.intValue ?? 0)
+        TokenUsage(
+            promptTokens: value?["prompt_tokens"]?.intValue ?? 0,
+            completionTokens: value?["completion_tokens"]?.intValue ?? 0)
     }
 
-    private func streamed(_ body: JSONValue, request: ChatRequest,
-                          onDelta: @escaping @Sendable (String) async throws -> Void) async throws -> ChatResult {
+    private func streamed(
+        _ body: JSONValue, request: ChatRequest,
+        onDelta: @escaping @Sendable (String) async throws -> Void
+    ) async throws -> ChatResult {
         let start = ContinuousClock.now
         let response = try await transport.open("POST", "/chat/completions", body: body, accept: "text/event-stream")
         var parser = SSEParser()
@@ -150,14 +172,20 @@ struct OpenAIClient: ModelProvider {
         do {
             for try await chunk in response.body {
                 for event in parser.feed(chunk) {
-                    if event.data == "[DONE]" { done = true; continue }
+                    if event.data == "[DONE]" {
+                        done = true
+                        continue
+                    }
                     guard let json = try? JSONParser.parse(event.data) else {
                         throw transport.malformed("a stream event is not JSON")
                     }
                     if let error = json["error"] {
                         throw ProviderTransport.AttemptFailure(
-                            error: ProviderError(kind: .unavailable,
-                                                 message: "provider \(name) failed mid-stream: \(transport.redactor.redact(error["message"]?.stringValue ?? "unknown error"))"),
+                            error: ProviderError(
+                                kind: .unavailable,
+                                message:
+                                    "provider \(name) failed mid-stream: \(transport.redactor.redact(error["message"]?.stringValue ?? "unknown error"))"
+                            ),
                             retryable: deltas == 0)
                     }
                     if let m = json["model"]?.stringValue { model = m }
@@ -188,32 +216,44 @@ struct OpenAIClient: ModelProvider {
         try Task.checkCancellation()
         guard done || finish != nil else {
             throw ProviderTransport.AttemptFailure(
-                error: ProviderError(kind: .unavailable, message: "provider \(name): the stream ended before the answer was complete"),
+                error: ProviderError(
+                    kind: .unavailable, message: "provider \(name): the stream ended before the answer was complete"),
                 retryable: deltas == 0)
         }
         let toolCalls = calls.keys.sorted().map { index in
             let call = calls[index]!
-            return ToolCall(id: call.id.isEmpty ? "call_\(index)" : call.id, name: call.name,
-                            arguments: Self.arguments(call.arguments))
+            return ToolCall(
+                id: call.id.isEmpty ? "call_\(index)" : call.id, name: call.name,
+                arguments: Self.arguments(call.arguments))
         }
         if usage.completionTokens == 0 { usage.completionTokens = Int64(deltas) }  // servers that omit stream usage
-        return ChatResult(content: content, toolCalls: toolCalls, finishReason: Self.finishReason(finish), usage: usage,
-                          model: model, timeToFirstToken: firstToken)
+        return ChatResult(
+            content: content, toolCalls: toolCalls, finishReason: Self.finishReason(finish), usage: usage,
+            model: model, timeToFirstToken: firstToken)
     }
 
     func embed(_ inputs: [String], model: String) async throws -> EmbeddingResult {
         try await transport.withRetries { _ in
-            let json = try await transport.json("POST", "/embeddings", body: ["model": .string(model),
-                                                                            "input": .array(inputs.map { .string($0) })])
+            let json = try await transport.json(
+                "POST", "/embeddings",
+                body: [
+                    "model": .string(model),
+                    "input": .array(inputs.map { .string($0) }),
+                ])
             guard let data = json["data"]?.arrayValue else { throw transport.malformed("no data array") }
             let vectors = try data.map { item -> [Double] in
-                guard let values = item["embedding"]?.arrayValue else { throw transport.malformed("an item without embedding") }
+                guard let values = item["embedding"]?.arrayValue else {
+                    throw transport.malformed("an item without embedding")
+                }
                 return try values.map { value -> Double in
-                    guard let number = value.numberValue else { throw transport.malformed("an embedding value is not a number") }
+                    guard let number = value.numberValue else {
+                        throw transport.malformed("an embedding value is not a number")
+                    }
                     return number
                 }
             }
-            return EmbeddingResult(vectors: vectors, usage: Self.usage(json["usage"]), model: json["model"]?.stringValue ?? model)
+            return EmbeddingResult(
+                vectors: vectors, usage: Self.usage(json["usage"]), model: json["model"]?.stringValue ?? model)
         }
     }
 

@@ -71,9 +71,10 @@ struct ProviderTransport: Sendable {
         if body != nil { headers.append(("Content-Type", "application/json")) }
         headers += try await endpoint.authHeaders()
         headers += endpoint.extraHeaders
-        let request = HTTPRequest(method: method, url: endpoint.baseURL + path, headers: headers,
-                                  body: body.map(JSONWriter.bytes), connectTimeout: endpoint.connectTimeout,
-                                  timeout: endpoint.timeout)
+        let request = HTTPRequest(
+            method: method, url: endpoint.baseURL + path, headers: headers,
+            body: body.map(JSONWriter.bytes), connectTimeout: endpoint.connectTimeout,
+            timeout: endpoint.timeout)
         let response: HTTPClient.Streaming
         do {
             response = try await http.stream(request)
@@ -115,21 +116,27 @@ struct ProviderTransport: Sendable {
         case .cancelled:
             return CancellationError()
         case .timeout:
-            return AttemptFailure(error: ProviderError(kind: .timeout, message: "provider \(endpoint.name) timed out: \(error.message)"),
-                                  retryable: false)
+            return AttemptFailure(
+                error: ProviderError(kind: .timeout, message: "provider \(endpoint.name) timed out: \(error.message)"),
+                retryable: false)
         case .connect, .transport:
-            return AttemptFailure(error: ProviderError(kind: .unavailable,
-                                                       message: "provider \(endpoint.name) unreachable: \(redactor.redact(error.message))"),
-                                  retryable: true)
+            return AttemptFailure(
+                error: ProviderError(
+                    kind: .unavailable,
+                    message: "provider \(endpoint.name) unreachable: \(redactor.redact(error.message))"),
+                retryable: true)
         case .tooLarge, .invalid:
-            return AttemptFailure(error: ProviderError(kind: .unavailable, message: "provider \(endpoint.name): \(error.message)"),
-                                  retryable: false)
+            return AttemptFailure(
+                error: ProviderError(kind: .unavailable, message: "provider \(endpoint.name): \(error.message)"),
+                retryable: false)
         }
     }
 
     func malformed(_ what: String) -> AttemptFailure {
-        AttemptFailure(error: ProviderError(kind: .unavailable, message: "provider \(endpoint.name) sent a malformed answer: \(what)"),
-                       retryable: false)
+        AttemptFailure(
+            error: ProviderError(
+                kind: .unavailable, message: "provider \(endpoint.name) sent a malformed answer: \(what)"),
+            retryable: false)
     }
 
     private func statusFailure(_ head: HTTPResponseHead, body: [UInt8]) -> AttemptFailure {
@@ -137,8 +144,10 @@ struct ProviderTransport: Sendable {
         let text = providerMessage(body)
         let retryAfter = RetryPolicy.parseRetryAfter(head.header("retry-after"))
         func failure(_ kind: ErrorKind, _ summary: String, retryable: Bool) -> AttemptFailure {
-            var error = ProviderError(kind: kind, message: "provider \(endpoint.name) \(summary) (HTTP \(status))\(text.isEmpty ? "" : ": \(text)")",
-                                      status: status)
+            var error = ProviderError(
+                kind: kind,
+                message: "provider \(endpoint.name) \(summary) (HTTP \(status))\(text.isEmpty ? "" : ": \(text)")",
+                status: status)
             error.retryAfterSeconds = retryAfter?.seconds
             return AttemptFailure(error: error, retryable: retryable, retryAfter: retryAfter)
         }
@@ -154,7 +163,9 @@ struct ProviderTransport: Sendable {
     /// The provider's own error message (`error.message` in both APIs), redacted and shortened.
     private func providerMessage(_ body: [UInt8]) -> String {
         var text: String
-        if let json = try? JSONParser.parse(body), let message = json["error"]?["message"]?.stringValue ?? json["message"]?.stringValue {
+        if let json = try? JSONParser.parse(body),
+            let message = json["error"]?["message"]?.stringValue ?? json["message"]?.stringValue
+        {
             text = message
         } else {
             text = String(decoding: body.prefix(300), as: UTF8.self)

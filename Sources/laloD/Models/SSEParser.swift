@@ -36,7 +36,11 @@ struct SSEParser {
 
     private mutating func line(_ bytes: [UInt8]) -> Event? {
         if bytes.isEmpty {
-            defer { name = nil; data = []; sawField = false }
+            defer {
+                name = nil
+                data = []
+                sawField = false
+            }
             guard sawField, !data.isEmpty else { return nil }
             return Event(name: name, data: data.joined(separator: "\n"))
         }
@@ -53,8 +57,12 @@ struct SSEParser {
             value = ""
         }
         switch field {
-        case "data": data.append(String(value)); sawField = true
-        case "event": name = String(value); sawField = true
+        case "data":
+            data.append(String(value))
+            sawField = true
+        case "event":
+            name = String(value)
+            sawField = true
         default: break  // id, retry and unknown fields do not matter here
         }
         return nil

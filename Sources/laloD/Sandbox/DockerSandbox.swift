@@ -20,23 +20,32 @@ struct DockerSandbox: SandboxBackend {
     /// API 1.41: Docker 20.10 (Debian 12's docker.io) and everything newer.
     private static let api = "http://docker/v1.41"
 
-    private func request(_ method: String, _ path: String, body: JSONValue? = nil, timeout: Duration = .seconds(30)) -> HTTPRequest {
-        HTTPRequest(method: method, url: Self.api + path,
-                    headers: body == nil ? [] : [("Content-Type", "application/json")],
-                    // An empty POST still says Content-Length: 0 (Docker refuses a chunked one).
-                    body: body.map { JSONWriter.bytes($0) } ?? (method == "POST" ? [] : nil), connectTimeout: .seconds(5), timeout: timeout,
-                    unixSocketPath: socket)
+    private func request(_ method: String, _ path: String, body: JSONValue? = nil, timeout: Duration = .seconds(30))
+        -> HTTPRequest
+    {
+        HTTPRequest(
+            method: method, url: Self.api + path,
+            headers: body == nil ? [] : [("Content-Type", "application/json")],
+            // An empty POST still says Content-Length: 0 (Docker refuses a chunked one).
+            body: body.map { JSONWriter.bytes($0) } ?? (method == "POST" ? [] : nil), connectTimeout: .seconds(5),
+            timeout: timeout,
+            unixSocketPath: socket)
     }
 
     /// Calls the API and returns the JSON answer; Docker's error messages are passed on.
     @discardableResult
-    private func call(_ method: String, _ path: String, body: JSONValue? = nil, timeout: Duration = .seconds(30),
-                      expect: Set<Int> = [200, 201, 204]) async throws -> JSONValue {
-        let head: HTTPResponseHead, bytes: [UInt8]
+    private func call(
+        _ method: String, _ path: String, body: JSONValue? = nil, timeout: Duration = .seconds(30),
+        expect: Set<Int> = [200, 201, 204]
+    ) async throws -> JSONValue {
+        let head: HTTPResponseHead
+        let bytes: [UInt8]
         do {
             (head, bytes) = try await http.fetch(request(method, path, body: body, timeout: timeout), maxBytes: 8 << 20)
         } catch let error as HTTPError where error.kind == .connect {
-            throw RPCError.unavailable("no Docker daemon answers on \(socket): \(error.message) (start dockerd, or set [sandbox] dockerSocket)")
+            throw RPCError.unavailable(
+                "no Docker daemon answers on \(socket): \(error.message) (start dockerd, or set [sandbox] dockerSocket)"
+            )
         }
         let json = bytes.isEmpty ? JSONValue.null : ((try? JSONParser.parse(bytes)) ?? .null)
         guard expect.contains(head.status) else {
@@ -44,7 +53,8 @@ struct DockerSandbox: SandboxBackend {
             if head.status == 404 && path.hasPrefix("/containers/create") {
                 throw RPCError.unavailable("Docker has no image \(image): \(message) (import one, see docs/sandbox.md)")
             }
-            throw RPCError.unavailable("Docker answered \(head.status) to \(method) \(path.split(separator: "?")[0]): \(message)")
+            throw RPCError.unavailable(
+                "Docker answered \(head.status) to \(method) \(path.split(separator: "?")[0]): \(message)")
         }
         return json
     }
@@ -54,8 +64,9 @@ struct DockerSandbox: SandboxBackend {
 
     func run(_ job: SandboxJob) async throws -> SandboxRunResult {
         guard job.stage == nil, job.workspace == nil else {
-            throw RPCError.invalidParams("the docker backend runs in a scratch workspace only; use the native backend for workspaces",
-                                         field: "params.backend")
+            throw RPCError.invalidParams(
+                "the docker backend runs in a scratch workspace only; use the native backend for workspaces",
+                field: "params.backend")
         }
         return try await slots.withSlot { slot in
             let uid = slots.uid(of: slot)
@@ -72,10 +83,13 @@ struct DockerSandbox: SandboxBackend {
             chmod(stdinFile, 0o444)
 
             let limits = job.limits
-            let pidsParent = PidsParent(name: "lalo-docker-\(slot)-\(UUID().uuidString.prefix(8).lowercased())", limit: limits["pids"])
-            let created = try await call("POST", "/containers/create?name=lalo-sbx-\(slot)-\(UUID().uuidString.prefix(8).lowercased())",
-                                         body: containerSpec(job, uid: uid, workspace: workspace, stdinFile: stdinFile,
-                                                             cgroupParent: pidsParent?.name))
+            let pidsParent = PidsParent(
+                name: "lalo-docker-\(slot)-\(UUID().uuidString.prefix(8).lowercased())", limit: limits["pids"])
+            let created = try await call(
+                "POST", "/containers/create?name=lalo-sbx-\(slot)-\(UUID().uuidString.prefix(8).lowercased())",
+                body: containerSpec(
+                    job, uid: uid, workspace: workspace, stdinFile: stdinFile,
+                    cgroupParent: pidsParent?.name))
             guard let id = created["Id"]?.stringValue else { throw RPCError.unavailable("Docker created no container") }
             let outcome: Result<SandboxRunResult, any Error>
             do {
@@ -96,8 +110,10 @@ struct DockerSandbox: SandboxBackend {
         let started = ContinuousClock.now
         // Attached before the start (the response head arrives once Docker has the stream),
         // so no output is missed; the stream ends when the container does.
-        let attach = try await http.stream(request("POST", "/containers/\(id)/attach?stream=1&stdout=1&stderr=1",
-                                                   timeout: .milliseconds(limits["wallMs"] + 30_000)))
+        let attach = try await http.stream(
+            request(
+                "POST", "/containers/\(id)/attach?stream=1&stdout=1&stderr=1",
+                timeout: .milliseconds(limits["wallMs"] + 30_000)))
         let keep = limits["outputBytes"]
         let collector = Task { try await Self.collect(attach.body, keep: keep) }
         try await call("POST", "/containers/\(id)/start")
@@ -134,25 +150,42 @@ struct DockerSandbox: SandboxBackend {
         let code = state["ExitCode"]?.intValue.map(Int.init) ?? -1
         let oomKilled = state["OOMKilled"] == true
         // Docker reports a signal death as 128+N, like a shell.
-        var exitCode: Int? = code, signal: Int?
-        if code > 128 && code <= 128 + 64 { signal = code - 128; exitCode = nil }
-        if timedOut { signal = Int(SIGKILL); exitCode = nil }
+        var exitCode: Int? = code
+        var signal: Int?
+        if code > 128 && code <= 128 + 64 {
+            signal = code - 128
+            exitCode = nil
+        }
+        if timedOut {
+            signal = Int(SIGKILL)
+            exitCode = nil
+        }
         var limit: SandboxLimit?
-        if timedOut || signal == Int(SIGXCPU) { limit = .time }
-        else if oomKilled { limit = .memory }
-        else if signal == Int(SIGXFSZ) { limit = .fileSize }
-        else if let pidsParent, pidsParent.limitReached { limit = .pids }
-        else if output.stdoutTotal > output.stdout.count || output.stderrTotal > output.stderr.count { limit = .output }
+        if timedOut || signal == Int(SIGXCPU) {
+            limit = .time
+        } else if oomKilled {
+            limit = .memory
+        } else if signal == Int(SIGXFSZ) {
+            limit = .fileSize
+        } else if let pidsParent, pidsParent.limitReached {
+            limit = .pids
+        } else if output.stdoutTotal > output.stdout.count || output.stderrTotal > output.stderr.count {
+            limit = .output
+        }
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         return SandboxRunResult(
             backend: SandboxBackendName.docker.rawValue, exitCode: exitCode, signal: signal,
-            stdout: String(decoding: output.stdout, as: UTF8.self), stderr: String(decoding: output.stderr, as: UTF8.self),
+            stdout: String(decoding: output.stdout, as: UTF8.self),
+            stderr: String(decoding: output.stderr, as: UTF8.self),
             stdoutBytes: output.stdoutTotal, stderrBytes: output.stderrTotal,
-            stdoutTruncated: output.stdoutTotal > output.stdout.count, stderrTruncated: output.stderrTotal > output.stderr.count,
+            stdoutTruncated: output.stdoutTotal > output.stdout.count,
+            stderrTruncated: output.stderrTotal > output.stderr.count,
             timedOut: timedOut, limit: limit?.rawValue, durationMs: seconds * 1000, cpuMs: nil, memoryPeakBytes: nil)
     }
 
-    func containerSpec(_ job: SandboxJob, uid: Int, workspace: String, stdinFile: String, cgroupParent: String? = nil) -> JSONValue {
+    func containerSpec(_ job: SandboxJob, uid: Int, workspace: String, stdinFile: String, cgroupParent: String? = nil)
+        -> JSONValue
+    {
         let limits = job.limits
         var environment = ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/workspace", "LANG=C.UTF-8"]
         environment += job.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
@@ -165,13 +198,21 @@ struct DockerSandbox: SandboxBackend {
             "NetworkMode": "none",
             "ReadonlyRootfs": true,
             "CapDrop": ["ALL"],
-            "SecurityOpt": .array([.string("no-new-privileges"), .string("seccomp=" + JSONWriter.string(DockerSeccompProfile.json))]),
+            "SecurityOpt": .array([
+                .string("no-new-privileges"), .string("seccomp=" + JSONWriter.string(DockerSeccompProfile.json)),
+            ]),
             "Memory": .int(Int64(limits["memoryBytes"])),
             "MemorySwap": .int(Int64(limits["memoryBytes"])),
             "PidsLimit": .int(Int64(limits["pids"])),
-            "Ulimits": .array([ulimit("cpu", limits["cpuSeconds"], hard: limits["cpuSeconds"] + 1), ulimit("fsize", limits["fileSizeBytes"]),
-                               ulimit("nofile", limits["openFiles"]), ulimit("core", 0)]),
-            "Tmpfs": ["/tmp": .string("rw,nosuid,nodev,size=\(limits["tmpfsBytes"]),nr_inodes=\(limits["tmpfsInodes"]),mode=1777")],
+            "Ulimits": .array([
+                ulimit("cpu", limits["cpuSeconds"], hard: limits["cpuSeconds"] + 1),
+                ulimit("fsize", limits["fileSizeBytes"]),
+                ulimit("nofile", limits["openFiles"]), ulimit("core", 0),
+            ]),
+            "Tmpfs": [
+                "/tmp": .string(
+                    "rw,nosuid,nodev,size=\(limits["tmpfsBytes"]),nr_inodes=\(limits["tmpfsInodes"]),mode=1777")
+            ],
             "Binds": .array([.string("\(workspace):/workspace:rw"), .string("\(stdinFile):/run/lalo-stdin:ro")]),
             "IpcMode": "private",
             // The output is read through attach; nothing goes to Docker's logs, so a flood cannot
@@ -216,7 +257,8 @@ struct DockerSandbox: SandboxBackend {
             pending += chunk
             var offset = 0
             while pending.count - offset >= 8 {
-                let size = Int(pending[offset + 4]) << 24 | Int(pending[offset + 5]) << 16 | Int(pending[offset + 6]) << 8
+                let size =
+                    Int(pending[offset + 4]) << 24 | Int(pending[offset + 5]) << 16 | Int(pending[offset + 6]) << 8
                     | Int(pending[offset + 7])
                 guard pending.count - offset - 8 >= size else { break }
                 let data = pending[(offset + 8)..<(offset + 8 + size)]
@@ -246,10 +288,16 @@ struct DockerSandbox: SandboxBackend {
             let v2 = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers")
             let directory = v2 ? "/sys/fs/cgroup/\(name)" : "/sys/fs/cgroup/pids/\(name)"
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
-            if v2 { try? "+pids +memory".write(toFile: "/sys/fs/cgroup/cgroup.subtree_control", atomically: false, encoding: .utf8) }
+            if v2 {
+                try? "+pids +memory".write(
+                    toFile: "/sys/fs/cgroup/cgroup.subtree_control", atomically: false, encoding: .utf8)
+            }
             // runc's own start-up (its init process forks twice) runs in the container's cgroup
             // too; it is gone by the time the command runs.
-            guard (try? String(limit + 3).write(toFile: directory + "/pids.max", atomically: false, encoding: .utf8)) != nil else { return nil }
+            guard
+                (try? String(limit + 3).write(toFile: directory + "/pids.max", atomically: false, encoding: .utf8))
+                    != nil
+            else { return nil }
             self.name = name
             self.directory = directory
         }
@@ -257,8 +305,13 @@ struct DockerSandbox: SandboxBackend {
         /// Whether the processes ever reached the limit: Linux counts a refused fork in the
         /// cgroup that forked (the container's, gone by now), but the parent's peak stays.
         var limitReached: Bool {
-            guard let peak = (try? String(contentsOfFile: directory + "/pids.peak", encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }),
-                  let max = (try? String(contentsOfFile: directory + "/pids.max", encoding: .utf8)).flatMap({ Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) })
+            guard
+                let peak = (try? String(contentsOfFile: directory + "/pids.peak", encoding: .utf8)).flatMap({
+                    Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                }),
+                let max = (try? String(contentsOfFile: directory + "/pids.max", encoding: .utf8)).flatMap({
+                    Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                })
             else { return false }
             return peak >= max
         }
@@ -269,7 +322,9 @@ struct DockerSandbox: SandboxBackend {
 
 extension DockerSandbox {
     func imageExists() async throws -> Bool {
-        let escaped = image.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? image
+        let escaped =
+            image.addingPercentEncoding(
+                withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? image
         do {
             try await call("GET", "/images/\(escaped)/json", timeout: .seconds(5))
             return true
@@ -283,4 +338,3 @@ extension DockerSandbox {
         return info["Runtimes"]?.objectValue.map { Array($0.keys) } ?? []
     }
 }
-

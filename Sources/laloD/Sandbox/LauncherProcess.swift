@@ -1,7 +1,8 @@
 import CLinux
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a helper program (the sandbox launcher) with pipes on stdin, stdout, stderr and
@@ -33,12 +34,17 @@ enum LauncherProcess {
 
     private static func pipePair() throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]
-        guard lalo_pipe2(&fds, O_CLOEXEC) == 0 else { throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))") }
+        guard lalo_pipe2(&fds, O_CLOEXEC) == 0 else {
+            throw SpawnError(description: "pipe: \(String(cString: strerror(errno)))")
+        }
         return (fds[0], fds[1])
     }
 
     static func runBlocking(_ executable: String, _ arguments: [String], stdin: [UInt8], keep: Int) throws -> Outcome {
-        let input = try pipePair(), output = try pipePair(), errors = try pipePair(), report = try pipePair()
+        let input = try pipePair()
+        let output = try pipePair()
+        let errors = try pipePair()
+        let report = try pipePair()
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -51,14 +57,15 @@ enum LauncherProcess {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        var all = sigset_t(), none = sigset_t()
+        var all = sigset_t()
+        var none = sigset_t()
         sigfillset(&all)
         sigemptyset(&none)
         posix_spawnattr_setsigdefault(&attributes, &all)
         posix_spawnattr_setsigmask(&attributes, &none)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         let environment: [UnsafeMutablePointer<CChar>?] = [nil]
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environment)

@@ -14,15 +14,17 @@ struct NativeSandbox: SandboxBackend {
 
     func run(_ job: SandboxJob) async throws -> SandboxRunResult {
         guard FileManager.default.isExecutableFile(atPath: launcher) else {
-            throw RPCError.unavailable("the native sandbox launcher \(launcher) is missing; reinstall LALO or set [sandbox] launcher")
+            throw RPCError.unavailable(
+                "the native sandbox launcher \(launcher) is missing; reinstall LALO or set [sandbox] launcher")
         }
         return try await slots.withSlot { slot in
             var scratch: String?
             var workspace = job.workspace
             if workspace == nil {
                 let path = scratchDirectory + "/run-\(UUID().uuidString.lowercased())"
-                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    atPath: path, withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700])
                 scratch = path
                 workspace = path
             }
@@ -38,9 +40,12 @@ struct NativeSandbox: SandboxBackend {
             ]
             if let workspace { arguments += ["--workspace", workspace] }
             if let stage = job.stage { arguments += ["--stage", stage] }
-            for (name, value) in job.environment.sorted(by: { $0.key < $1.key }) { arguments += ["--env", "\(name)=\(value)"] }
+            for (name, value) in job.environment.sorted(by: { $0.key < $1.key }) {
+                arguments += ["--env", "\(name)=\(value)"]
+            }
             arguments += ["--"] + job.argv
-            let outcome = try await LauncherProcess.run(launcher, arguments, stdin: job.stdin, keep: limits["outputBytes"])
+            let outcome = try await LauncherProcess.run(
+                launcher, arguments, stdin: job.stdin, keep: limits["outputBytes"])
             return try Self.result(outcome)
         }
     }
@@ -49,15 +54,20 @@ struct NativeSandbox: SandboxBackend {
     /// could not be built, and its stderr says why.
     static func result(_ outcome: LauncherProcess.Outcome) throws -> SandboxRunResult {
         guard let line = String(bytes: outcome.report, encoding: .utf8), !line.isEmpty,
-              let report = try? JSONParser.parse(Array(line.utf8)), case .object(let fields) = report else {
-            let message = String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw RPCError.unavailable(message.isEmpty ? "the sandbox could not be built (launcher exit \(outcome.status))" : message)
+            let report = try? JSONParser.parse(Array(line.utf8)), case .object(let fields) = report
+        else {
+            let message = String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            throw RPCError.unavailable(
+                message.isEmpty ? "the sandbox could not be built (launcher exit \(outcome.status))" : message)
         }
         func int(_ key: String) -> Int? { fields[key]?.intValue.map(Int.init) }
         return SandboxRunResult(
             backend: SandboxBackendName.native.rawValue, exitCode: int("exitCode"), signal: int("signal"),
-            stdout: String(decoding: outcome.stdout, as: UTF8.self), stderr: String(decoding: outcome.stderr, as: UTF8.self),
-            stdoutBytes: int("stdoutBytes") ?? outcome.stdoutTotal, stderrBytes: int("stderrBytes") ?? outcome.stderrTotal,
+            stdout: String(decoding: outcome.stdout, as: UTF8.self),
+            stderr: String(decoding: outcome.stderr, as: UTF8.self),
+            stdoutBytes: int("stdoutBytes") ?? outcome.stdoutTotal,
+            stderrBytes: int("stderrBytes") ?? outcome.stderrTotal,
             stdoutTruncated: fields["stdoutTruncated"] == true, stderrTruncated: fields["stderrTruncated"] == true,
             timedOut: fields["timedOut"] == true, limit: fields["limit"]?.stringValue,
             durationMs: Double(int("durationMicros") ?? 0) / 1000, cpuMs: int("cpuMicros").map { Double($0) / 1000 },

@@ -15,8 +15,9 @@ final class Sandbox: Sendable {
         let slots = UidSlots(base: settings.hostUidBase, count: settings.slots)
         let scratch = configuration.store.stateDirectory + "/sandbox"
         native = NativeSandbox(launcher: launcher, slots: slots, scratchDirectory: scratch)
-        docker = DockerSandbox(socket: settings.dockerSocket, image: settings.dockerImage, runtime: settings.dockerRuntime,
-                               slots: slots, scratchDirectory: scratch, http: http)
+        docker = DockerSandbox(
+            socket: settings.dockerSocket, image: settings.dockerImage, runtime: settings.dockerRuntime,
+            slots: slots, scratchDirectory: scratch, http: http)
     }
 
     func backend(_ name: SandboxBackendName?) -> any SandboxBackend {
@@ -31,7 +32,9 @@ final class Sandbox: Sendable {
         var argv: [String]
         switch (params.command, params.language, params.code) {
         case (let command?, nil, nil):
-            guard !command.isEmpty else { throw RPCError.invalidParams("command needs at least the program", field: "params.command") }
+            guard !command.isEmpty else {
+                throw RPCError.invalidParams("command needs at least the program", field: "params.command")
+            }
             argv = command
         case (nil, let language?, let code?):
             argv = try Self.argv(language: language, code: code, python: settings.python, field: "params")
@@ -52,21 +55,26 @@ final class Sandbox: Sendable {
         var limits = params.limits ?? SandboxLimits()
         if let timeout = params.timeoutMs {
             if let wall = limits.wallMs, wall != timeout {
-                throw RPCError.invalidParams("timeoutMs and limits.wallMs disagree; give one", field: "params.timeoutMs")
+                throw RPCError.invalidParams(
+                    "timeoutMs and limits.wallMs disagree; give one", field: "params.timeoutMs")
             }
             limits.wallMs = timeout
         }
-        return SandboxJob(argv: argv, stdin: Array((params.stdin ?? "").utf8), environment: environment,
-                          limits: try limits.resolved(defaults: settings.defaults, maxima: settings.maxima))
+        return SandboxJob(
+            argv: argv, stdin: Array((params.stdin ?? "").utf8), environment: environment,
+            limits: try limits.resolved(defaults: settings.defaults, maxima: settings.maxima))
     }
 
     /// The command that runs `code` in `language`. Code goes in as an argument, which the kernel
     /// caps at 128 KiB per argument.
     static func argv(language: String, code: String, python: String, field: String) throws -> [String] {
         guard code.utf8.count < 120_000 else {
-            throw RPCError.invalidParams("code is longer than 120000 bytes; put it in a file in the workspace", field: "\(field).code")
+            throw RPCError.invalidParams(
+                "code is longer than 120000 bytes; put it in a file in the workspace", field: "\(field).code")
         }
-        guard !code.utf8.contains(0) else { throw RPCError.invalidParams("code may not contain NUL bytes", field: "\(field).code") }
+        guard !code.utf8.contains(0) else {
+            throw RPCError.invalidParams("code may not contain NUL bytes", field: "\(field).code")
+        }
         switch language {
         case "python": return [python, "-c", code]
         case "shell": return ["/bin/sh", "-c", code]
@@ -77,10 +85,18 @@ final class Sandbox: Sendable {
     static func check(environment: [String: String], field: String) throws {
         guard environment.count <= 60 else { throw RPCError.invalidParams("at most 60 variables", field: field) }
         for (name, value) in environment {
-            let valid = !name.isEmpty && name.utf8.allSatisfy { $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+            let valid =
+                !name.isEmpty
+                && name.utf8.allSatisfy {
+                    $0 == 95 || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0)
+                }
                 && !(48...57).contains(name.utf8.first!)
-            guard valid else { throw RPCError.invalidParams("not a valid variable name: \(name)", field: "\(field).\(name)") }
-            guard !value.utf8.contains(0) else { throw RPCError.invalidParams("value contains a NUL byte", field: "\(field).\(name)") }
+            guard valid else {
+                throw RPCError.invalidParams("not a valid variable name: \(name)", field: "\(field).\(name)")
+            }
+            guard !value.utf8.contains(0) else {
+                throw RPCError.invalidParams("value contains a NUL byte", field: "\(field).\(name)")
+            }
         }
     }
 
@@ -103,26 +119,39 @@ final class Sandbox: Sendable {
         do {
             let version = try await docker.version()
             let text = version["Version"]?.stringValue ?? "?"
-            checks.append(SandboxCheck(name: "docker", ok: true, detail: "Docker \(text) answers on \(settings.dockerSocket)"))
+            checks.append(
+                SandboxCheck(name: "docker", ok: true, detail: "Docker \(text) answers on \(settings.dockerSocket)"))
             let images = try? await docker.imageExists()
             if images == true {
                 checks.append(SandboxCheck(name: "docker image", ok: true, detail: settings.dockerImage))
                 dockerOK = true
             } else {
-                checks.append(SandboxCheck(name: "docker image", ok: false, detail: "\(settings.dockerImage) is not there",
-                                           fix: "docker import a root file system tarball as \(settings.dockerImage) (docs/sandbox.md), or set [sandbox] dockerImage"))
+                checks.append(
+                    SandboxCheck(
+                        name: "docker image", ok: false, detail: "\(settings.dockerImage) is not there",
+                        fix:
+                            "docker import a root file system tarball as \(settings.dockerImage) (docs/sandbox.md), or set [sandbox] dockerImage"
+                    ))
             }
             if !settings.dockerRuntime.isEmpty {
                 let runtimes = (try? await docker.runtimes()) ?? []
                 let ok = runtimes.contains(settings.dockerRuntime)
-                checks.append(SandboxCheck(name: "docker runtime", ok: ok, detail: ok ? settings.dockerRuntime : "\(settings.dockerRuntime) is not registered with dockerd",
-                                           fix: ok ? nil : "add it to dockerd's \"runtimes\" (daemon.json) or clear [sandbox] dockerRuntime"))
+                checks.append(
+                    SandboxCheck(
+                        name: "docker runtime", ok: ok,
+                        detail: ok
+                            ? settings.dockerRuntime : "\(settings.dockerRuntime) is not registered with dockerd",
+                        fix: ok
+                            ? nil : "add it to dockerd's \"runtimes\" (daemon.json) or clear [sandbox] dockerRuntime"))
                 dockerOK = dockerOK && ok
             }
         } catch {
-            checks.append(SandboxCheck(name: "docker", ok: false, detail: "\(error)",
-                                       fix: "install docker.io and start dockerd, or point [sandbox] dockerSocket at its socket"))
+            checks.append(
+                SandboxCheck(
+                    name: "docker", ok: false, detail: "\(error)",
+                    fix: "install docker.io and start dockerd, or point [sandbox] dockerSocket at its socket"))
         }
-        return SandboxStatus.Result(native: nativeOK, docker: dockerOK, defaultBackend: settings.backend.rawValue, checks: checks)
+        return SandboxStatus.Result(
+            native: nativeOK, docker: dockerOK, defaultBackend: settings.backend.rawValue, checks: checks)
     }
 }

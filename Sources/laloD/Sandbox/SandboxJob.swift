@@ -16,7 +16,9 @@ struct SandboxJob: Sendable {
 extension SandboxLimits {
     /// Fills what the caller left out from `defaults` and refuses anything above `maxima`,
     /// naming the field (`params.limits.memoryBytes`).
-    func resolved(defaults: SandboxLimits, maxima: SandboxLimits, field: String = "params.limits") throws -> SandboxLimits {
+    func resolved(defaults: SandboxLimits, maxima: SandboxLimits, field: String = "params.limits") throws
+        -> SandboxLimits
+    {
         var result = SandboxLimits()
         for limit in SandboxLimits.names {
             let value = self[keyPath: limit.keyPath] ?? defaults[keyPath: limit.keyPath] ?? 1
@@ -25,8 +27,9 @@ extension SandboxLimits {
                 throw RPCError.invalidParams("\(limit.name) must be at least 1", field: "\(field).\(limit.name)")
             }
             guard value <= maximum else {
-                throw RPCError.invalidParams("\(limit.name) \(value) is above the administrator's maximum \(maximum)",
-                                             field: "\(field).\(limit.name)")
+                throw RPCError.invalidParams(
+                    "\(limit.name) \(value) is above the administrator's maximum \(maximum)",
+                    field: "\(field).\(limit.name)")
             }
             result[keyPath: limit.keyPath] = value
         }

@@ -48,7 +48,10 @@ final class Redactor: Sendable {
             let bytes = Array(pattern.text.utf8)
             var k = min(bytes.count - 1, tail.count)
             while k > longest {
-                if tail[(tail.count - k)...].elementsEqual(bytes[..<k]) { longest = k; break }
+                if tail[(tail.count - k)...].elementsEqual(bytes[..<k]) {
+                    longest = k
+                    break
+                }
                 k -= 1
             }
         }
@@ -114,7 +117,7 @@ final class Redactor: Sendable {
             encoded = encoded.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
         }
         let characters = Array(encoded)
-        let first = (8 * alignment + 5) / 6           // first char whose 6 bits all lie in the value
+        let first = (8 * alignment + 5) / 6  // first char whose 6 bits all lie in the value
         let end = (8 * (alignment + bytes.count)) / 6  // one past the last such char
         guard end > first else { return nil }
         return String(characters[first..<end])
@@ -126,8 +129,8 @@ final class Redactor: Sendable {
         for byte in bytes {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                 UInt8(ascii: "~"):
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             case UInt8(ascii: " ") where spaceAsPlus:
                 out += "+"

@@ -3,6 +3,7 @@ import Foundation
 
 // SymmetricKey is an immutable value (its storage is never mutated after creation); newer
 // swift-crypto releases declare it Sendable.
+// swift-format-ignore: AvoidRetroactiveConformances
 extension SymmetricKey: @retroactive @unchecked Sendable {}
 
 /// The key every master key version is derived from, read once at start-up.
@@ -32,14 +33,17 @@ struct RootKey: Sendable {
 
     /// The master key of one version: HKDF-SHA256 of the root key with the version's random salt.
     func masterKey(version: Int64, salt: [UInt8]) -> SymmetricKey {
-        HKDF<SHA256>.deriveKey(inputKeyMaterial: material, salt: salt,
-                               info: Array("lalo master key v\(version)".utf8), outputByteCount: 32)
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: material, salt: salt,
+            info: Array("lalo master key v\(version)".utf8), outputByteCount: 32)
     }
 
     /// Reads the credential if `$CREDENTIALS_DIRECTORY/credentialName` exists, else the key file,
     /// creating it (0600, 32 random bytes as hex) if it does not exist yet.
-    static func load(credentialName: String, keyFile: String,
-                     environment: [String: String] = ProcessInfo.processInfo.environment) throws -> RootKey {
+    static func load(
+        credentialName: String, keyFile: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> RootKey {
         if let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty {
             let path = (directory as NSString).appendingPathComponent(credentialName)
             if FileManager.default.fileExists(atPath: path) {
@@ -60,13 +64,16 @@ struct RootKey: Sendable {
     /// place, so a crash never leaves a half-written key that later secrets would be sealed with.
     static func create(_ path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         let text = Array((secureRandomBytes(32).hexString + "\n").utf8)
         let temporary = path + ".new"
         unlink(temporary)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StartupError("cannot create key file \(temporary): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw StartupError("cannot create key file \(temporary): \(String(cString: strerror(errno)))")
+        }
         let written = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0
         close(fd)
@@ -82,7 +89,10 @@ struct RootKey: Sendable {
         }
         unlink(temporary)
         let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 { fsync(dirFD); close(dirFD) }
+        if dirFD >= 0 {
+            fsync(dirFD)
+            close(dirFD)
+        }
     }
 
     private static func readKey(_ path: String, checkOwnership: Bool, what: String) throws -> [UInt8] {
@@ -99,13 +109,16 @@ struct RootKey: Sendable {
             let mode = info.st_mode & 0o7777
             guard mode & 0o077 == 0 else {
                 throw StartupError(
-                    "\(what) has mode \(String(mode, radix: 8, uppercase: false).leftPadded(4)); it must be readable by its owner only (chmod 600 \(path))")
+                    "\(what) has mode \(String(mode, radix: 8, uppercase: false).leftPadded(4)); it must be readable by its owner only (chmod 600 \(path))"
+                )
             }
             guard info.st_uid == geteuid() else {
                 throw StartupError("\(what) is owned by uid \(info.st_uid), not by laloD's uid \(geteuid())")
             }
         }
-        guard info.st_size <= 4096 else { throw StartupError("\(what) is larger than 4096 bytes; is it the right file?") }
+        guard info.st_size <= 4096 else {
+            throw StartupError("\(what) is larger than 4096 bytes; is it the right file?")
+        }
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
         let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard n == bytes.count else { throw StartupError("cannot read \(what)") }

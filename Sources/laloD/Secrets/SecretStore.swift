@@ -36,8 +36,9 @@ final class SecretStore: Sendable {
         var updatedBy: String
 
         var info: SecretInfo {
-            SecretInfo(name: name, description: description, version: version, keyVersion: keyVersion,
-                       createdAt: createdAt, createdBy: createdBy, updatedAt: updatedAt, updatedBy: updatedBy)
+            SecretInfo(
+                name: name, description: description, version: version, keyVersion: keyVersion,
+                createdAt: createdAt, createdBy: createdBy, updatedAt: updatedAt, updatedBy: updatedBy)
         }
     }
 
@@ -73,9 +74,11 @@ final class SecretStore: Sendable {
             // A different root key with no secrets stored (say, a credential configured after the
             // first start) loses nothing: start the key versions afresh instead of refusing.
             if try Row.fetchCount(db) == 0, let first = rows.first,
-               (try? AES.GCM.open(AES.GCM.SealedBox(combined: first.checkValue),
-                                  using: root.masterKey(version: first.version, salt: Array(first.salt)),
-                                  authenticating: Array("v\(first.version)".utf8))) == nil {
+                (try? AES.GCM.open(
+                    AES.GCM.SealedBox(combined: first.checkValue),
+                    using: root.masterKey(version: first.version, salt: Array(first.salt)),
+                    authenticating: Array("v\(first.version)".utf8))) == nil
+            {
                 try KeyVersionRow.deleteAll(db)
                 rows = []
             }
@@ -86,12 +89,15 @@ final class SecretStore: Sendable {
             var keys: [Int64: SymmetricKey] = [:]
             for row in rows {
                 let key = root.masterKey(version: row.version, salt: Array(row.salt))
-                guard (try? AES.GCM.open(AES.GCM.SealedBox(combined: row.checkValue), using: key,
-                                         authenticating: Array("v\(row.version)".utf8))) != nil else {
+                guard
+                    (try? AES.GCM.open(
+                        AES.GCM.SealedBox(combined: row.checkValue), using: key,
+                        authenticating: Array("v\(row.version)".utf8))) != nil
+                else {
                     throw StartupError(
-                        "the master key from \(root.source == .credential ? "credential" : "key file") \(root.location) " +
-                        "is not the key these secrets were sealed with (check of key version \(row.version) failed); " +
-                        "restore the original key, or move the state directory aside to start without secrets")
+                        "the master key from \(root.source == .credential ? "credential" : "key file") \(root.location) "
+                            + "is not the key these secrets were sealed with (check of key version \(row.version) failed); "
+                            + "restore the original key, or move the state directory aside to start without secrets")
                 }
                 keys[row.version] = key
             }
@@ -103,8 +109,9 @@ final class SecretStore: Sendable {
         let salt = secureRandomBytes(32)
         let key = root.masterKey(version: version, salt: salt)
         let check = try AES.GCM.seal(checkPlaintext, using: key, authenticating: Array("v\(version)".utf8))
-        return KeyVersionRow(version: version, salt: Data(salt), checkValue: check.combined!,
-                             createdAt: Timestamp.now())
+        return KeyVersionRow(
+            version: version, salt: Data(salt), checkValue: check.combined!,
+            createdAt: Timestamp.now())
     }
 
     /// Decrypts every secret without changing anything (start-up, and tests reading a store a
@@ -125,14 +132,17 @@ final class SecretStore: Sendable {
             throw SecretError.corrupt("secret \(row.name) uses unknown master key version \(row.keyVersion)")
         }
         do {
-            let dataKey = try AES.GCM.open(AES.GCM.SealedBox(combined: row.wrappedKey), using: master,
-                                           authenticating: keyAAD(row.name))
-            let value = try AES.GCM.open(AES.GCM.SealedBox(combined: row.sealedValue),
-                                         using: SymmetricKey(data: dataKey), authenticating: valueAAD(row.name))
+            let dataKey = try AES.GCM.open(
+                AES.GCM.SealedBox(combined: row.wrappedKey), using: master,
+                authenticating: keyAAD(row.name))
+            let value = try AES.GCM.open(
+                AES.GCM.SealedBox(combined: row.sealedValue),
+                using: SymmetricKey(data: dataKey), authenticating: valueAAD(row.name))
             guard let text = String(bytes: value, encoding: .utf8) else { throw SecretError.corrupt("not UTF-8") }
             return text
         } catch {
-            throw SecretError.corrupt("secret \(row.name) does not decrypt (the row was changed or belongs to another name)")
+            throw SecretError.corrupt(
+                "secret \(row.name) does not decrypt (the row was changed or belongs to another name)")
         }
     }
 
@@ -141,20 +151,25 @@ final class SecretStore: Sendable {
     }
 
     private static func rewrap(_ row: Row, from old: SymmetricKey, to new: SymmetricKey) throws -> Data {
-        let dataKey = try AES.GCM.open(AES.GCM.SealedBox(combined: row.wrappedKey), using: old,
-                                       authenticating: keyAAD(row.name))
+        let dataKey = try AES.GCM.open(
+            AES.GCM.SealedBox(combined: row.wrappedKey), using: old,
+            authenticating: keyAAD(row.name))
         return try wrap(dataKey: Array(dataKey), name: row.name, master: new)
     }
 
     enum SecretError: Error, CustomStringConvertible {
         case corrupt(String)
-        var description: String { if case .corrupt(let text) = self { return text }; return "" }
+        var description: String {
+            if case .corrupt(let text) = self { return text }
+            return ""
+        }
     }
 
     // MARK: Operations
 
     /// Creates or replaces a secret. Returns its metadata and whether it was new.
-    func set(name: String, value: String, description: String?, by actor: AuditActor) async throws -> (SecretInfo, Bool) {
+    func set(name: String, value: String, description: String?, by actor: AuditActor) async throws -> (SecretInfo, Bool)
+    {
         let now = Timestamp.now()
         let (row, created) = try await store.writer.write { db -> (Row, Bool) in
             let active = try Int64.fetchOne(db, sql: "SELECT max(version) FROM masterKeyVersion")!
@@ -163,21 +178,27 @@ final class SecretStore: Sendable {
             }
             let existing = try Row.fetchOne(db, key: name)
             let dataKey = secureRandomBytes(32)
-            let sealed = try AES.GCM.seal(Array(value.utf8), using: SymmetricKey(data: dataKey),
-                                          authenticating: Self.valueAAD(name)).combined!
-            let row = Row(name: name, description: description ?? existing?.description ?? "",
-                          version: (existing?.version ?? 0) + 1, keyVersion: active,
-                          wrappedKey: try Self.wrap(dataKey: dataKey, name: name, master: master), sealedValue: sealed,
-                          createdAt: existing?.createdAt ?? now, createdBy: existing?.createdBy ?? actor.user,
-                          updatedAt: now, updatedBy: actor.user)
+            let sealed = try AES.GCM.seal(
+                Array(value.utf8), using: SymmetricKey(data: dataKey),
+                authenticating: Self.valueAAD(name)
+            ).combined!
+            let row = Row(
+                name: name, description: description ?? existing?.description ?? "",
+                version: (existing?.version ?? 0) + 1, keyVersion: active,
+                wrappedKey: try Self.wrap(dataKey: dataKey, name: name, master: master), sealedValue: sealed,
+                createdAt: existing?.createdAt ?? now, createdBy: existing?.createdBy ?? actor.user,
+                updatedAt: now, updatedBy: actor.user)
             try row.save(db)
             return (row, existing == nil)
         }
         try refreshRedactor()
-        try await audit.append(AuditEvent(.secret, "secret.set", by: actor, detail: [
-            "name": .string(name), "version": .int(row.version), "keyVersion": .int(row.keyVersion),
-            "created": .bool(created),
-        ]))
+        try await audit.append(
+            AuditEvent(
+                .secret, "secret.set", by: actor,
+                detail: [
+                    "name": .string(name), "version": .int(row.version), "keyVersion": .int(row.keyVersion),
+                    "created": .bool(created),
+                ]))
         return (row.info, created)
     }
 
@@ -189,8 +210,9 @@ final class SecretStore: Sendable {
         try store.writer.read { db in
             let active = try Int64.fetchOne(db, sql: "SELECT max(version) FROM masterKeyVersion") ?? 0
             let inUse = try Int64.fetchAll(db, sql: "SELECT DISTINCT keyVersion FROM secret ORDER BY keyVersion")
-            return MasterKeyInfo(source: root.source.rawValue, location: root.location, activeVersion: active,
-                                 versionsInUse: inUse)
+            return MasterKeyInfo(
+                source: root.source.rawValue, location: root.location, activeVersion: active,
+                versionsInUse: inUse)
         }
     }
 
@@ -206,14 +228,21 @@ final class SecretStore: Sendable {
     func reveal(_ name: String, purpose: String, by actor: AuditActor) async throws -> String {
         let row = try await store.writer.read { db in try Row.fetchOne(db, key: name) }
         guard let row else {
-            try await audit.append(AuditEvent(.secret, "secret.read", by: actor, outcome: .error, errorKind: .notFound,
-                                              detail: ["name": .string(name), "purpose": .string(purpose)]))
-            throw RPCError.notFound("secret \(name) (needed for \(purpose)) does not exist; set it with `laloctl secret set \(name)`")
+            try await audit.append(
+                AuditEvent(
+                    .secret, "secret.read", by: actor, outcome: .error, errorKind: .notFound,
+                    detail: ["name": .string(name), "purpose": .string(purpose)]))
+            throw RPCError.notFound(
+                "secret \(name) (needed for \(purpose)) does not exist; set it with `laloctl secret set \(name)`")
         }
         let value = try Self.open(row, keys: masterKeys.withLock { $0 })
-        try await audit.append(AuditEvent(.secret, "secret.read", by: actor,
-                                          detail: ["name": .string(name), "purpose": .string(purpose),
-                                                   "version": .int(row.version)]))
+        try await audit.append(
+            AuditEvent(
+                .secret, "secret.read", by: actor,
+                detail: [
+                    "name": .string(name), "purpose": .string(purpose),
+                    "version": .int(row.version),
+                ]))
         return value
     }
 
@@ -246,7 +275,9 @@ final class SecretStore: Sendable {
             let row = try await store.writer.read { db in try KeyVersionRow.fetchOne(db, key: target)! }
             masterKeys.withLock { $0[target] = root.masterKey(version: target, salt: Array(row.salt)) }
         } else {
-            target = try await store.writer.read { db in try Int64.fetchOne(db, sql: "SELECT max(version) FROM masterKeyVersion") ?? 1 }
+            target = try await store.writer.read { db in
+                try Int64.fetchOne(db, sql: "SELECT max(version) FROM masterKeyVersion") ?? 1
+            }
         }
         let keys = masterKeys.withLock { $0 }
         guard let newKey = keys[target] else { throw SecretError.corrupt("master key version \(target) not loaded") }
@@ -256,7 +287,8 @@ final class SecretStore: Sendable {
                 let batch = try Row.filter(Column("keyVersion") < target).limit(rotationBatchSize).fetchAll(db)
                 for var row in batch {
                     guard let old = keys[row.keyVersion] else {
-                        throw SecretError.corrupt("secret \(row.name) uses unknown master key version \(row.keyVersion)")
+                        throw SecretError.corrupt(
+                            "secret \(row.name) uses unknown master key version \(row.keyVersion)")
                     }
                     row.wrappedKey = try Self.rewrap(row, from: old, to: newKey)
                     row.keyVersion = target
@@ -268,18 +300,26 @@ final class SecretStore: Sendable {
             rewrapped += Int64(count)
         }
         let retired = try await store.writer.write { db -> [Int64] in
-            let unused = try Int64.fetchAll(db, sql: """
-                SELECT version FROM masterKeyVersion
-                WHERE version < ? AND version NOT IN (SELECT DISTINCT keyVersion FROM secret) ORDER BY version
-                """, arguments: [target])
-            try db.execute(sql: "DELETE FROM masterKeyVersion WHERE version IN (\(unused.map(String.init).joined(separator: ",")))")
+            let unused = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT version FROM masterKeyVersion
+                    WHERE version < ? AND version NOT IN (SELECT DISTINCT keyVersion FROM secret) ORDER BY version
+                    """, arguments: [target])
+            try db.execute(
+                sql: "DELETE FROM masterKeyVersion WHERE version IN (\(unused.map(String.init).joined(separator: ",")))"
+            )
             return unused
         }
         masterKeys.withLock { keys in for version in retired { keys[version] = nil } }
-        try await audit.append(AuditEvent(.secret, newVersion ? "secret.rotate" : "secret.rotateResumed",
-                                          by: actor ?? .daemon,
-                                          detail: ["keyVersion": .int(target), "rewrapped": .int(rewrapped),
-                                                   "retired": .array(retired.map { .int($0) })]))
+        try await audit.append(
+            AuditEvent(
+                .secret, newVersion ? "secret.rotate" : "secret.rotateResumed",
+                by: actor ?? .daemon,
+                detail: [
+                    "keyVersion": .int(target), "rewrapped": .int(rewrapped),
+                    "retired": .array(retired.map { .int($0) }),
+                ]))
         return RotationResult(keyVersion: target, rewrapped: rewrapped, retired: retired)
     }
 

@@ -12,7 +12,9 @@ struct Dispatcher: Sendable {
     let isDraining: @Sendable () -> Bool
 
     /// Handles one parsed line. Returns the bytes to send (without newline) or nil for no reply.
-    func handle(parsed: Result<JSONValue, JSONParser.Failure>, session: Session, sink: NotificationSink) async -> [UInt8]? {
+    func handle(parsed: Result<JSONValue, JSONParser.Failure>, session: Session, sink: NotificationSink) async
+        -> [UInt8]?
+    {
         switch parsed {
         case .success(let value):
             return await handle(parsed: value, session: session, sink: sink)
@@ -54,24 +56,29 @@ struct Dispatcher: Sendable {
         case .success(let valid):
             request = valid
         case .failure(let invalid):
-            await record(session: session, method: value["method"]?.stringValue ?? "", params: nil,
-                         outcome: .failure(invalid.error), micros: 0)
+            await record(
+                session: session, method: value["method"]?.stringValue ?? "", params: nil,
+                outcome: .failure(invalid.error), micros: 0)
             return RPCResponse(id: invalid.id, outcome: .failure(invalid.error))
         }
         let start = ContinuousClock.now
         let outcome = await run(request, session: session, sink: sink)
         let elapsed = ContinuousClock.now - start
         let micros = elapsed.components.seconds * 1_000_000 + elapsed.components.attoseconds / 1_000_000_000_000
-        let audited = await record(session: session, method: request.method, params: request.params, outcome: outcome,
-                                   micros: micros)
+        let audited = await record(
+            session: session, method: request.method, params: request.params, outcome: outcome,
+            micros: micros)
         guard let id = request.id else { return nil }
         guard audited else {
-            return RPCResponse(id: id, outcome: .failure(.internalError("the audit log is unavailable; see the daemon log")))
+            return RPCResponse(
+                id: id, outcome: .failure(.internalError("the audit log is unavailable; see the daemon log")))
         }
         return RPCResponse(id: id, outcome: outcome)
     }
 
-    private func run(_ request: RPCRequest, session: Session, sink: NotificationSink) async -> Result<JSONValue, RPCError> {
+    private func run(_ request: RPCRequest, session: Session, sink: NotificationSink) async -> Result<
+        JSONValue, RPCError
+    > {
         guard let entry = registry.entry(request.method) else {
             return .failure(.methodNotFound(request.method))
         }
@@ -79,8 +86,9 @@ struct Dispatcher: Sendable {
         guard permissions.contains(entry.descriptor.permission) else {
             let who = "uid \(session.principal.uid) (\(session.principal.user))"
             let has = roles.isEmpty ? "has no role on this daemon" : "has roles \(roles.joined(separator: ", "))"
-            return .failure(.permissionDenied(
-                "permission denied: \(request.method) needs \(entry.descriptor.permission); \(who) \(has)"))
+            return .failure(
+                .permissionDenied(
+                    "permission denied: \(request.method) needs \(entry.descriptor.permission); \(who) \(has)"))
         }
         if isDraining() {
             return .failure(.unavailable("laloD is shutting down; retry after it restarts"))
@@ -93,15 +101,20 @@ struct Dispatcher: Sendable {
         } catch {
             return .failure(error)
         }
-        let context = MethodContext(session: session, requestID: request.id, permissions: permissions, notifications: sink)
+        let context = MethodContext(
+            session: session, requestID: request.id, permissions: permissions, notifications: sink)
         do {
             return .success(try await entry.handler(request.params, context))
         } catch let error as RPCError {
             return .failure(error)
         } catch {
             // Never forward an arbitrary error: it may carry paths, SQL or worse.
-            logger.error("method failed", error: error, metadata: ["lalo.rpc.method": "\(request.method)",
-                                                                 "lalo.session.id": "\(session.id)"])
+            logger.error(
+                "method failed", error: error,
+                metadata: [
+                    "lalo.rpc.method": "\(request.method)",
+                    "lalo.session.id": "\(session.id)",
+                ])
             return .failure(.internalError())
         }
     }
@@ -110,15 +123,18 @@ struct Dispatcher: Sendable {
     /// not even a hash of a secret reaches the audit log.
     static func withoutSecrets(_ params: JSONValue?, method: String) -> JSONValue? {
         guard let secretFields = MethodCatalogue.descriptor(named: method)?.secretParams, !secretFields.isEmpty,
-              case .object(var object)? = params else { return params }
+            case .object(var object)? = params
+        else { return params }
         for field in secretFields where object[field] != nil { object[field] = .string("[REDACTED]") }
         return .object(object)
     }
 
     /// Appends the call's audit entry; false when the audit log could not take it.
     @discardableResult
-    func record(session: Session, method: String, params: JSONValue?, outcome: Result<JSONValue, RPCError>,
-                micros: Int64) async -> Bool {
+    func record(
+        session: Session, method: String, params: JSONValue?, outcome: Result<JSONValue, RPCError>,
+        micros: Int64
+    ) async -> Bool {
         let errorKind: ErrorKind?
         if case .failure(let error) = outcome { errorKind = error.kind } else { errorKind = nil }
         let denied = errorKind == .permissionDenied
@@ -126,7 +142,8 @@ struct Dispatcher: Sendable {
             kind: denied ? .denial : .call, uid: Int64(session.principal.uid), user: session.principal.user,
             pid: session.principal.pid, sessionId: session.id, method: String(method.prefix(128)),
             outcome: denied ? .denied : (errorKind == nil ? .ok : .error), errorKind: errorKind,
-            durationMicros: micros, paramsDigest: digestOfParams(Self.withoutSecrets(params, method: method)), detail: nil)
+            durationMicros: micros, paramsDigest: digestOfParams(Self.withoutSecrets(params, method: method)),
+            detail: nil)
         do {
             try await audit.append(event)
             return true

@@ -60,7 +60,9 @@ struct LineFrameDecoder: ByteToMessageDecoder {
     }
 
     /// At end of input a final line without a newline still counts (`printf '{…}' | socat …`).
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
+        -> DecodingState
+    {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if buffer.readableBytes > 0 {
             if !discarding, let line = buffer.readSlice(length: buffer.readableBytes) {

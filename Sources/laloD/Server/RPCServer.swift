@@ -48,8 +48,10 @@ final class RPCServer: Service, Sendable {
     /// kept here until served or closed after the drain.
     private let unserved = Mutex<[ObjectIdentifier: Connection]>([:])
 
-    init(server: Configuration.Server, listenDescriptor: Int32?, sessions: SessionRegistry, audit: AuditLog,
-         logger: Logger, onListening: @escaping @Sendable () -> Void) {
+    init(
+        server: Configuration.Server, listenDescriptor: Int32?, sessions: SessionRegistry, audit: AuditLog,
+        logger: Logger, onListening: @escaping @Sendable () -> Void
+    ) {
         socketPath = server.socket
         socketMode = server.socketMode
         socketGroup = server.socketGroup
@@ -72,14 +74,20 @@ final class RPCServer: Service, Sendable {
         guard let dispatcher = dispatcherBox.withLock({ $0 }) else { fatalError("RPCServer.run before attach") }
         let serverChannel = try await bind()
         onListening()
-        logger.info("listening", metadata: ["lalo.socket": "\(socketPath)",
-                                            "lalo.socket.activated": "\(listenDescriptor != nil)"])
+        logger.info(
+            "listening",
+            metadata: [
+                "lalo.socket": "\(socketPath)",
+                "lalo.socket.activated": "\(listenDescriptor != nil)",
+            ])
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 do {
                     try await serverChannel.executeThenClose { inbound in
                         for try await connection in inbound {
-                            _ = self.unserved.withLock { $0.removeValue(forKey: ObjectIdentifier(connection.channel.channel)) }
+                            _ = self.unserved.withLock {
+                                $0.removeValue(forKey: ObjectIdentifier(connection.channel.channel))
+                            }
                             let executor = EventLoopTaskExecutor(connection.channel.channel.eventLoop)
                             group.addTask(executorPreference: executor) {
                                 await self.serve(connection, dispatcher: dispatcher)
@@ -148,9 +156,11 @@ final class RPCServer: Service, Sendable {
                 return channel.eventLoop.makeFailedFuture(ChannelError.operationUnsupported)
             }
             let credentials: EventLoopFuture<Principal.PeerCredentials> =
-                provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+                provider.unsafeGetSocketOption(
+                    level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
             return credentials.flatMapThrowing { credentials in
-                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: maxLine)))
+                try channel.pipeline.syncOperations.addHandler(
+                    ByteToMessageHandler(LineFrameDecoder(maximumLineBytes: maxLine)))
                 let wrapped = try NIOAsyncChannel<Frame, ByteBuffer>(wrappingChannelSynchronously: channel)
                 let connection = Connection(channel: wrapped, credentials: credentials)
                 self.unserved.withLock { $0[ObjectIdentifier(channel)] = connection }
@@ -169,8 +179,9 @@ final class RPCServer: Service, Sendable {
     /// Creates the directory and removes a stale socket, refusing to steal a live one.
     private func prepareSocketPath() throws {
         let directory = (socketPath as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o755])
         var info = stat()
         guard lstat(socketPath, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
@@ -186,11 +197,13 @@ final class RPCServer: Service, Sendable {
     private func applySocketPermissions() throws {
         if let gid = UserDatabase.groupID(name: socketGroup) {
             if chown(socketPath, uid_t.max, gid) != 0 {
-                throw StartupError("cannot give \(socketPath) to group \(socketGroup): \(String(cString: strerror(errno)))")
+                throw StartupError(
+                    "cannot give \(socketPath) to group \(socketGroup): \(String(cString: strerror(errno)))")
             }
         } else {
-            logger.warning("socket group does not exist; only the owner and root can connect",
-                           metadata: ["lalo.socket.group": "\(socketGroup)"])
+            logger.warning(
+                "socket group does not exist; only the owner and root can connect",
+                metadata: ["lalo.socket.group": "\(socketGroup)"])
         }
         if chmod(socketPath, mode_t(socketMode)) != 0 {
             throw StartupError("cannot set mode of \(socketPath): \(String(cString: strerror(errno)))")
@@ -234,8 +247,9 @@ final class RPCServer: Service, Sendable {
                     await withDiscardingTaskGroup { requests in
                         do {
                             for try await frame in inbound {
-                                self.accept(frame, session: session, dispatcher: dispatcher, sink: sink,
-                                            write: write, into: &requests)
+                                self.accept(
+                                    frame, session: session, dispatcher: dispatcher, sink: sink,
+                                    write: write, into: &requests)
                             }
                         } catch {
                             // Connection reset or closed by terminate(): fall through to cleanup.
@@ -256,8 +270,10 @@ final class RPCServer: Service, Sendable {
 
     typealias Writer = @Sendable (ByteBuffer) async throws -> Void
 
-    private func accept(_ frame: Frame, session: Session, dispatcher: Dispatcher, sink: NotificationSink,
-                        write: @escaping Writer, into requests: inout DiscardingTaskGroup) {
+    private func accept(
+        _ frame: Frame, session: Session, dispatcher: Dispatcher, sink: NotificationSink,
+        write: @escaping Writer, into requests: inout DiscardingTaskGroup
+    ) {
         let line: ByteBuffer
         switch frame {
         case .tooLong(let limit):
@@ -284,7 +300,8 @@ final class RPCServer: Service, Sendable {
             let error: RPCError
             let id: RPCID?
             if cost > 1 {
-                error = .rateLimited("a batch of \(cost) requests with those in flight exceeds the limit of \(limit) on this connection")
+                error = .rateLimited(
+                    "a batch of \(cost) requests with those in flight exceeds the limit of \(limit) on this connection")
                 id = .null
             } else {
                 error = .rateLimited("more than \(limit) requests in flight on this connection; wait for answers")
@@ -332,19 +349,21 @@ final class RPCServer: Service, Sendable {
             logger.error("cannot open session", error: error)
             rpcError = .internalError()
         }
-        _ = try? await audit.append(AuditEvent(
-            kind: .session, uid: Int64(principal.uid), user: principal.user, pid: principal.pid, sessionId: 0,
-            method: "session.open", outcome: .error, errorKind: rpcError.kind, durationMicros: 0,
-            paramsDigest: digestOfParams(nil), detail: ["reason": .string(rpcError.message)]))
+        _ = try? await audit.append(
+            AuditEvent(
+                kind: .session, uid: Int64(principal.uid), user: principal.user, pid: principal.pid, sessionId: 0,
+                method: "session.open", outcome: .error, errorKind: rpcError.kind, durationMicros: 0,
+                paramsDigest: digestOfParams(nil), detail: ["reason": .string(rpcError.message)]))
         let channel = connection.channel.channel
         try? await channel.writeAndFlush(Self.line(RPCResponse(id: .null, outcome: .failure(rpcError)).json)).get()
         try? await channel.close()
     }
 
     private func sessionEvent(_ session: Session, method: String, detail: JSONValue?) -> AuditEvent {
-        AuditEvent(kind: .session, uid: Int64(session.principal.uid), user: session.principal.user,
-                   pid: session.principal.pid, sessionId: session.id, method: method, outcome: .ok, errorKind: nil,
-                   durationMicros: 0, paramsDigest: digestOfParams(nil), detail: detail)
+        AuditEvent(
+            kind: .session, uid: Int64(session.principal.uid), user: session.principal.user,
+            pid: session.principal.pid, sessionId: session.id, method: method, outcome: .ok, errorKind: nil,
+            durationMicros: 0, paramsDigest: digestOfParams(nil), detail: detail)
     }
 
     private static func line(_ value: JSONValue) -> ByteBuffer {
@@ -361,7 +380,9 @@ extension RPCServer {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
         }
         guard rc == 0 else { return nil }
-        let path = withUnsafeBytes(of: address.sun_path) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+        let path = withUnsafeBytes(of: address.sun_path) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
         return path.isEmpty ? nil : path
     }
 }

@@ -138,10 +138,11 @@ final class Session: Sendable {
 
     func info(currentSession: Int64) -> SessionInfo {
         state.withLock { state in
-            SessionInfo(id: id, uid: principal.uid, user: principal.user, pid: principal.pid,
-                        connectedAt: Timestamp.format(microsecondsSinceEpoch: connectedAtMicros),
-                        lastActivityAt: Timestamp.format(microsecondsSinceEpoch: state.lastActivityMicros),
-                        calls: state.calls, inFlight: state.inFlight, current: id == currentSession)
+            SessionInfo(
+                id: id, uid: principal.uid, user: principal.user, pid: principal.pid,
+                connectedAt: Timestamp.format(microsecondsSinceEpoch: connectedAtMicros),
+                lastActivityAt: Timestamp.format(microsecondsSinceEpoch: state.lastActivityMicros),
+                calls: state.calls, inFlight: state.inFlight, current: id == currentSession)
         }
     }
 }

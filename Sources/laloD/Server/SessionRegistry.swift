@@ -24,8 +24,9 @@ final class SessionRegistry: Sendable {
         self.maxPerUser = Mutex(maxPerUser)
         // Sessions left open by a crash or kill ended when that daemon did.
         try store.writer.write { db in
-            try db.execute(sql: "UPDATE session SET endedAt = ?, endReason = 'daemon restarted' WHERE endedAt IS NULL",
-                           arguments: [Timestamp.now()])
+            try db.execute(
+                sql: "UPDATE session SET endedAt = ?, endReason = 'daemon restarted' WHERE endedAt IS NULL",
+                arguments: [Timestamp.now()])
         }
     }
 
@@ -56,8 +57,9 @@ final class SessionRegistry: Sendable {
     func close(_ session: Session, reason: String) async {
         state.withLock { _ = $0.sessions.removeValue(forKey: session.id) }
         _ = try? await store.writer.write { db in
-            try db.execute(sql: "UPDATE session SET endedAt = ?, endReason = ? WHERE id = ?",
-                           arguments: [Timestamp.now(), reason, session.id])
+            try db.execute(
+                sql: "UPDATE session SET endedAt = ?, endReason = ? WHERE id = ?",
+                arguments: [Timestamp.now(), reason, session.id])
         }
     }
 

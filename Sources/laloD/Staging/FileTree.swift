@@ -22,13 +22,21 @@ enum FileTree {
             if errno == ENOTDIR || errno == ELOOP { return unlinkat(directory, name, 0) == 0 || errno == ENOENT }
             // A directory without search permission (0000, left by sandboxed code): make it
             // ours once. (It is a directory: a link would have answered ELOOP.)
-            if errno == EACCES, !retried, fchmodat(directory, name, 0o700, 0) == 0 { return remove(name, in: directory, retried: true) }
+            if errno == EACCES, !retried, fchmodat(directory, name, 0o700, 0) == 0 {
+                return remove(name, in: directory, retried: true)
+            }
             return false
         }
-        guard let entries = try? children(fd) else { close(fd); return false }
+        guard let entries = try? children(fd) else {
+            close(fd)
+            return false
+        }
         for entry in entries {
             if entry.isDirectory {
-                guard remove(entry.bytes, in: fd) else { close(fd); return false }
+                guard remove(entry.bytes, in: fd) else {
+                    close(fd)
+                    return false
+                }
             } else if unlinkat(fd, entry.bytes, 0) != 0 && errno != ENOENT {
                 close(fd)
                 return false
@@ -61,7 +69,11 @@ enum FileTree {
     static func children(_ fd: Int32) throws(Failure) -> [Child] {
         let copy = dup(fd)
         guard copy >= 0 else { throw Failure(path: ".", code: errno) }
-        guard let stream = fdopendir(copy) else { let code = errno; close(copy); throw Failure(path: ".", code: code) }
+        guard let stream = fdopendir(copy) else {
+            let code = errno
+            close(copy)
+            throw Failure(path: ".", code: code)
+        }
         defer { closedir(stream) }
         rewinddir(stream)
         var result: [Child] = []
@@ -72,7 +84,9 @@ enum FileTree {
                 break
             }
             let bytes = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1)) }
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) {
+                    Array(UnsafeBufferPointer(start: $0, count: strlen($0) + 1))
+                }
             }
             if bytes == [46, 0] || bytes == [46, 46, 0] { continue }
             var info = stat()
@@ -96,7 +110,9 @@ enum FileTree {
         guard source >= 0 else { throw Failure(path: label, code: errno) }
         defer { close(source) }
         var info = stat()
-        guard fstat(source, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw Failure(path: label, code: EINVAL) }
+        guard fstat(source, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw Failure(path: label, code: EINVAL)
+        }
         let destination = openat(to, target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard destination >= 0 else { throw Failure(path: label, code: errno) }
         defer { close(destination) }
@@ -150,12 +166,15 @@ enum FileTree {
         for child in try children(source) {
             let name = child.name ?? "?"
             var childInfo = stat()
-            guard fstatat(source, child.bytes, &childInfo, AT_SYMLINK_NOFOLLOW) == 0 else { throw Failure(path: name, code: errno) }
+            guard fstatat(source, child.bytes, &childInfo, AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw Failure(path: name, code: errno)
+            }
             switch childInfo.st_mode & S_IFMT {
             case S_IFDIR:
                 try copyTree(child.bytes, from: source, to: destination, as: child.bytes)
             case S_IFREG:
-                try copyFile(child.bytes, from: source, to: destination, as: child.bytes, mode: childInfo.st_mode & 0o777)
+                try copyFile(
+                    child.bytes, from: source, to: destination, as: child.bytes, mode: childInfo.st_mode & 0o777)
             case S_IFLNK:
                 var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
                 let n = readlinkat(source, child.bytes, &buffer, buffer.count - 1)

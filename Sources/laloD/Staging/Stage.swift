@@ -20,10 +20,12 @@ final class Stage: Sendable {
 
     init(directory: String) throws {
         self.directory = directory
-        try FileManager.default.createDirectory(atPath: directory + "/upper", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
-        try FileManager.default.createDirectory(atPath: directory + "/work", withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory + "/upper", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: directory + "/work", withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
     }
 
     static func exists(_ directory: String) -> Bool {
@@ -44,12 +46,16 @@ final class Stage: Sendable {
         var reason: String?
 
         var json: JSONValue {
-            var object: [String: JSONValue] = ["path": .string(path), "change": .string(kind.rawValue),
-                                               "bytesBefore": .int(sizeBefore), "bytesAfter": .int(sizeAfter)]
+            var object: [String: JSONValue] = [
+                "path": .string(path), "change": .string(kind.rawValue),
+                "bytesBefore": .int(sizeBefore), "bytesAfter": .int(sizeAfter),
+            ]
             if let reason { object["reason"] = .string(reason) }
             let large = (kind != .added && before == nil) || (kind != .deleted && after == nil)
             if large, kind != .refused, reason == nil { object["reason"] = "too large or hard-linked: no text diff" }
-            if kind != .refused, !large, let text = TextDiff.unified(path: path, old: before, new: after) { object["diff"] = .string(text) }
+            if kind != .refused, !large, let text = TextDiff.unified(path: path, old: before, new: after) {
+                object["diff"] = .string(text)
+            }
             return .object(object)
         }
     }
@@ -73,7 +79,8 @@ final class Stage: Sendable {
             case .directory:
                 for (name, child) in try lower.entries(path) { try deleted(path + "/" + name, child) }
             case .file:
-                result.append(Change(path: path, kind: .deleted, before: try content(lower, path, node), sizeBefore: node.size))
+                result.append(
+                    Change(path: path, kind: .deleted, before: try content(lower, path, node), sizeBefore: node.size))
             default:
                 result.append(Change(path: path, kind: .deleted, before: [], sizeBefore: node.size))
             }
@@ -101,7 +108,10 @@ final class Stage: Sendable {
                     if let below, below.kind == .file {
                         let before = try content(lower, path, below)
                         if before != after || after == nil {
-                            result.append(Change(path: path, kind: .changed, before: before, after: after, sizeBefore: below.size, sizeAfter: node.size))
+                            result.append(
+                                Change(
+                                    path: path, kind: .changed, before: before, after: after, sizeBefore: below.size,
+                                    sizeAfter: node.size))
                         }
                     } else {
                         if let below { try deleted(path, below) }
@@ -109,11 +119,18 @@ final class Stage: Sendable {
                     }
                 case .directory:
                     if let below, below.kind != .directory { try deleted(path, below) }
-                    try walk(path, lowerVisible: below?.kind == .directory, replacing: try replacing || upper.isOpaque(path))
+                    try walk(
+                        path, lowerVisible: below?.kind == .directory, replacing: try replacing || upper.isOpaque(path))
                 case .symlink:
-                    result.append(Change(path: path, kind: .refused, reason: "a symbolic link; commits carry files and directories only"))
+                    result.append(
+                        Change(
+                            path: path, kind: .refused,
+                            reason: "a symbolic link; commits carry files and directories only"))
                 case .other:
-                    result.append(Change(path: path, kind: .refused, reason: "a device, FIFO or socket; commits carry files and directories only"))
+                    result.append(
+                        Change(
+                            path: path, kind: .refused,
+                            reason: "a device, FIFO or socket; commits carry files and directories only"))
                 }
             }
         }
@@ -135,7 +152,8 @@ final class Stage: Sendable {
 
         /// The commit was not recorded: the workspace is swapped back, as it was.
         func undo() throws {
-            guard lalo_renameat2(AT_FDCWD, parent + "/" + old, AT_FDCWD, parent + "/" + name, LALO_RENAME_EXCHANGE) == 0 else {
+            guard lalo_renameat2(AT_FDCWD, parent + "/" + old, AT_FDCWD, parent + "/" + name, LALO_RENAME_EXCHANGE) == 0
+            else {
                 throw FileTree.Failure(path: parent + "/" + name, code: errno)
             }
             finish()
@@ -185,15 +203,23 @@ final class Stage: Sendable {
         for child in try FileTree.children(upper) {
             // What the review cannot name is not committed either: a name that is not UTF-8,
             // or the temporary file of a write that never finished.
-            guard let name = child.name, !(name.hasPrefix(".") && name.contains(Workspace.temporaryMarker)) else { continue }
+            guard let name = child.name, !(name.hasPrefix(".") && name.contains(Workspace.temporaryMarker)) else {
+                continue
+            }
             var info = stat()
-            guard fstatat(upper, child.bytes, &info, AT_SYMLINK_NOFOLLOW) == 0 else { throw FileTree.Failure(path: path + name, code: errno) }
+            guard fstatat(upper, child.bytes, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw FileTree.Failure(path: path + name, code: errno)
+            }
             let node = Workspace.Node(info)
             switch node.kind {
             case .whiteout:
-                guard FileTree.remove(child.bytes, in: target) else { throw FileTree.Failure(path: path + name, code: errno) }
+                guard FileTree.remove(child.bytes, in: target) else {
+                    throw FileTree.Failure(path: path + name, code: errno)
+                }
             case .file:
-                guard FileTree.remove(child.bytes, in: target) else { throw FileTree.Failure(path: path + name, code: errno) }
+                guard FileTree.remove(child.bytes, in: target) else {
+                    throw FileTree.Failure(path: path + name, code: errno)
+                }
                 let mode: mode_t = node.mode & 0o111 != 0 ? 0o700 : 0o600
                 try FileTree.copyFile(child.bytes, from: upper, to: target, as: child.bytes, mode: mode)
             case .directory:
@@ -203,9 +229,13 @@ final class Stage: Sendable {
                 var existing = stat()
                 let present = fstatat(target, child.bytes, &existing, AT_SYMLINK_NOFOLLOW) == 0
                 if present && (existing.st_mode & S_IFMT != S_IFDIR || lalo_is_opaque(source) != 0) {
-                    guard FileTree.remove(child.bytes, in: target) else { throw FileTree.Failure(path: path + name, code: errno) }
+                    guard FileTree.remove(child.bytes, in: target) else {
+                        throw FileTree.Failure(path: path + name, code: errno)
+                    }
                 }
-                guard mkdirat(target, child.bytes, 0o700) == 0 || errno == EEXIST else { throw FileTree.Failure(path: path + name, code: errno) }
+                guard mkdirat(target, child.bytes, 0o700) == 0 || errno == EEXIST else {
+                    throw FileTree.Failure(path: path + name, code: errno)
+                }
                 let directory = openat(target, child.bytes, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                 guard directory >= 0 else { throw FileTree.Failure(path: path + name, code: errno) }
                 defer { close(directory) }

@@ -54,7 +54,8 @@ final class StagedWorkspace: WorkspaceFiles {
                 if node.kind == .directory { result.upperOpaque = try upper.isOpaque(prefix) }
             } else if node.kind == .symlink {
                 // As in the workspace: never through a link (the sandbox may have made one).
-                throw Workspace.Failure(path: path, problem: "the path goes through a symbolic link, which workspace paths may not")
+                throw Workspace.Failure(
+                    path: path, problem: "the path goes through a symbolic link, which workspace paths may not")
             } else if node.kind != .directory {
                 // A whiteout or file above hides everything below it.
                 return Resolved()
@@ -126,10 +127,15 @@ final class StagedWorkspace: WorkspaceFiles {
         let here = try resolve(path)
         guard let merged = here.merged else { throw notFound(path) }
         if here.upper == nil {
-            guard merged.kind == .file else { throw Workspace.Failure(path: path, problem: merged.kind == .directory ? "is a directory" : "is not a regular file") }
+            guard merged.kind == .file else {
+                throw Workspace.Failure(
+                    path: path, problem: merged.kind == .directory ? "is a directory" : "is not a regular file")
+            }
             let existing = try lower.read(path)
             guard existing.count + bytes.count <= lower.limits.maxFileBytes else {
-                throw Workspace.Failure(path: path, problem: "appending \(bytes.count) bytes would pass the limit of \(lower.limits.maxFileBytes)")
+                throw Workspace.Failure(
+                    path: path,
+                    problem: "appending \(bytes.count) bytes would pass the limit of \(lower.limits.maxFileBytes)")
             }
             try prepareParents(path)
             try upper.write(path, existing + bytes, createDirectories: false)
@@ -141,7 +147,9 @@ final class StagedWorkspace: WorkspaceFiles {
     func list(_ path: String) throws(Workspace.Failure) -> [Workspace.Entry] {
         let here = try resolve(path)
         guard let merged = here.merged else { throw notFound(path) }
-        guard merged.kind == .directory else { throw Workspace.Failure(path: path, problem: "a component of the path is not a directory") }
+        guard merged.kind == .directory else {
+            throw Workspace.Failure(path: path, problem: "a component of the path is not a directory")
+        }
         var entries: [String: Workspace.Entry] = [:]
         var hidden: Set<String> = []
         if here.upper?.kind == .directory {
@@ -165,7 +173,9 @@ final class StagedWorkspace: WorkspaceFiles {
         let here = try resolve(path)
         guard let merged = here.merged else { throw notFound(path) }
         if try lower.check(path).isEmpty { throw Workspace.Failure(path: path, problem: "names the workspace itself") }
-        if merged.kind == .directory, try !list(path).isEmpty { throw Workspace.Failure(path: path, problem: "directory not empty") }
+        if merged.kind == .directory, try !list(path).isEmpty {
+            throw Workspace.Failure(path: path, problem: "directory not empty")
+        }
         if here.upper != nil { try upper.removeTree(path) }
         if here.lower != nil {
             try prepareParents(path)
@@ -177,15 +187,19 @@ final class StagedWorkspace: WorkspaceFiles {
     func move(_ from: String, to destination: String) throws(Workspace.Failure) {
         let source = try resolve(from)
         guard let merged = source.merged else { throw notFound(from) }
-        guard try resolve(destination).merged == nil else { throw Workspace.Failure(path: destination, problem: "already exists") }
-        let a = try lower.check(from), b = try lower.check(destination)
+        guard try resolve(destination).merged == nil else {
+            throw Workspace.Failure(path: destination, problem: "already exists")
+        }
+        let a = try lower.check(from)
+        let b = try lower.check(destination)
         if b.count > a.count, Array(b.prefix(a.count)) == a {
             throw Workspace.Failure(path: destination, problem: "a directory cannot be moved into itself")
         }
         switch merged.kind {
         case .file:
             if merged.links != 1 {
-                throw Workspace.Failure(path: from, problem: "has \(merged.links) hard links; files linked from elsewhere are refused")
+                throw Workspace.Failure(
+                    path: from, problem: "has \(merged.links) hard links; files linked from elsewhere are refused")
             }
             try write(destination, read(from))
         case .directory:
@@ -201,7 +215,8 @@ final class StagedWorkspace: WorkspaceFiles {
                 try move(from + "/" + entry.name, to: destination + "/" + entry.name)
             }
         default:
-            throw Workspace.Failure(path: from, problem: "only files and directories can be moved in a staged workspace")
+            throw Workspace.Failure(
+                path: from, problem: "only files and directories can be moved in a staged workspace")
         }
         try delete(from)
     }

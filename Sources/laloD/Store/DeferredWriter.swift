@@ -53,13 +53,17 @@ final class DeferredWriter: Sendable {
         let batch = take(clearingSchedule: true)
         guard !batch.isEmpty else { return }
         // Not a Swift task: nothing can cancel it half-way.
-        store.writer.asyncWrite({ db in
-            for statement in batch { try db.execute(sql: statement.sql, arguments: statement.arguments) }
-        }, completion: { [logger] _, result in
-            if case .failure(let error) = result {
-                logger.error("cannot write deferred rows", metadata: ["lalo.error": "\(error)", "lalo.rows": "\(batch.count)"])
-            }
-        })
+        store.writer.asyncWrite(
+            { db in
+                for statement in batch { try db.execute(sql: statement.sql, arguments: statement.arguments) }
+            },
+            completion: { [logger] _, result in
+                if case .failure(let error) = result {
+                    logger.error(
+                        "cannot write deferred rows",
+                        metadata: ["lalo.error": "\(error)", "lalo.rows": "\(batch.count)"])
+                }
+            })
     }
 
     /// Writes what is pending now. The writer is serial, so a batch another thread has already
@@ -71,7 +75,8 @@ final class DeferredWriter: Sendable {
                 for statement in batch { try db.execute(sql: statement.sql, arguments: statement.arguments) }
             }
         } catch {
-            logger.error("cannot write deferred rows", metadata: ["lalo.error": "\(error)", "lalo.rows": "\(batch.count)"])
+            logger.error(
+                "cannot write deferred rows", metadata: ["lalo.error": "\(error)", "lalo.rows": "\(batch.count)"])
         }
     }
 }

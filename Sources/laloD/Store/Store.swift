@@ -25,8 +25,9 @@ struct Store: Sendable {
     /// to start instead. The descriptor is deliberately never closed: the kernel drops the lock
     /// when the process exits, however it exits.
     static func lockStateDirectory(_ directory: String) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o750])
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o750])
         let path = (directory as NSString).appendingPathComponent("laloD.lock")
         let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -43,10 +44,13 @@ struct Store: Sendable {
     }
 
     /// Opens (creating if needed) `laloD.sqlite` in `directory` and migrates it.
-    static func open(directory: String, busyTimeoutMilliseconds: Int,
-                     durability: Configuration.Durability = .full) throws -> Store {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o750])
+    static func open(
+        directory: String, busyTimeoutMilliseconds: Int,
+        durability: Configuration.Durability = .full
+    ) throws -> Store {
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o750])
         let path = (directory as NSString).appendingPathComponent("laloD.sqlite")
         var configuration = GRDB.Configuration()
         configuration.foreignKeysEnabled = true
@@ -74,7 +78,8 @@ struct Store: Sendable {
         var total: Int64 = 0
         for suffix in ["", "-wal"] {
             if let attributes = try? FileManager.default.attributesOfItem(atPath: path + suffix),
-               let size = attributes[.size] as? NSNumber {
+                let size = attributes[.size] as? NSNumber
+            {
                 total += size.int64Value
             }
         }
@@ -84,7 +89,8 @@ struct Store: Sendable {
     /// The writer connection's actual `synchronous` setting, read back from SQLite.
     func durability() throws -> String {
         let level = try writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") } ?? -1
-        return ["off", "normal", "full", "extra"].indices.contains(level) ? ["off", "normal", "full", "extra"][level] : "unknown"
+        return ["off", "normal", "full", "extra"].indices.contains(level)
+            ? ["off", "normal", "full", "extra"][level] : "unknown"
     }
 
     func schemaVersion() throws -> String {

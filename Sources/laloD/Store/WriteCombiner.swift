@@ -29,19 +29,20 @@ final class WriteCombiner: Sendable {
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let job = Job(run: { db in
-                do {
-                    nonisolated(unsafe) var result: T?
-                    try db.inSavepoint {
-                        result = try body(db)
-                        return .commit
+            let job = Job(
+                run: { db in
+                    do {
+                        nonisolated(unsafe) var result: T?
+                        try db.inSavepoint {
+                            result = try body(db)
+                            return .commit
+                        }
+                        let value = result!
+                        return { continuation.resume(returning: value) }
+                    } catch {
+                        return { continuation.resume(throwing: error) }
                     }
-                    let value = result!
-                    return { continuation.resume(returning: value) }
-                } catch {
-                    return { continuation.resume(throwing: error) }
-                }
-            }, fail: { error in continuation.resume(throwing: error) })
+                }, fail: { error in continuation.resume(throwing: error) })
             let start = state.withLock { state -> Bool in
                 state.pending.append(job)
                 defer { state.running = true }
@@ -60,12 +61,14 @@ final class WriteCombiner: Sendable {
         }
         guard !batch.isEmpty else { return }
         // Not a Swift task: a cancelled caller cannot cut a shared transaction short.
-        writer.asyncWrite({ db in batch.map { $0.run(db) } }, completion: { _, result in
-            switch result {
-            case .success(let completions): for completion in completions { completion() }
-            case .failure(let error): for job in batch { job.fail(error) }
-            }
-            self.drain()
-        })
+        writer.asyncWrite(
+            { db in batch.map { $0.run(db) } },
+            completion: { _, result in
+                switch result {
+                case .success(let completions): for completion in completions { completion() }
+                case .failure(let error): for job in batch { job.fail(error) }
+                }
+                self.drain()
+            })
     }
 }

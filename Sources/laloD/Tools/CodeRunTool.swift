@@ -16,33 +16,54 @@ struct CodeRunTool: Tool {
     private static var outputProperties: [Schema.Property] {
         guard case .object(let rules) = SandboxRunResult.schema else { return [] }
         return rules.properties + [
-            .required("files", .array(.object("A file the code left in the workspace", [
-                .required("path", .string()),
-                .optional("content", .string("The file's text (UTF-8)")),
-                .optional("base64", .string("The file's bytes, when they are not UTF-8 text")),
-                .optional("bytes", .integer()),
-                .optional("error", .string("Why the file was not collected")),
-            ]))),
+            .required(
+                "files",
+                .array(
+                    .object(
+                        "A file the code left in the workspace",
+                        [
+                            .required("path", .string()),
+                            .optional("content", .string("The file's text (UTF-8)")),
+                            .optional("base64", .string("The file's bytes, when they are not UTF-8 text")),
+                            .optional("bytes", .integer()),
+                            .optional("error", .string("Why the file was not collected")),
+                        ])))
         ]
     }
 
     let descriptor = ToolDescriptor(
         name: "code.run",
-        description: "Run Python or shell code in the sandbox with the workflow's workspace at /workspace (no network, limited memory, processes and time). `files` are written into the workspace first; `outputs` are workspace files returned after the run. Changes to the workspace are staged for review.",
+        description:
+            "Run Python or shell code in the sandbox with the workflow's workspace at /workspace (no network, limited memory, processes and time). `files` are written into the workspace first; `outputs` are workspace files returned after the run. Changes to the workspace are staged for review.",
         risk: .write, permission: .workflowRun,
-        inputSchema: .object("Code to run", [
-            .required("language", .string(enum: sandboxLanguages)),
-            .required("code", .string("Program text; runs with /workspace as the working directory", minLength: 1, maxLength: 119_999)),
-            .optional("stdin", .string("Standard input", maxLength: 1 << 20)),
-            .optional("files", .array(.object("A file to put in the workspace before the run", [
-                .required("path", .string("Path relative to the workspace", minLength: 1, maxLength: 1024)),
-                .required("content", .string("Text (UTF-8)", maxLength: 10 << 20)),
-            ]), "Files in", maxItems: CodeRunTool.maxFilesIn)),
-            .optional("outputs", .array(.string("Path relative to the workspace", minLength: 1, maxLength: 1024),
-                                        "Workspace files to return after the run", maxItems: CodeRunTool.maxFilesOut)),
-            .optional("env", .map("Environment variables", values: .string(maxLength: 4096))),
-            .optional("limits", SandboxLimits.schema),
-        ]),
+        inputSchema: .object(
+            "Code to run",
+            [
+                .required("language", .string(enum: sandboxLanguages)),
+                .required(
+                    "code",
+                    .string(
+                        "Program text; runs with /workspace as the working directory", minLength: 1, maxLength: 119_999)
+                ),
+                .optional("stdin", .string("Standard input", maxLength: 1 << 20)),
+                .optional(
+                    "files",
+                    .array(
+                        .object(
+                            "A file to put in the workspace before the run",
+                            [
+                                .required(
+                                    "path", .string("Path relative to the workspace", minLength: 1, maxLength: 1024)),
+                                .required("content", .string("Text (UTF-8)", maxLength: 10 << 20)),
+                            ]), "Files in", maxItems: CodeRunTool.maxFilesIn)),
+                .optional(
+                    "outputs",
+                    .array(
+                        .string("Path relative to the workspace", minLength: 1, maxLength: 1024),
+                        "Workspace files to return after the run", maxItems: CodeRunTool.maxFilesOut)),
+                .optional("env", .map("Environment variables", values: .string(maxLength: 4096))),
+                .optional("limits", SandboxLimits.schema),
+            ]),
         outputSchema: .object("What the code did", CodeRunTool.outputProperties),
         idempotent: false, canRollback: true, defaultTimeout: .seconds(660), defaultRateLimitPerMinute: 120)
 
@@ -55,8 +76,9 @@ struct CodeRunTool: Tool {
         let files = arguments["files"]?.arrayValue ?? []
         let outputs = (arguments["outputs"]?.arrayValue ?? []).compactMap(\.stringValue)
         if context.workspace == nil, !files.isEmpty || !outputs.isEmpty {
-            throw ToolFailure(kind: .invalidParams, message: "files and outputs need a workflow workspace",
-                              field: files.isEmpty ? "arguments.outputs" : "arguments.files")
+            throw ToolFailure(
+                kind: .invalidParams, message: "files and outputs need a workflow workspace",
+                field: files.isEmpty ? "arguments.outputs" : "arguments.files")
         }
         var requested = SandboxLimits()
         for (name, value) in arguments["limits"]?.objectValue ?? [:] {
@@ -67,9 +89,11 @@ struct CodeRunTool: Tool {
         do {
             try Sandbox.check(environment: environment, field: "arguments.env")
             job = SandboxJob(
-                argv: try Sandbox.argv(language: language, code: code, python: sandbox.settings.python, field: "arguments"),
+                argv: try Sandbox.argv(
+                    language: language, code: code, python: sandbox.settings.python, field: "arguments"),
                 stdin: Array((arguments["stdin"]?.stringValue ?? "").utf8), environment: environment,
-                limits: try requested.resolved(defaults: sandbox.settings.defaults, maxima: sandbox.settings.maxima, field: "arguments.limits"),
+                limits: try requested.resolved(
+                    defaults: sandbox.settings.defaults, maxima: sandbox.settings.maxima, field: "arguments.limits"),
                 workspace: context.workspace?.root, stage: context.workspace?.stage?.directory)
         } catch let error as RPCError {
             throw ToolFailure(kind: error.kind, message: error.message, field: error.field)
@@ -80,7 +104,8 @@ struct CodeRunTool: Tool {
                 do {
                     try workspace.write(path, Array((file["content"]?.stringValue ?? "").utf8))
                 } catch {
-                    throw ToolFailure(kind: .invalidParams, message: error.description, field: "arguments.files[\(index)].path")
+                    throw ToolFailure(
+                        kind: .invalidParams, message: error.description, field: "arguments.files[\(index)].path")
                 }
             }
         }
@@ -99,13 +124,18 @@ struct CodeRunTool: Tool {
         do {
             let bytes = try workspace.read(path)
             guard bytes.count <= limit else {
-                return ["path": .string(path), "bytes": .int(Int64(bytes.count)),
-                        "error": .string("\(bytes.count) bytes is more than the \(limit) this tool returns")]
+                return [
+                    "path": .string(path), "bytes": .int(Int64(bytes.count)),
+                    "error": .string("\(bytes.count) bytes is more than the \(limit) this tool returns"),
+                ]
             }
             if let text = String(validating: bytes, as: UTF8.self) {
                 return ["path": .string(path), "content": .string(text), "bytes": .int(Int64(bytes.count))]
             }
-            return ["path": .string(path), "base64": .string(Data(bytes).base64EncodedString()), "bytes": .int(Int64(bytes.count))]
+            return [
+                "path": .string(path), "base64": .string(Data(bytes).base64EncodedString()),
+                "bytes": .int(Int64(bytes.count)),
+            ]
         } catch {
             return ["path": .string(path), "error": .string(error.description)]
         }

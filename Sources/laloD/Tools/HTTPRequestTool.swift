@@ -24,29 +24,42 @@ struct HTTPRequestTool: Tool {
 
     let descriptor = ToolDescriptor(
         name: "http.request",
-        description: "Call an HTTP API. Credentials come from the secret store by name (auth.secret); responses are capped in size and may be checked against a JSON Schema.",
+        description:
+            "Call an HTTP API. Credentials come from the secret store by name (auth.secret); responses are capped in size and may be checked against a JSON Schema.",
         risk: .external, permission: .workflowRun,
-        inputSchema: .object("HTTP request", [
-            .required("url", .string("http:// or https:// URL", minLength: 8, maxLength: 8192,
-                                     check: { $0.hasPrefix("http://") || $0.hasPrefix("https://") })),
-            .optional("method", .string(enum: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])),
-            .optional("headers", .map("Request headers", values: .string(maxLength: 8192))),
-            .optional("body", .string("Request body (text)", maxLength: 10 << 20)),
-            .optional("json", .any(description: "Request body as JSON (sets Content-Type)")),
-            .optional("auth", .object("Credentials from the secret store", [
-                .required("secret", .string("Secret name", pattern: secretNamePattern, check: isValidSecretName)),
-                .optional("scheme", .string(enum: ["bearer", "basic", "header"])),
-                .optional("username", .string("For basic", maxLength: 256)),
-                .optional("header", .string("Header name for scheme header", minLength: 1, maxLength: 128)),
-            ])),
-            .optional("timeoutMs", .integer(minimum: 1, maximum: 600_000)),
-            .optional("responseSchema", .any(description: "JSON Schema the JSON response must match")),
-        ]),
-        outputSchema: .object("Response", [
-            .required("status", .integer()), .required("headers", .map(values: .string())),
-            .required("body", .string()), .optional("json", .any(description: "The parsed JSON body")),
-            .required("bytes", .integer()), .required("attempts", .integer()),
-        ]),
+        inputSchema: .object(
+            "HTTP request",
+            [
+                .required(
+                    "url",
+                    .string(
+                        "http:// or https:// URL", minLength: 8, maxLength: 8192,
+                        check: { $0.hasPrefix("http://") || $0.hasPrefix("https://") })),
+                .optional("method", .string(enum: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])),
+                .optional("headers", .map("Request headers", values: .string(maxLength: 8192))),
+                .optional("body", .string("Request body (text)", maxLength: 10 << 20)),
+                .optional("json", .any(description: "Request body as JSON (sets Content-Type)")),
+                .optional(
+                    "auth",
+                    .object(
+                        "Credentials from the secret store",
+                        [
+                            .required(
+                                "secret", .string("Secret name", pattern: secretNamePattern, check: isValidSecretName)),
+                            .optional("scheme", .string(enum: ["bearer", "basic", "header"])),
+                            .optional("username", .string("For basic", maxLength: 256)),
+                            .optional("header", .string("Header name for scheme header", minLength: 1, maxLength: 128)),
+                        ])),
+                .optional("timeoutMs", .integer(minimum: 1, maximum: 600_000)),
+                .optional("responseSchema", .any(description: "JSON Schema the JSON response must match")),
+            ]),
+        outputSchema: .object(
+            "Response",
+            [
+                .required("status", .integer()), .required("headers", .map(values: .string())),
+                .required("body", .string()), .optional("json", .any(description: "The parsed JSON body")),
+                .required("bytes", .integer()), .required("attempts", .integer()),
+            ]),
         idempotent: false, canRollback: false, defaultTimeout: .seconds(60), defaultRateLimitPerMinute: 600)
 
     func risk(of arguments: JSONValue) -> ToolRisk {
@@ -72,8 +85,10 @@ struct HTTPRequestTool: Tool {
             throw ToolFailure(kind: .invalidParams, message: "\(url) has no host", field: "arguments.url")
         }
         let method = Self.method(arguments)
-        var headers: [(name: String, value: String)] = (arguments["headers"]?.objectValue ?? [:]).sorted { $0.key < $1.key }
-            .compactMap { key, value in value.stringValue.map { (key, $0) } }
+        var headers: [(name: String, value: String)] = (arguments["headers"]?.objectValue ?? [:]).sorted {
+            $0.key < $1.key
+        }
+        .compactMap { key, value in value.stringValue.map { (key, $0) } }
         var body = arguments["body"]?.stringValue.map { Array($0.utf8) }
         // Headers the tool sets itself replace the caller's, so a request never carries two.
         func set(_ header: (name: String, value: String)) {
@@ -88,14 +103,18 @@ struct HTTPRequestTool: Tool {
             set(try await credential(auth, context: context))
         }
         let timeout = Duration.milliseconds(arguments["timeoutMs"]?.intValue ?? 30_000)
-        let request = HTTPRequest(method: method, url: url, headers: headers, body: body, connectTimeout: .seconds(10),
-                                  timeout: timeout)
-        let policy = RetryPolicy(maxRetries: setting("maxRetries"), baseDelay: .milliseconds(setting("retryBaseMilliseconds")))
+        let request = HTTPRequest(
+            method: method, url: url, headers: headers, body: body, connectTimeout: .seconds(10),
+            timeout: timeout)
+        let policy = RetryPolicy(
+            maxRetries: setting("maxRetries"), baseDelay: .milliseconds(setting("retryBaseMilliseconds")))
         let cap = setting("maxResponseBytes")
         var attempt = 0
         while true {
             guard hosts.take(host, perMinute: setting("rateLimitPerHostPerMinute")) else {
-                throw ToolFailure(kind: .rateLimited, message: "requests to \(host) are limited to \(setting("rateLimitPerHostPerMinute")) a minute")
+                throw ToolFailure(
+                    kind: .rateLimited,
+                    message: "requests to \(host) are limited to \(setting("rateLimitPerHostPerMinute")) a minute")
             }
             let head: HTTPResponseHead
             let bytes: [UInt8]
@@ -104,7 +123,8 @@ struct HTTPRequestTool: Tool {
             } catch let error as HTTPError {
                 switch error.kind {
                 case .tooLarge:
-                    throw ToolFailure(kind: .validationFailed, message: "the response from \(host) is larger than \(cap) bytes")
+                    throw ToolFailure(
+                        kind: .validationFailed, message: "the response from \(host) is larger than \(cap) bytes")
                 case .cancelled: throw CancellationError()
                 case .timeout: throw ToolFailure(kind: .timeout, message: "\(host) did not answer within \(timeout)")
                 case .invalid: throw ToolFailure(kind: .invalidParams, message: error.message, field: "arguments.url")
@@ -114,7 +134,8 @@ struct HTTPRequestTool: Tool {
                         attempt += 1
                         continue
                     }
-                    throw ToolFailure(kind: .unavailable, message: "\(host): \(error.message) (after \(attempt + 1) attempts)")
+                    throw ToolFailure(
+                        kind: .unavailable, message: "\(host): \(error.message) (after \(attempt + 1) attempts)")
                 }
             }
             if head.status == 429 || (500...599).contains(head.status), attempt < policy.maxRetries {
@@ -129,7 +150,9 @@ struct HTTPRequestTool: Tool {
         }
     }
 
-    private func result(_ head: HTTPResponseHead, _ bytes: [UInt8], attempts: Int, schema: JSONValue?) throws -> JSONValue {
+    private func result(_ head: HTTPResponseHead, _ bytes: [UInt8], attempts: Int, schema: JSONValue?) throws
+        -> JSONValue
+    {
         var headerMap: [String: JSONValue] = [:]
         for (name, value) in head.headers where name != "set-cookie" { headerMap[name] = .string(value) }
         var output: [String: JSONValue] = [
@@ -141,10 +164,12 @@ struct HTTPRequestTool: Tool {
         if isJSON, let json = try? JSONParser.parse(bytes) { output["json"] = json }
         if let schema {
             guard let json = output["json"] else {
-                throw ToolFailure(kind: .validationFailed, message: "the response is not JSON, but a responseSchema was given")
+                throw ToolFailure(
+                    kind: .validationFailed, message: "the response is not JSON, but a responseSchema was given")
             }
             if let problem = JSONSchemaValidator.firstProblem(json, schema: schema, path: "response") {
-                throw ToolFailure(kind: .validationFailed, message: "the response does not match responseSchema: \(problem)")
+                throw ToolFailure(
+                    kind: .validationFailed, message: "the response does not match responseSchema: \(problem)")
             }
         }
         return .object(output)
@@ -166,7 +191,8 @@ struct HTTPRequestTool: Tool {
             return ("Authorization", "Basic " + Data("\(username):\(value)".utf8).base64EncodedString())
         case "header":
             guard let header = auth["header"]?.stringValue else {
-                throw ToolFailure(kind: .invalidParams, message: "scheme header needs header", field: "arguments.auth.header")
+                throw ToolFailure(
+                    kind: .invalidParams, message: "scheme header needs header", field: "arguments.auth.header")
             }
             return (header, value)
         default:

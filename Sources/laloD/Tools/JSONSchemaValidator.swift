@@ -22,7 +22,8 @@ enum JSONSchemaValidator {
         if let options = rules["anyOf"]?.arrayValue ?? rules["oneOf"]?.arrayValue {
             let problems = options.map { firstProblem(value, schema: $0, path: path) }
             if !problems.contains(where: { $0 == nil }) {
-                return problems.compactMap { $0 }.min(by: { $0.count > $1.count }) ?? "\(path): matches none of the alternatives"
+                return problems.compactMap { $0 }.min(by: { $0.count > $1.count })
+                    ?? "\(path): matches none of the alternatives"
             }
         }
         switch value {
@@ -33,23 +34,35 @@ enum JSONSchemaValidator {
             let properties = rules["properties"]?.objectValue ?? [:]
             for (key, member) in object.sorted(by: { $0.key < $1.key }) {
                 if let propertySchema = properties[key] {
-                    if let problem = firstProblem(member, schema: propertySchema, path: "\(path).\(key)") { return problem }
+                    if let problem = firstProblem(member, schema: propertySchema, path: "\(path).\(key)") {
+                        return problem
+                    }
                 } else if let additional = rules["additionalProperties"] {
                     if additional == .bool(false) { return "\(path).\(key): not allowed" }
                     if let problem = firstProblem(member, schema: additional, path: "\(path).\(key)") { return problem }
                 }
             }
         case .array(let items):
-            if let minimum = rules["minItems"]?.intValue, items.count < minimum { return "\(path): fewer than \(minimum) items" }
-            if let maximum = rules["maxItems"]?.intValue, items.count > maximum { return "\(path): more than \(maximum) items" }
+            if let minimum = rules["minItems"]?.intValue, items.count < minimum {
+                return "\(path): fewer than \(minimum) items"
+            }
+            if let maximum = rules["maxItems"]?.intValue, items.count > maximum {
+                return "\(path): more than \(maximum) items"
+            }
             if let itemSchema = rules["items"] {
                 for (index, item) in items.enumerated() {
-                    if let problem = firstProblem(item, schema: itemSchema, path: "\(path)[\(index)]") { return problem }
+                    if let problem = firstProblem(item, schema: itemSchema, path: "\(path)[\(index)]") {
+                        return problem
+                    }
                 }
             }
         case .string(let text):
-            if let minimum = rules["minLength"]?.intValue, text.count < minimum { return "\(path): shorter than \(minimum)" }
-            if let maximum = rules["maxLength"]?.intValue, text.count > maximum { return "\(path): longer than \(maximum)" }
+            if let minimum = rules["minLength"]?.intValue, text.count < minimum {
+                return "\(path): shorter than \(minimum)"
+            }
+            if let maximum = rules["maxLength"]?.intValue, text.count > maximum {
+                return "\(path): longer than \(maximum)"
+            }
         case .int, .double:
             let number = value.numberValue!
             if let minimum = rules["minimum"]?.numberValue, number < minimum { return "\(path): below \(minimum)" }
@@ -62,7 +75,8 @@ enum JSONSchemaValidator {
 
     private static func matches(_ value: JSONValue, type: String) -> Bool {
         switch (type, value) {
-        case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null): return true
+        case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("null", .null):
+            return true
         case ("integer", .int): return true
         case ("integer", .double(let d)): return d.rounded() == d
         case ("number", .int), ("number", .double): return true

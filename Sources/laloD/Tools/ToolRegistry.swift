@@ -36,7 +36,8 @@ final class ToolRegistry: Sendable {
 
     func tool(_ name: String) throws(RPCError) -> any Tool {
         guard let tool = tools[name] else {
-            throw RPCError.notFound("no tool named \(name) (tools: \(tools.keys.sorted().joined(separator: ", ")))", field: "params.name")
+            throw RPCError.notFound(
+                "no tool named \(name) (tools: \(tools.keys.sorted().joined(separator: ", ")))", field: "params.name")
         }
         return tool
     }
@@ -53,12 +54,14 @@ final class ToolRegistry: Sendable {
         let setting = try store.writer.read { db in try Setting.fetchOne(db, key: name) }
         return ToolInfo(
             name: descriptor.name, description: descriptor.description, risk: descriptor.risk.rawValue,
-            permission: descriptor.permission.rawValue, idempotent: descriptor.idempotent, canRollback: descriptor.canRollback,
+            permission: descriptor.permission.rawValue, idempotent: descriptor.idempotent,
+            canRollback: descriptor.canRollback,
             enabled: setting?.enabled ?? true,
             timeoutMs: setting?.timeoutMs ?? Int(descriptor.defaultTimeout.components.seconds * 1000),
             rateLimitPerMinute: setting?.rateLimitPerMinute ?? descriptor.defaultRateLimitPerMinute,
             inputSchema: descriptor.inputSchema.json, outputSchema: descriptor.outputSchema.json,
-            settings: Self.effectiveSettings(tool, stored: (try? setting.map { try JSONParser.parse($0.settings) }) ?? nil))
+            settings: Self.effectiveSettings(
+                tool, stored: (try? setting.map { try JSONParser.parse($0.settings) }) ?? nil))
     }
 
     /// The tool's defaults with the administrator's values over them.
@@ -81,24 +84,32 @@ final class ToolRegistry: Sendable {
         var merged = current.settings.objectValue ?? [:]
         for (key, value) in (params.settings?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard known[key] != nil else {
-                throw RPCError.invalidParams("\(params.name) has no setting \(key)" + (known.isEmpty ? "" : " (settings: \(known.keys.sorted().joined(separator: ", ")))"),
-                                             field: "params.settings.\(key)")
+                throw RPCError.invalidParams(
+                    "\(params.name) has no setting \(key)"
+                        + (known.isEmpty ? "" : " (settings: \(known.keys.sorted().joined(separator: ", ")))"),
+                    field: "params.settings.\(key)")
             }
             guard let number = value.intValue, number >= 0 else {
-                throw RPCError.invalidParams("\(key) must be a whole number, 0 or more", field: "params.settings.\(key)")
+                throw RPCError.invalidParams(
+                    "\(key) must be a whole number, 0 or more", field: "params.settings.\(key)")
             }
             merged[key] = .int(number)
         }
-        let setting = Setting(name: params.name, enabled: params.enabled ?? current.enabled,
-                              timeoutMs: params.timeoutMs ?? current.timeoutMs,
-                              rateLimitPerMinute: params.rateLimitPerMinute ?? current.rateLimitPerMinute,
-                              settings: JSONWriter.string(.object(merged)), updatedBy: actor.user, updatedAt: Timestamp.now())
+        let setting = Setting(
+            name: params.name, enabled: params.enabled ?? current.enabled,
+            timeoutMs: params.timeoutMs ?? current.timeoutMs,
+            rateLimitPerMinute: params.rateLimitPerMinute ?? current.rateLimitPerMinute,
+            settings: JSONWriter.string(.object(merged)), updatedBy: actor.user, updatedAt: Timestamp.now())
         try await store.writer.write { db in try setting.save(db) }
         limiter.reset(params.name)
-        try await audit.append(AuditEvent(.tool, "tool.configure", by: actor, detail: [
-            "tool": .string(params.name), "enabled": .bool(setting.enabled), "timeoutMs": .int(Int64(setting.timeoutMs ?? 0)),
-            "rateLimitPerMinute": .int(Int64(setting.rateLimitPerMinute ?? 0)),
-        ]))
+        try await audit.append(
+            AuditEvent(
+                .tool, "tool.configure", by: actor,
+                detail: [
+                    "tool": .string(params.name), "enabled": .bool(setting.enabled),
+                    "timeoutMs": .int(Int64(setting.timeoutMs ?? 0)),
+                    "rateLimitPerMinute": .int(Int64(setting.rateLimitPerMinute ?? 0)),
+                ]))
         return try info(params.name)
     }
 
@@ -118,7 +129,9 @@ final class ToolRegistry: Sendable {
 
     /// Like ``execute(_:arguments:context:)``, and says whether the result was recorded earlier
     /// (the key had already run) rather than produced by this call.
-    func run(_ name: String, arguments: JSONValue, context: ToolContext) async throws -> (execution: ToolExecutionInfo, replayed: Bool) {
+    func run(_ name: String, arguments: JSONValue, context: ToolContext) async throws -> (
+        execution: ToolExecutionInfo, replayed: Bool
+    ) {
         let tool = try tool(name)
         let descriptor = tool.descriptor
         let configured = try info(name)
@@ -137,7 +150,10 @@ final class ToolRegistry: Sendable {
         let start = ContinuousClock.now
         var outcome: Result<JSONValue, ToolFailure>
         if !limiter.take(name, perMinute: configured.rateLimitPerMinute) {
-            outcome = .failure(ToolFailure(kind: .rateLimited, message: "tool \(name) is limited to \(configured.rateLimitPerMinute) calls a minute"))
+            outcome = .failure(
+                ToolFailure(
+                    kind: .rateLimited,
+                    message: "tool \(name) is limited to \(configured.rateLimitPerMinute) calls a minute"))
         } else {
             var prepared = context
             prepared.settings = configured.settings
@@ -150,12 +166,17 @@ final class ToolRegistry: Sendable {
                     try descriptor.outputSchema.validate(result, at: "result")
                     outcome = .success(redactor.redact(result))
                 } catch {
-                    outcome = .failure(ToolFailure(kind: .internalError, message: "tool \(name) returned a result that does not match its schema: \(error.message)"))
+                    outcome = .failure(
+                        ToolFailure(
+                            kind: .internalError,
+                            message: "tool \(name) returned a result that does not match its schema: \(error.message)"))
                 }
             } catch let failure as ToolFailure {
                 outcome = .failure(failure)
             } catch is TimeoutError {
-                outcome = .failure(ToolFailure(kind: .timeout, message: "tool \(name) did not finish within \(configured.timeoutMs) ms"))
+                outcome = .failure(
+                    ToolFailure(
+                        kind: .timeout, message: "tool \(name) did not finish within \(configured.timeoutMs) ms"))
             } catch let error as RPCError {
                 outcome = .failure(ToolFailure(kind: error.kind, message: error.message, field: error.field))
             } catch {
@@ -166,26 +187,37 @@ final class ToolRegistry: Sendable {
         let record = try await finish(execution, outcome: outcome, duration: duration)
         running.withLock { _ = $0.remove(execution) }
         let failure: ToolFailure? = { if case .failure(let f) = outcome { return f } else { return nil } }()
-        try await audit.append(AuditEvent(.tool, "tool.execute", by: context.actor, outcome: failure == nil ? .ok : .error,
-                                          errorKind: failure?.kind, durationMicros: duration, detail: [
-            "tool": .string(name), "execution": .int(execution), "risk": .string(tool.risk(of: arguments).rawValue),
-            "workflowId": context.workflowId.map(JSONValue.string) ?? .null,
-        ]))
+        try await audit.append(
+            AuditEvent(
+                .tool, "tool.execute", by: context.actor, outcome: failure == nil ? .ok : .error,
+                errorKind: failure?.kind, durationMicros: duration,
+                detail: [
+                    "tool": .string(name), "execution": .int(execution),
+                    "risk": .string(tool.risk(of: arguments).rawValue),
+                    "workflowId": context.workflowId.map(JSONValue.string) ?? .null,
+                ]))
         if let failure { throw failure }
         return (record, false)
     }
 
-    private func begin(_ name: String, arguments: JSONValue, context: ToolContext, idempotent: Bool) async throws -> Begin {
+    private func begin(_ name: String, arguments: JSONValue, context: ToolContext, idempotent: Bool) async throws
+        -> Begin
+    {
         let redacted = JSONWriter.string(redactor.redact(arguments))
         return try await store.combined.write { db -> Begin in
-            if let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM toolExecution WHERE idempotencyKey = ?",
-                                               arguments: [context.idempotencyKey]) {
+            if let row = try GRDB.Row.fetchOne(
+                db, sql: "SELECT * FROM toolExecution WHERE idempotencyKey = ?",
+                arguments: [context.idempotencyKey])
+            {
                 let earlier = try Self.info(row)
                 let owner: Int64 = row["uid"]
                 // A key names one call: the same tool, caller and arguments. Anything else reusing
                 // it is a mistake (or an attempt to read another user's result).
-                guard earlier.tool == name, owner == context.actor.uid, earlier.arguments == JSONParser.parseOrNull(redacted) else {
-                    throw RPCError(.conflict, "idempotency key \(context.idempotencyKey) was already used for another call")
+                guard earlier.tool == name, owner == context.actor.uid,
+                    earlier.arguments == JSONParser.parseOrNull(redacted)
+                else {
+                    throw RPCError(
+                        .conflict, "idempotency key \(context.idempotencyKey) was already used for another call")
                 }
                 if earlier.status != "started" { return .finished(earlier) }
                 if self.running.withLock({ $0.contains(earlier.id) }) {
@@ -194,32 +226,45 @@ final class ToolRegistry: Sendable {
                 // Started and never finished: laloD stopped in the middle of it. Only a tool that
                 // is safe to repeat runs again; anything else needs a person to look.
                 guard idempotent else { throw InterruptedCall(execution: earlier.id, tool: name) }
-                try db.execute(sql: "UPDATE toolExecution SET startedAt = ? WHERE id = ?", arguments: [Timestamp.now(), earlier.id])
+                try db.execute(
+                    sql: "UPDATE toolExecution SET startedAt = ? WHERE id = ?",
+                    arguments: [Timestamp.now(), earlier.id])
                 self.running.withLock { _ = $0.insert(earlier.id) }
                 return .fresh(earlier.id)
             }
-            try db.execute(sql: """
-                INSERT INTO toolExecution (tool, workflowId, step, idempotencyKey, status, arguments, uid, user, startedAt)
-                VALUES (?, ?, ?, ?, 'started', ?, ?, ?, ?)
-                """, arguments: [name, context.workflowId, context.step, context.idempotencyKey, redacted,
-                                 context.actor.uid, context.actor.user, Timestamp.now()])
+            try db.execute(
+                sql: """
+                    INSERT INTO toolExecution (tool, workflowId, step, idempotencyKey, status, arguments, uid, user, startedAt)
+                    VALUES (?, ?, ?, ?, 'started', ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    name, context.workflowId, context.step, context.idempotencyKey, redacted,
+                    context.actor.uid, context.actor.user, Timestamp.now(),
+                ])
             let id = db.lastInsertedRowID
             self.running.withLock { _ = $0.insert(id) }
             return .fresh(id)
         }
     }
 
-    private func finish(_ id: Int64, outcome: Result<JSONValue, ToolFailure>, duration: Int64) async throws -> ToolExecutionInfo {
+    private func finish(_ id: Int64, outcome: Result<JSONValue, ToolFailure>, duration: Int64) async throws
+        -> ToolExecutionInfo
+    {
         try await store.combined.write { db in
             switch outcome {
             case .success(let result):
-                try db.execute(sql: "UPDATE toolExecution SET status = 'succeeded', result = ?, finishedAt = ?, durationMicros = ? WHERE id = ?",
-                               arguments: [JSONWriter.string(result), Timestamp.now(), duration, id])
+                try db.execute(
+                    sql:
+                        "UPDATE toolExecution SET status = 'succeeded', result = ?, finishedAt = ?, durationMicros = ? WHERE id = ?",
+                    arguments: [JSONWriter.string(result), Timestamp.now(), duration, id])
             case .failure(let failure):
-                try db.execute(sql: "UPDATE toolExecution SET status = 'failed', error = ?, finishedAt = ?, durationMicros = ? WHERE id = ?",
-                               arguments: [self.redactor.redact(failure.message), Timestamp.now(), duration, id])
+                try db.execute(
+                    sql:
+                        "UPDATE toolExecution SET status = 'failed', error = ?, finishedAt = ?, durationMicros = ? WHERE id = ?",
+                    arguments: [self.redactor.redact(failure.message), Timestamp.now(), duration, id])
             }
-            return try Self.info(try GRDB.Row.fetchOne(db, sql: "SELECT * FROM toolExecution WHERE id = ?", arguments: [id])!)
+            return try Self.info(
+                try GRDB.Row.fetchOne(db, sql: "SELECT * FROM toolExecution WHERE id = ?", arguments: [id])!)
         }
     }
 
@@ -234,17 +279,33 @@ final class ToolRegistry: Sendable {
     }
 
     /// Newest first; `uid` nil means everyone's.
-    func executions(tool: String?, workflowId: String?, uid: Int64?, beforeID: Int64?, limit: Int) throws -> [ToolExecutionInfo] {
+    func executions(tool: String?, workflowId: String?, uid: Int64?, beforeID: Int64?, limit: Int) throws
+        -> [ToolExecutionInfo]
+    {
         var conditions: [String] = []
         var arguments: [any DatabaseValueConvertible] = []
-        if let tool { conditions.append("tool = ?"); arguments.append(tool) }
-        if let workflowId { conditions.append("workflowId = ?"); arguments.append(workflowId) }
-        if let uid { conditions.append("uid = ?"); arguments.append(uid) }
-        if let beforeID { conditions.append("id < ?"); arguments.append(beforeID) }
+        if let tool {
+            conditions.append("tool = ?")
+            arguments.append(tool)
+        }
+        if let workflowId {
+            conditions.append("workflowId = ?")
+            arguments.append(workflowId)
+        }
+        if let uid {
+            conditions.append("uid = ?")
+            arguments.append(uid)
+        }
+        if let beforeID {
+            conditions.append("id < ?")
+            arguments.append(beforeID)
+        }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         return try store.writer.read { db in
-            try GRDB.Row.fetchAll(db, sql: "SELECT * FROM toolExecution \(whereClause) ORDER BY id DESC LIMIT ?",
-                                  arguments: StatementArguments(arguments + [limit])).map(Self.info)
+            try GRDB.Row.fetchAll(
+                db, sql: "SELECT * FROM toolExecution \(whereClause) ORDER BY id DESC LIMIT ?",
+                arguments: StatementArguments(arguments + [limit])
+            ).map(Self.info)
         }
     }
 }

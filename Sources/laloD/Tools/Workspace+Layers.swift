@@ -58,7 +58,7 @@ extension Workspace {
         let directory: (fd: Int32, name: String)
         do {
             directory = try parent(of: path)
-        } catch where error.notFound || error.problem.contains("not a directory") {
+        } catch  where error.notFound || error.problem.contains("not a directory") {
             return nil
         }
         defer { close(directory.fd) }
@@ -74,7 +74,10 @@ extension Workspace {
     func entries(_ path: String) throws(Failure) -> [(name: String, node: Node)] {
         let relative = try check(path).joined(separator: "/")
         let fd = try open2(relative, O_RDONLY | O_DIRECTORY, for: path)
-        guard let stream = fdopendir(fd) else { close(fd); throw failure(path, errno) }
+        guard let stream = fdopendir(fd) else {
+            close(fd)
+            throw failure(path, errno)
+        }
         defer { closedir(stream) }
         var result: [(String, Node)] = []
         while let entry = readdir(stream) {
@@ -85,7 +88,9 @@ extension Workspace {
             var info = stat()
             guard fstatat(dirfd(stream), name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             result.append((name, Node(info)))
-            if result.count > limits.maxListEntries { throw Failure(path: path, problem: "more than \(limits.maxListEntries) entries") }
+            if result.count > limits.maxListEntries {
+                throw Failure(path: path, problem: "more than \(limits.maxListEntries) entries")
+            }
         }
         return result.sorted { $0.0 < $1.0 }
     }
@@ -107,7 +112,8 @@ extension Workspace {
             guard fd >= 0 else { throw failure(path, errno) }
             defer { close(fd) }
             guard lalo_set_opaque(fd) == 0 else {
-                throw Failure(path: path, problem: "cannot mark the directory opaque: \(String(cString: strerror(errno)))")
+                throw Failure(
+                    path: path, problem: "cannot mark the directory opaque: \(String(cString: strerror(errno)))")
             }
         }
     }

@@ -17,5 +17,7 @@ protocol WorkspaceFiles: Sendable {
 
 extension Workspace: WorkspaceFiles {
     var stage: Stage? { nil }
-    func write(_ path: String, _ bytes: [UInt8]) throws(Workspace.Failure) { try write(path, bytes, createDirectories: true) }
+    func write(_ path: String, _ bytes: [UInt8]) throws(Workspace.Failure) {
+        try write(path, bytes, createDirectories: true)
+    }
 }

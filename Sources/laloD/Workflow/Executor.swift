@@ -44,8 +44,10 @@ struct Executor: Sendable {
 
     /// Runs `steps` in order (dependencies point backwards, so order satisfies them). The steps
     /// write to `context.workspace`, which for a workflow is the attempt's stage.
-    func run(_ steps: [Planner.Step], workflowId: String, attempt: Int = 1, context base: ToolContext,
-             hooks: Hooks = Hooks()) async -> Report {
+    func run(
+        _ steps: [Planner.Step], workflowId: String, attempt: Int = 1, context base: ToolContext,
+        hooks: Hooks = Hooks()
+    ) async -> Report {
         var outcomes: [StepOutcome] = []
         func fail(_ outcome: StepOutcome, _ failure: String) -> Report {
             outcomes.append(outcome)
@@ -64,7 +66,9 @@ struct Executor: Sendable {
                 var outcome = StepOutcome(index: index, tool: step.tool, execution: execution, replayed: replayed)
                 // A replayed step is taken from its record: later steps have changed the workspace
                 // since, so its post-condition cannot be checked again; a recorded failure stays one.
-                let problem = replayed ? (execution.status == "succeeded" ? nil : execution.error ?? "the call failed")
+                let problem =
+                    replayed
+                    ? (execution.status == "succeeded" ? nil : execution.error ?? "the call failed")
                     : verify(step, execution: execution, workspace: base.workspace)
                 if let problem {
                     outcome.error = problem
@@ -75,8 +79,9 @@ struct Executor: Sendable {
                 await hooks.progress(outcome)
             } catch let interrupted as InterruptedCall {
                 outcomes.append(StepOutcome(index: index, tool: step.tool, error: interrupted.description))
-                return Report(succeeded: false, steps: outcomes, undone: [], failure: nil,
-                              interrupted: "step \(index): \(interrupted.description)")
+                return Report(
+                    succeeded: false, steps: outcomes, undone: [], failure: nil,
+                    interrupted: "step \(index): \(interrupted.description)")
             } catch {
                 let message = (error as? ToolFailure)?.message ?? (error as? RPCError)?.message ?? "\(error)"
                 let outcome = StepOutcome(index: index, tool: step.tool, error: message)
@@ -108,10 +113,12 @@ struct Executor: Sendable {
             let expected = Array((step.arguments["content"]?.stringValue ?? "").utf8)
             return (try? workspace.read(path)) == expected ? nil : "\(path) does not hold what was written"
         case "delete":
-            return (try? workspace.list(path)) == nil && (try? workspace.read(path)) == nil ? nil : "\(path) still exists"
+            return (try? workspace.list(path)) == nil && (try? workspace.read(path)) == nil
+                ? nil : "\(path) still exists"
         case "move":
             guard let to = step.arguments["to"]?.stringValue else { return nil }
-            return (try? workspace.read(to)) != nil || (try? workspace.list(to)) != nil ? nil : "\(to) is missing after the move"
+            return (try? workspace.read(to)) != nil || (try? workspace.list(to)) != nil
+                ? nil : "\(to) is missing after the move"
         default:
             return nil
         }

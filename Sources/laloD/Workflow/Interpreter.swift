@@ -37,9 +37,11 @@ final class Interpreter: Sendable {
         var tools: [String]
 
         var json: JSONValue {
-            ["goal": .string(goal), "entities": .array(entities.map { .string($0) }),
-             "constraints": .array(constraints.map { .string($0) }), "expectedOutput": .string(expectedOutput),
-             "tools": .array(tools.map { .string($0) })]
+            [
+                "goal": .string(goal), "entities": .array(entities.map { .string($0) }),
+                "constraints": .array(constraints.map { .string($0) }), "expectedOutput": .string(expectedOutput),
+                "tools": .array(tools.map { .string($0) }),
+            ]
         }
     }
 
@@ -102,9 +104,11 @@ final class Interpreter: Sendable {
 
     /// Interprets `request` (with the answers to earlier clarification questions, if any) for
     /// `actor`, offering the names in `tools`.
-    func interpret(_ request: String, answers: [String] = [], tools: [String], actions: [PlanningAction] = [],
-                   threshold: Double? = nil, actor: AuditActor, workflowId: String? = nil,
-                   onIntent: (@Sendable (Intent) -> Void)? = nil) async throws -> Interpretation {
+    func interpret(
+        _ request: String, answers: [String] = [], tools: [String], actions: [PlanningAction] = [],
+        threshold: Double? = nil, actor: AuditActor, workflowId: String? = nil,
+        onIntent: (@Sendable (Intent) -> Void)? = nil
+    ) async throws -> Interpretation {
         let threshold = threshold ?? settings.threshold
         let key = cacheKey(request, answers: answers, tools: tools, threshold: threshold, actor: actor)
         if settings.cacheSeconds > 0, var hit = cached(key) {
@@ -116,10 +120,13 @@ final class Interpreter: Sendable {
         // Independent samples, concurrently: their agreement is half of the confidence.
         // A sample whose answer never matched the schema counts as missing; a model that cannot
         // be reached at all is an error of its own, not a reason to ask the person.
-        let (samples, unreachable) = try await withThrowingTaskGroup(of: Result<(Intent, Int), any Error>.self) { group in
+        let (samples, unreachable) = try await withThrowingTaskGroup(of: Result<(Intent, Int), any Error>.self) {
+            group in
             for _ in 0..<settings.samples {
                 group.addTask {
-                    do { return .success(try await self.sample(prompt, actor: actor, workflowId: workflowId)) } catch { return .failure(error) }
+                    do { return .success(try await self.sample(prompt, actor: actor, workflowId: workflowId)) } catch {
+                        return .failure(error)
+                    }
                 }
             }
             var collected: [(Intent, Int)] = []
@@ -136,14 +143,18 @@ final class Interpreter: Sendable {
         if samples.isEmpty, let unreachable { throw unreachable }
         var calls = samples.reduce(0) { $0 + $1.1 }
         guard let chosen = samples.first?.0 else {
-            throw Failure(description: "the interpreter model gave no answer matching the intent schema in \(settings.samples * settings.attemptsPerCall) attempts")
+            throw Failure(
+                description:
+                    "the interpreter model gave no answer matching the intent schema in \(settings.samples * settings.attemptsPerCall) attempts"
+            )
         }
         // The engine may start planning with this intent while the judge runs: if the judge
         // is satisfied, the planner's first answer is already there.
         onIntent?(chosen)
         let agreement = samples.count < settings.samples ? 0 : Self.agreement(samples.map(\.0))
-        let (score, consistency, questions, judgeCalls) = try await judge(request, answers: answers, intent: chosen, actor: actor,
-                                                                          workflowId: workflowId)
+        let (score, consistency, questions, judgeCalls) = try await judge(
+            request, answers: answers, intent: chosen, actor: actor,
+            workflowId: workflowId)
         calls += judgeCalls
         let modelScore = settings.judgeWeight * score * consistency + (1 - settings.judgeWeight) * agreement
         let checks = Grounding.check(request: request, answers: answers, intent: chosen, actions: actions)
@@ -155,11 +166,12 @@ final class Interpreter: Sendable {
             if asked.isEmpty { asked = ["What exactly should the result be, and where should it go?"] }
             asked = Array(asked.prefix(4))
         }
-        let result = Interpretation(intent: chosen, confidence: confidence, judgeScore: (score * 1000).rounded() / 1000,
-                                    agreement: (agreement * 1000).rounded() / 1000,
-                                    judgeConsistency: (consistency * 1000).rounded() / 1000,
-                                    modelScore: (modelScore * 1000).rounded() / 1000, checks: checks, questions: asked,
-                                    modelCalls: calls, fromCache: false)
+        let result = Interpretation(
+            intent: chosen, confidence: confidence, judgeScore: (score * 1000).rounded() / 1000,
+            agreement: (agreement * 1000).rounded() / 1000,
+            judgeConsistency: (consistency * 1000).rounded() / 1000,
+            modelScore: (modelScore * 1000).rounded() / 1000, checks: checks, questions: asked,
+            modelCalls: calls, fromCache: false)
         if settings.cacheSeconds > 0 { remember(result, key: key) }
         return result
     }
@@ -168,10 +180,13 @@ final class Interpreter: Sendable {
         let oldest = Timestamp.nowMicroseconds() - Int64(settings.cacheSeconds) * 1_000_000
         if let (hit, at) = cache.withLock({ $0[key] }), at >= oldest { return hit }
         guard let store else { return nil }
-        guard let text = try? store.writer.read({ db in
-            try String.fetchOne(db, sql: "SELECT interpretation FROM interpretationCache WHERE key = ? AND createdAtMicros >= ?",
-                                arguments: [key, oldest])
-        }), let hit = try? JSONDecoder().decode(Interpretation.self, from: Data(text.utf8)) else { return nil }
+        guard
+            let text = try? store.writer.read({ db in
+                try String.fetchOne(
+                    db, sql: "SELECT interpretation FROM interpretationCache WHERE key = ? AND createdAtMicros >= ?",
+                    arguments: [key, oldest])
+            }), let hit = try? JSONDecoder().decode(Interpretation.self, from: Data(text.utf8))
+        else { return nil }
         cache.withLock { $0[key] = (hit, Timestamp.nowMicroseconds()) }
         return hit
     }
@@ -186,11 +201,15 @@ final class Interpreter: Sendable {
         let now = Timestamp.nowMicroseconds()
         let oldest = now - Int64(settings.cacheSeconds) * 1_000_000
         // Off the request's path: the memory copy answers until the row is there.
-        models.deferred.add(DeferredWriter.Statement(
-            sql: "INSERT OR REPLACE INTO interpretationCache (key, interpretation, createdAtMicros) VALUES (?, ?, ?)",
-            arguments: [key, String(decoding: data, as: UTF8.self), now]))
-        models.deferred.add(DeferredWriter.Statement(sql: "DELETE FROM interpretationCache WHERE createdAtMicros < ?",
-                                                     arguments: [oldest]))
+        models.deferred.add(
+            DeferredWriter.Statement(
+                sql:
+                    "INSERT OR REPLACE INTO interpretationCache (key, interpretation, createdAtMicros) VALUES (?, ?, ?)",
+                arguments: [key, String(decoding: data, as: UTF8.self), now]))
+        models.deferred.add(
+            DeferredWriter.Statement(
+                sql: "DELETE FROM interpretationCache WHERE createdAtMicros < ?",
+                arguments: [oldest]))
     }
 
     /// Worked examples first (a small model follows an example's shape far better than an
@@ -208,18 +227,27 @@ final class Interpreter: Sendable {
             messages.append(ChatMessage(role: "assistant", content: JSONWriter.string(intent.json)))
         }
         var text = "Request: \(request)"
-        if !answers.isEmpty { text += "\nThe user's answers to clarification questions: " + answers.joined(separator: " | ") }
+        if !answers.isEmpty {
+            text += "\nThe user's answers to clarification questions: " + answers.joined(separator: " | ")
+        }
         messages.append(ChatMessage(role: "user", content: text))
         return messages
     }
 
     static let exampleIntents: [(String, Intent)] = [
-        ("Store the word blue in colour.txt",
-         Intent(goal: "write blue to colour.txt", entities: ["colour.txt", "blue"], constraints: [],
-                expectedOutput: "colour.txt containing blue", tools: ["file"])),
-        ("Use Python to multiply 6 by 7 and write the answer to product.txt",
-         Intent(goal: "compute 6 * 7 in Python and write it to product.txt", entities: ["product.txt", "6", "7"], constraints: [],
-                expectedOutput: "product.txt containing 42", tools: ["code.run"])),
+        (
+            "Store the word blue in colour.txt",
+            Intent(
+                goal: "write blue to colour.txt", entities: ["colour.txt", "blue"], constraints: [],
+                expectedOutput: "colour.txt containing blue", tools: ["file"])
+        ),
+        (
+            "Use Python to multiply 6 by 7 and write the answer to product.txt",
+            Intent(
+                goal: "compute 6 * 7 in Python and write it to product.txt", entities: ["product.txt", "6", "7"],
+                constraints: [],
+                expectedOutput: "product.txt containing 42", tools: ["code.run"])
+        ),
     ]
 
     /// One interpretation, retried while the answer does not parse or match the schema.
@@ -228,7 +256,8 @@ final class Interpreter: Sendable {
             role: .interpreter, messages: prompt, schema: Self.intentSchema,
             maxTokens: 160, temperature: settings.temperature, attempts: settings.attemptsPerCall, actor: actor,
             workflowId: workflowId)
-        guard let answer, let intent = try? JSONDecoder().decode(Intent.self, from: Data(JSONWriter.bytes(answer))) else {
+        guard let answer, let intent = try? JSONDecoder().decode(Intent.self, from: Data(JSONWriter.bytes(answer)))
+        else {
             throw Failure(description: "invalid interpreter output")
         }
         return (intent, calls)
@@ -236,8 +265,10 @@ final class Interpreter: Sendable {
 
     /// The judge's mean score over its samples, their consistency (1 minus the spread of the
     /// scores), its questions, and the calls made. The samples run concurrently.
-    private func judge(_ request: String, answers: [String], intent: Intent, actor: AuditActor,
-                       workflowId: String?) async throws -> (Double, Double, [String], Int) {
+    private func judge(
+        _ request: String, answers: [String], intent: Intent, actor: AuditActor,
+        workflowId: String?
+    ) async throws -> (Double, Double, [String], Int) {
         let prompt = """
             Score from 0 to 1 how well this interpretation captures the user's request, and list the questions \
             you would ask the user if anything is unclear.
@@ -249,8 +280,10 @@ final class Interpreter: Sendable {
             for index in 0..<samples {
                 group.addTask {
                     let (answer, calls) = try await self.models.structured(
-                        role: .judge, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.judgeSchema, maxTokens: 120,
-                        temperature: index == 0 ? 0 : 0.7, attempts: self.settings.attemptsPerCall, actor: actor, workflowId: workflowId)
+                        role: .judge, messages: [ChatMessage(role: "user", content: prompt)], schema: Self.judgeSchema,
+                        maxTokens: 120,
+                        temperature: index == 0 ? 0 : 0.7, attempts: self.settings.attemptsPerCall, actor: actor,
+                        workflowId: workflowId)
                     return (index, answer, calls)
                 }
             }
@@ -271,14 +304,16 @@ final class Interpreter: Sendable {
     static func agreement(_ intents: [Intent]) -> Double {
         guard intents.count > 1 else { return intents.isEmpty ? 0 : 1 }
         func words(_ intent: Intent) -> Set<String> {
-            Set((intent.goal + " " + intent.expectedOutput).lowercased()
-                .split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init).filter { $0.count > 2 })
+            Set(
+                (intent.goal + " " + intent.expectedOutput).lowercased()
+                    .split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map(String.init).filter { $0.count > 2 })
         }
         var total = 0.0
         var pairs = 0
         for i in 0..<intents.count {
             for j in (i + 1)..<intents.count {
-                let a = words(intents[i]), b = words(intents[j])
+                let a = words(intents[i])
+                let b = words(intents[j])
                 total += a.union(b).isEmpty ? 1 : Double(a.intersection(b).count) / Double(a.union(b).count)
                 pairs += 1
             }
@@ -287,13 +322,17 @@ final class Interpreter: Sendable {
     }
 
     /// Same user scope, same normalised text and answers, same models and tools: same key.
-    private func cacheKey(_ request: String, answers: [String], tools: [String], threshold: Double, actor: AuditActor) -> String {
+    private func cacheKey(_ request: String, answers: [String], tools: [String], threshold: Double, actor: AuditActor)
+        -> String
+    {
         let normalised = request.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
         let interpreter = models.configuration.binding(for: .interpreter)
         let judge = models.configuration.binding(for: .judge)
-        let material = [String(actor.uid), normalised, answers.joined(separator: "\u{1F}"), tools.sorted().joined(separator: ","),
-                        "\(threshold)", "\(interpreter.provider)/\(interpreter.model)", "\(judge.provider)/\(judge.model)"]
-            .joined(separator: "\u{1E}")
+        let material = [
+            String(actor.uid), normalised, answers.joined(separator: "\u{1F}"), tools.sorted().joined(separator: ","),
+            "\(threshold)", "\(interpreter.provider)/\(interpreter.model)", "\(judge.provider)/\(judge.model)",
+        ]
+        .joined(separator: "\u{1E}")
         return SHA256.hash(data: Array(material.utf8)).hexString
     }
 }

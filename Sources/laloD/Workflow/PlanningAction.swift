@@ -64,22 +64,33 @@ struct PlanningAction: Sendable {
 
 extension FileTool {
     var planningActions: [PlanningAction] {
-        let writeVerbs: Set<String> = ["write", "create", "save", "put", "make", "store", "record", "note", "add", "new"]
+        let writeVerbs: Set<String> = [
+            "write", "create", "save", "put", "make", "store", "record", "note", "add", "new",
+        ]
         return [
-            PlanningAction(name: "file.write", tool: "file", summary: "write a file", fixed: ["operation": "write"], fields: [
-                .init(name: "path", kind: .writtenPath, question: "the file to write"),
-                .init(name: "content", kind: .text, question: "the text to write into it"),
-            ], verbs: writeVerbs),
-            PlanningAction(name: "file.append", tool: "file", summary: "add text to the end of a file", fixed: ["operation": "append"], fields: [
-                .init(name: "path", kind: .writtenPath, question: "the file to add to"),
-                .init(name: "content", kind: .text, question: "the text to add"),
-            ], verbs: ["append", "add", "note", "log"]),
-            PlanningAction(name: "file.read", tool: "file", summary: "read a file", fixed: ["operation": "read"], fields: [
-                .init(name: "path", kind: .readPath, question: "the file to read"),
-            ], verbs: ["read", "show", "print", "display", "open", "cat", "view", "contents", "content"]),
-            PlanningAction(name: "file.list", tool: "file", summary: "list the files", fixed: ["operation": "list"], fields: [
-                .init(name: "path", kind: .directory, question: "the directory to list"),
-            ], verbs: ["list", "files", "ls", "directory", "folder", "contents", "workspace"]),
+            PlanningAction(
+                name: "file.write", tool: "file", summary: "write a file", fixed: ["operation": "write"],
+                fields: [
+                    .init(name: "path", kind: .writtenPath, question: "the file to write"),
+                    .init(name: "content", kind: .text, question: "the text to write into it"),
+                ], verbs: writeVerbs),
+            PlanningAction(
+                name: "file.append", tool: "file", summary: "add text to the end of a file",
+                fixed: ["operation": "append"],
+                fields: [
+                    .init(name: "path", kind: .writtenPath, question: "the file to add to"),
+                    .init(name: "content", kind: .text, question: "the text to add"),
+                ], verbs: ["append", "add", "note", "log"]),
+            PlanningAction(
+                name: "file.read", tool: "file", summary: "read a file", fixed: ["operation": "read"],
+                fields: [
+                    .init(name: "path", kind: .readPath, question: "the file to read")
+                ], verbs: ["read", "show", "print", "display", "open", "cat", "view", "contents", "content"]),
+            PlanningAction(
+                name: "file.list", tool: "file", summary: "list the files", fixed: ["operation": "list"],
+                fields: [
+                    .init(name: "path", kind: .directory, question: "the directory to list")
+                ], verbs: ["list", "files", "ls", "directory", "folder", "contents", "workspace"]),
         ]
     }
 }
@@ -88,12 +99,16 @@ extension CodeRunTool {
     var planningActions: [PlanningAction] {
         let codeVerbs: Set<String> = ["run", "execute", "compute", "calculate", "script", "program", "code"]
         return [
-            PlanningAction(name: "code.run.python", tool: "code.run", summary: "run Python code", fixed: ["language": "python"], fields: [
-                .init(name: "code", kind: .code, question: "the Python program"),
-            ], verbs: codeVerbs.union(["python", "python3"]), neededWhenAsked: true),
-            PlanningAction(name: "code.run.shell", tool: "code.run", summary: "run a shell command", fixed: ["language": "shell"], fields: [
-                .init(name: "code", kind: .code, question: "the shell command"),
-            ], verbs: codeVerbs.union(["shell", "command", "bash", "sh"]), neededWhenAsked: true),
+            PlanningAction(
+                name: "code.run.python", tool: "code.run", summary: "run Python code", fixed: ["language": "python"],
+                fields: [
+                    .init(name: "code", kind: .code, question: "the Python program")
+                ], verbs: codeVerbs.union(["python", "python3"]), neededWhenAsked: true),
+            PlanningAction(
+                name: "code.run.shell", tool: "code.run", summary: "run a shell command", fixed: ["language": "shell"],
+                fields: [
+                    .init(name: "code", kind: .code, question: "the shell command")
+                ], verbs: codeVerbs.union(["shell", "command", "bash", "sh"]), neededWhenAsked: true),
         ]
     }
 }

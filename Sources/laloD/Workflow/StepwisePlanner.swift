@@ -29,41 +29,50 @@ struct StepwisePlanner: Sendable {
         var calls: Int
     }
 
-    func draft(request: String, answers: [String], actions: [PlanningAction], objections: [String], workspace: Set<String>,
-               actor: AuditActor, workflowId: String?) async throws -> Draft {
+    func draft(
+        request: String, answers: [String], actions: [PlanningAction], objections: [String], workspace: Set<String>,
+        actor: AuditActor, workflowId: String?
+    ) async throws -> Draft {
         let text = ([request] + answers).joined(separator: "\n")
         let anchors = Grounding.anchors(of: text)
         var steps: [Planner.Step] = []
         var calls = 0
         var written: Set<String> = []
         var used: Set<String> = []
-        let notes = objections.isEmpty ? "" : "\nAvoid what was wrong before: " + objections.prefix(3).joined(separator: "; ")
+        let notes =
+            objections.isEmpty ? "" : "\nAvoid what was wrong before: " + objections.prefix(3).joined(separator: "; ")
         for index in 0..<settings.maxSteps {
             let uncovered = anchors.files.filter { !used.contains(Grounding.normalised($0)) }
             // One step at least; after it, another only while the request names a file no step uses.
             if index > 0 && uncovered.isEmpty { break }
-            let (action, actionCalls) = try await chooseAction(text: text, notes: notes, steps: steps, actions: actions,
-                                                               anchors: anchors, actor: actor, workflowId: workflowId)
+            let (action, actionCalls) = try await chooseAction(
+                text: text, notes: notes, steps: steps, actions: actions,
+                anchors: anchors, actor: actor, workflowId: workflowId)
             calls += actionCalls
             guard let action else { break }
             var decided: [String: JSONValue] = [:]
             var grounded = true
             for field in action.fields {
-                let context = Grounding.FieldContext(anchors: anchors, request: text, written: written, used: used, workspace: workspace)
-                let (value, accepted, valueCalls) = try await decide(field, of: action, text: text, notes: notes, decided: decided,
-                                                                     context: context, actor: actor, workflowId: workflowId)
+                let context = Grounding.FieldContext(
+                    anchors: anchors, request: text, written: written, used: used, workspace: workspace)
+                let (value, accepted, valueCalls) = try await decide(
+                    field, of: action, text: text, notes: notes, decided: decided,
+                    context: context, actor: actor, workflowId: workflowId)
                 calls += valueCalls
                 decided[field.name] = .string(value)
                 if !accepted { grounded = false }
             }
-            let step = Planner.Step(tool: action.tool, arguments: action.arguments(decided),
-                                    expectedOutcome: Self.outcome(of: action, decided), dependsOn: [])
+            let step = Planner.Step(
+                tool: action.tool, arguments: action.arguments(decided),
+                expectedOutcome: Self.outcome(of: action, decided), dependsOn: [])
             for (_, touched) in Grounding.paths(of: step, action: action) {
                 let path = Grounding.normalised(touched.path)
                 used.insert(path)
                 if touched.kind == .writtenPath { written.insert(path) }
             }
-            for name in Grounding.fileNamesIn(code: step.arguments["code"]?.stringValue ?? "") { used.insert(Grounding.normalised(name)) }
+            for name in Grounding.fileNamesIn(code: step.arguments["code"]?.stringValue ?? "") {
+                used.insert(Grounding.normalised(name))
+            }
             steps.append(step)
             // A step whose values the checks refuse ends the draft: more steps would not fix it,
             // and the plan's checks say what is wrong.
@@ -79,29 +88,49 @@ struct StepwisePlanner: Sendable {
 
     // MARK: The action
 
-    private func chooseAction(text: String, notes: String, steps: [Planner.Step], actions: [PlanningAction], anchors: Grounding.Anchors,
-                              actor: AuditActor, workflowId: String?) async throws -> (PlanningAction?, Int) {
+    private func chooseAction(
+        text: String, notes: String, steps: [Planner.Step], actions: [PlanningAction], anchors: Grounding.Anchors,
+        actor: AuditActor, workflowId: String?
+    ) async throws -> (PlanningAction?, Int) {
         guard !actions.isEmpty else { return (nil, 0) }
         if actions.count == 1 { return (actions[0], 0) }
         let summaries = actions.map(\.summary)
-        let schema: JSONValue = ["type": "object", "properties": ["action": ["type": "string", "enum": .array(summaries.map { .string($0) })]],
-                                 "required": ["action"]]
-        let shown = examples.filter { example in example.steps.contains { step in actions.contains { $0.name == step.action } } }
+        let schema: JSONValue = [
+            "type": "object",
+            "properties": ["action": ["type": "string", "enum": .array(summaries.map { .string($0) })]],
+            "required": ["action"],
+        ]
+        let shown = examples.filter { example in
+            example.steps.contains { step in actions.contains { $0.name == step.action } }
+        }
         var calls = 0
         var first: PlanningAction?
         for candidate in 0..<settings.candidates {
-            var messages = [ChatMessage(role: "system", content: "Choose the next step for the request. Answer with one of: \(summaries.joined(separator: ", ")).")]
-            for example in ordered(shown, like: text, candidate: candidate, request: \.request).suffix(settings.examplesPerPrompt + 1) {
-                guard let step = example.steps.first, let action = actions.first(where: { $0.name == step.action }) else { continue }
+            var messages = [
+                ChatMessage(
+                    role: "system",
+                    content:
+                        "Choose the next step for the request. Answer with one of: \(summaries.joined(separator: ", "))."
+                )
+            ]
+            for example in ordered(shown, like: text, candidate: candidate, request: \.request).suffix(
+                settings.examplesPerPrompt + 1)
+            {
+                guard let step = example.steps.first, let action = actions.first(where: { $0.name == step.action })
+                else { continue }
                 messages.append(ChatMessage(role: "user", content: "Request: \(example.request)"))
-                messages.append(ChatMessage(role: "assistant", content: JSONWriter.string(["action": .string(action.summary)])))
+                messages.append(
+                    ChatMessage(role: "assistant", content: JSONWriter.string(["action": .string(action.summary)])))
             }
             messages.append(ChatMessage(role: "user", content: "Request: \(text)" + Self.describe(steps) + notes))
             calls += 1
-            let (answer, _) = try await models.structured(role: .planner, messages: messages, schema: schema, maxTokens: 24,
-                                                          temperature: candidate == 0 ? 0 : 0.8, attempts: 1, actor: actor,
-                                                          workflowId: workflowId)
-            guard let summary = answer?["action"]?.stringValue, let action = actions.first(where: { $0.summary == summary }) else { continue }
+            let (answer, _) = try await models.structured(
+                role: .planner, messages: messages, schema: schema, maxTokens: 24,
+                temperature: candidate == 0 ? 0 : 0.8, attempts: 1, actor: actor,
+                workflowId: workflowId)
+            guard let summary = answer?["action"]?.stringValue,
+                let action = actions.first(where: { $0.summary == summary })
+            else { continue }
             if first == nil { first = action }
             // The checks that choose: the request asks for this kind of action, and a tool it asks
             // for by name (Python, a shell command) comes first.
@@ -110,7 +139,8 @@ struct StepwisePlanner: Sendable {
             let needed = PlanningAction.neededTools(actions, words: anchors.words).subtracting(steps.map(\.tool))
             let candidates = actions.filter { needed.isEmpty || needed.contains($0.tool) }
             let most = candidates.map { $0.asked(by: anchors.words) }.max() ?? 0
-            if most > 0, candidates.contains(where: { $0.name == action.name }), action.asked(by: anchors.words) == most {
+            if most > 0, candidates.contains(where: { $0.name == action.name }), action.asked(by: anchors.words) == most
+            {
                 return (action, calls)
             }
         }
@@ -119,18 +149,24 @@ struct StepwisePlanner: Sendable {
 
     // MARK: One value
 
-    private func decide(_ field: PlanningAction.Field, of action: PlanningAction, text: String, notes: String,
-                        decided: [String: JSONValue], context: Grounding.FieldContext,
-                        actor: AuditActor, workflowId: String?) async throws -> (value: String, accepted: Bool, calls: Int) {
+    private func decide(
+        _ field: PlanningAction.Field, of action: PlanningAction, text: String, notes: String,
+        decided: [String: JSONValue], context: Grounding.FieldContext,
+        actor: AuditActor, workflowId: String?
+    ) async throws -> (value: String, accepted: Bool, calls: Int) {
         var property: JSONValue = ["type": "string", "minLength": 1]
-        if case .choice(let values) = field.kind { property = ["type": "string", "enum": .array(values.map { .string($0) })] }
+        if case .choice(let values) = field.kind {
+            property = ["type": "string", "enum": .array(values.map { .string($0) })]
+        }
         // A path the step writes must be one the request names, and one it reads named or in the
         // workspace: the grammar offers those (the model still chooses which), so a small model
         // cannot invent a name the checks would refuse. With none to offer it writes freely, and
         // the checks refuse what it writes.
         let offered = Self.offeredPaths(for: field.kind, context: context)
         if !offered.isEmpty { property = ["type": "string", "enum": .array(offered.map { .string($0) })] }
-        let schema: JSONValue = ["type": "object", "properties": .object([field.name: property]), "required": [.string(field.name)]]
+        let schema: JSONValue = [
+            "type": "object", "properties": .object([field.name: property]), "required": [.string(field.name)],
+        ]
         let shown = examples.flatMap { example in
             example.steps.filter { $0.action == action.name && $0.values[field.name] != nil }.map { (example, $0) }
         }
@@ -138,25 +174,43 @@ struct StepwisePlanner: Sendable {
         var calls = 0
         var first: String?
         for candidate in 0..<settings.candidates {
-            var messages = [ChatMessage(role: "system", content: "Give \(field.question) for the step \"\(action.summary)\". "
-                + (isProgram ? "Use the file names the request gives." : "Copy the name or text exactly as the request writes it."))]
+            var messages = [
+                ChatMessage(
+                    role: "system",
+                    content: "Give \(field.question) for the step \"\(action.summary)\". "
+                        + (isProgram
+                            ? "Use the file names the request gives."
+                            : "Copy the name or text exactly as the request writes it."))
+            ]
             for (example, step) in ordered(shown, like: text, candidate: candidate, request: \.0.request)
-                .suffix(settings.examplesPerPrompt) {
+                .suffix(settings.examplesPerPrompt)
+            {
                 // The example's values decided before this one, as the request's are shown below.
                 let earlier = Set(action.fields.prefix { $0.name != field.name }.map(\.name))
                 let known = step.values.filter { earlier.contains($0.key) }
-                messages.append(ChatMessage(role: "user", content: "Request: \(example.request)\nStep: \(action.summary)" + Self.describe(known)))
-                messages.append(ChatMessage(role: "assistant", content: JSONWriter.string(.object([field.name: .string(step.values[field.name] ?? "")]))))
+                messages.append(
+                    ChatMessage(
+                        role: "user",
+                        content: "Request: \(example.request)\nStep: \(action.summary)" + Self.describe(known)))
+                messages.append(
+                    ChatMessage(
+                        role: "assistant",
+                        content: JSONWriter.string(.object([field.name: .string(step.values[field.name] ?? "")]))))
             }
             let known = decided.compactMapValues(\.stringValue)
-            messages.append(ChatMessage(role: "user", content: "Request: \(text)\nStep: \(action.summary)" + Self.describe(known)
-                + (candidate == 0 ? notes : "")))
+            messages.append(
+                ChatMessage(
+                    role: "user",
+                    content: "Request: \(text)\nStep: \(action.summary)" + Self.describe(known)
+                        + (candidate == 0 ? notes : "")))
             calls += 1
             let (answer, _) = try await models.structured(
                 role: .planner, messages: messages, schema: schema,
                 maxTokens: isProgram ? settings.maxTokensPerProgram : settings.maxTokensPerValue,
                 temperature: candidate == 0 ? 0 : 0.8, attempts: 1, actor: actor, workflowId: workflowId)
-            guard let value = answer?[field.name]?.stringValue, !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
+            guard let value = answer?[field.name]?.stringValue,
+                !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            else { continue }
             if first == nil { first = value }
             if Grounding.problem(with: value, kind: field.kind, context: context) == nil { return (value, true, calls) }
             // No candidate can pass when the request names no file to write: do not ask again.
@@ -190,7 +244,8 @@ struct StepwisePlanner: Sendable {
         guard !items.isEmpty else { return items }
         let words = Set(Grounding.words(text))
         let ranked = items.enumerated().sorted { a, b in
-            let x = Self.similarity(words, a.element[keyPath: request]), y = Self.similarity(words, b.element[keyPath: request])
+            let x = Self.similarity(words, a.element[keyPath: request])
+            let y = Self.similarity(words, b.element[keyPath: request])
             return x < y || (x == y && a.offset > b.offset)
         }.map(\.element)
         guard candidate > 0 else { return ranked }
@@ -240,7 +295,9 @@ extension Grounding {
                 return "“\(value)” is neither named in the request nor in the workspace"
             }
         case .directory:
-            if !(path.isEmpty || path == "." || named.contains(path)) { return "“\(value)” is not the workspace or a directory the request names" }
+            if !(path.isEmpty || path == "." || named.contains(path)) {
+                return "“\(value)” is not the workspace or a directory the request names"
+            }
         case .text:
             let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
             if words(trimmed).allSatisfy({ instructionWords.contains($0) }) || named.contains(trimmed) {
@@ -248,21 +305,28 @@ extension Grounding {
             }
             if context.anchors.files.contains(where: { trimmed.contains($0) }) { return "the text names a file" }
             if !context.anchors.values.isEmpty {
-                if !context.anchors.values.contains(where: { trimmed.contains($0) }) { return "the request gives another text" }
+                if !context.anchors.values.contains(where: { trimmed.contains($0) }) {
+                    return "the request gives another text"
+                }
             } else if !context.request.contains(trimmed) {
                 return "the text is not in the request"
             }
         case .code:
             let names = fileNamesIn(code: value).map(normalised)
-            if let foreign = names.first(where: { !named.contains($0) && !context.workspace.contains($0) && !context.written.contains($0) }) {
+            if let foreign = names.first(where: {
+                !named.contains($0) && !context.workspace.contains($0) && !context.written.contains($0)
+            }) {
                 return "the code uses “\(foreign)”, which the request does not name"
             }
             let open = named.subtracting(context.used)
-            if !open.isEmpty && open.isDisjoint(with: names) { return "the code uses none of \(open.sorted().joined(separator: ", "))" }
+            if !open.isEmpty && open.isDisjoint(with: names) {
+                return "the code uses none of \(open.sorted().joined(separator: ", "))"
+            }
             // The request's numbers are its data: code that leaves one out computes something else.
             let numbers = Set(value.split(whereSeparator: { !$0.isNumber }).map(String.init))
             let fileDigits = context.anchors.files.joined()
-            if let missing = context.anchors.numbers.first(where: { !numbers.contains($0) && !fileDigits.contains($0) }) {
+            if let missing = context.anchors.numbers.first(where: { !numbers.contains($0) && !fileDigits.contains($0) })
+            {
                 return "the code does not use \(missing) from the request"
             }
         case .choice:

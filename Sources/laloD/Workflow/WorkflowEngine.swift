@@ -49,7 +49,10 @@ final class WorkflowEngine: Sendable {
     private let committing = Mutex<Set<String>>([])
     private let shuttingDown = Atomic<Bool>(false)
 
-    init(log: WorkflowLog, interpreter: Interpreter, planner: Planner, tools: ToolRegistry, settings: Settings, logger: Logger) {
+    init(
+        log: WorkflowLog, interpreter: Interpreter, planner: Planner, tools: ToolRegistry, settings: Settings,
+        logger: Logger
+    ) {
         self.log = log
         self.interpreter = interpreter
         self.planner = planner
@@ -60,22 +63,31 @@ final class WorkflowEngine: Sendable {
     }
 
     /// The engine as the configuration's `[workflow]` section sets it up.
-    static func make(configuration: Configuration, store: Store, models: ModelRouter, tools: ToolRegistry,
-                     logger: Logger) -> WorkflowEngine {
+    static func make(
+        configuration: Configuration, store: Store, models: ModelRouter, tools: ToolRegistry,
+        logger: Logger
+    ) -> WorkflowEngine {
         let w = configuration.workflow
-        let interpreter = Interpreter(models: models, settings: Interpreter.Settings(
-            samples: w.interpretationSamples, threshold: w.confidenceThreshold, judgeWeight: w.judgeWeight,
-            judgeSamples: w.judgeSamples, checkWeight: w.checkWeight, cacheSeconds: w.interpretationCacheSeconds), store: w.interpretationCacheSeconds > 0 ? store : nil)
-        let planner = Planner(models: models, tools: tools, settings: Planner.Settings(maxRounds: w.planRounds,
-                                                                                       passingScore: w.criticPassingScore,
-                                                                                       style: w.planningStyle,
-                                                                                       checkWeight: w.checkWeight))
+        let interpreter = Interpreter(
+            models: models,
+            settings: Interpreter.Settings(
+                samples: w.interpretationSamples, threshold: w.confidenceThreshold, judgeWeight: w.judgeWeight,
+                judgeSamples: w.judgeSamples, checkWeight: w.checkWeight, cacheSeconds: w.interpretationCacheSeconds),
+            store: w.interpretationCacheSeconds > 0 ? store : nil)
+        let planner = Planner(
+            models: models, tools: tools,
+            settings: Planner.Settings(
+                maxRounds: w.planRounds,
+                passingScore: w.criticPassingScore,
+                style: w.planningStyle,
+                checkWeight: w.checkWeight))
         return WorkflowEngine(
             log: WorkflowLog(store: store), interpreter: interpreter, planner: planner, tools: tools,
-            settings: Settings(policy: ApprovalPolicy(autoApproveReadOnlyAbove: w.autoApproveReadOnlyAbove),
-                               requireDifferentApprover: w.requireDifferentApprover, speculativePlanning: w.speculativePlanning,
-                               maxAutomaticReplans: w.maxAutomaticReplans, workspaceRoot: configuration.workspaceRoot,
-                               stagesRoot: configuration.stagesDirectory),
+            settings: Settings(
+                policy: ApprovalPolicy(autoApproveReadOnlyAbove: w.autoApproveReadOnlyAbove),
+                requireDifferentApprover: w.requireDifferentApprover, speculativePlanning: w.speculativePlanning,
+                maxAutomaticReplans: w.maxAutomaticReplans, workspaceRoot: configuration.workspaceRoot,
+                stagesRoot: configuration.stagesDirectory),
             logger: logger)
     }
 
@@ -91,7 +103,9 @@ final class WorkflowEngine: Sendable {
     /// Records a person's decision (or pause, resume, cancel) and runs what follows. Throws
     /// `conflict` when the workflow's state does not allow it.
     @discardableResult
-    func decide(_ id: String, event: WorkflowEvent, payload: JSONValue? = nil, by actor: AuditActor) async throws -> WorkflowLog.Record {
+    func decide(_ id: String, event: WorkflowEvent, payload: JSONValue? = nil, by actor: AuditActor) async throws
+        -> WorkflowLog.Record
+    {
         let before = try log.machine(id)
         // Cancelling an execution or a result nobody accepted rolls back what ran; the cancel
         // event says so, so a restart can finish a rollback a crash interrupted.
@@ -151,13 +165,18 @@ final class WorkflowEngine: Sendable {
     }
 
     /// Appends `event` and tells subscribers.
-    private func record(_ event: WorkflowEvent, id: String, payload: JSONValue?, by actor: AuditActor) async throws -> WorkflowLog.Appended {
+    private func record(_ event: WorkflowEvent, id: String, payload: JSONValue?, by actor: AuditActor) async throws
+        -> WorkflowLog.Appended
+    {
         var payload = payload
         if case .failed(let reason) = event, payload == nil { payload = ["reason": .string(reason)] }
         let appended = try await log.append(event, to: id, payload: payload, by: actor)
-        hub.publish(.init(info: WorkflowEventInfo(
-            workflowId: id, seq: appended.seq, time: Timestamp.format(microsecondsSinceEpoch: appended.timeMicros), name: event.name,
-            state: appended.state.rawValue, user: actor.user, payload: payload), uid: appended.record.uid))
+        hub.publish(
+            .init(
+                info: WorkflowEventInfo(
+                    workflowId: id, seq: appended.seq,
+                    time: Timestamp.format(microsecondsSinceEpoch: appended.timeMicros), name: event.name,
+                    state: appended.state.rawValue, user: actor.user, payload: payload), uid: appended.record.uid))
         return appended
     }
 
@@ -261,13 +280,15 @@ final class WorkflowEngine: Sendable {
                 return
             } catch let error as RPCError where error.kind == .conflict {
                 // Someone paused or cancelled the workflow while the step ran: its result is moot.
-                logger.debug("workflow step outdated", metadata: ["lalo.workflow": "\(id)", "lalo.reason": "\(error.message)"])
+                logger.debug(
+                    "workflow step outdated", metadata: ["lalo.workflow": "\(id)", "lalo.reason": "\(error.message)"])
                 return
             } catch {
                 if Task.isCancelled { return }
                 logger.error("workflow step failed", metadata: ["lalo.workflow": "\(id)", "lalo.error": "\(error)"])
                 guard let record = try? log.record(id) else { return }
-                _ = try? await self.record(.failed(reason: "internal error: \(error)"), id: id, payload: nil, by: Self.actor(record))
+                _ = try? await self.record(
+                    .failed(reason: "internal error: \(error)"), id: id, payload: nil, by: Self.actor(record))
                 return
             }
         }
@@ -291,8 +312,8 @@ final class WorkflowEngine: Sendable {
         // The log decides: an action whose state has passed (paused or cancelled meanwhile) is dropped.
         switch action {
         case .interpret where machine.state != .interpreting, .plan where machine.state != .planning,
-             .execute where machine.state != .executing, .rollback where !machine.rollbackPending,
-             .commit where machine.state != .committed:
+            .execute where machine.state != .executing, .rollback where !machine.rollbackPending,
+            .commit where machine.state != .committed:
             return []
         default:
             break
@@ -312,7 +333,9 @@ final class WorkflowEngine: Sendable {
 
     // MARK: Interpret
 
-    private func interpret(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction] {
+    private func interpret(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws
+        -> [WorkflowAction]
+    {
         let answers = entries.compactMap { $0.event == .clarified ? $0.payload?["answers"]?.arrayValue : nil }
             .flatMap { $0.compactMap(\.stringValue) }
         let options = record.decodedOptions
@@ -329,33 +352,47 @@ final class WorkflowEngine: Sendable {
         } catch let failure as Interpreter.Failure {
             // Output that never matched the schema is not trusted: the person is asked instead.
             cancelSpeculation(record.id)
-            return try await self.record(.interpreted(confident: false), id: record.id, payload: [
-                "questions": ["I could not turn the request into a clear task. What exactly should be done, and what should the result be?"],
-                "problem": .string(failure.description), "confidence": 0,
-            ], by: actor).actions
+            return try await self.record(
+                .interpreted(confident: false), id: record.id,
+                payload: [
+                    "questions": [
+                        "I could not turn the request into a clear task. What exactly should be done, and what should the result be?"
+                    ],
+                    "problem": .string(failure.description), "confidence": 0,
+                ], by: actor
+            ).actions
         } catch let error as RPCError where error.kind != .conflict {
             // The model router reports a provider that is down, slow or refusing as an RPCError.
             cancelSpeculation(record.id)
-            return try await self.record(.failed(reason: "the interpreter model failed: \(error.message) [\(error.kind.rawValue)]"),
-                                         id: record.id, payload: nil, by: actor).actions
+            return try await self.record(
+                .failed(reason: "the interpreter model failed: \(error.message) [\(error.kind.rawValue)]"),
+                id: record.id, payload: nil, by: actor
+            ).actions
         }
         if !interpretation.confident { cancelSpeculation(record.id) }
-        return try await self.record(.interpreted(confident: interpretation.confident), id: record.id, payload: [
-            "intent": interpretation.intent.json, "confidence": .double(interpretation.confidence),
-            "judgeScore": .double(interpretation.judgeScore), "agreement": .double(interpretation.agreement),
-            "judgeConsistency": .double(interpretation.judgeConsistency), "modelScore": .double(interpretation.modelScore),
-            "checks": interpretation.checks.json,
-            "questions": .array(interpretation.questions.map { .string($0) }), "modelCalls": .int(Int64(interpretation.modelCalls)),
-            "fromCache": .bool(interpretation.fromCache), "threshold": .double(options.threshold ?? interpreter.settings.threshold),
-        ], by: actor).actions
+        return try await self.record(
+            .interpreted(confident: interpretation.confident), id: record.id,
+            payload: [
+                "intent": interpretation.intent.json, "confidence": .double(interpretation.confidence),
+                "judgeScore": .double(interpretation.judgeScore), "agreement": .double(interpretation.agreement),
+                "judgeConsistency": .double(interpretation.judgeConsistency),
+                "modelScore": .double(interpretation.modelScore),
+                "checks": interpretation.checks.json,
+                "questions": .array(interpretation.questions.map { .string($0) }),
+                "modelCalls": .int(Int64(interpretation.modelCalls)),
+                "fromCache": .bool(interpretation.fromCache),
+                "threshold": .double(options.threshold ?? interpreter.settings.threshold),
+            ], by: actor
+        ).actions
     }
 
     private func speculate(_ record: WorkflowLog.Record, intent: Interpreter.Intent, answers: [String]) {
         let options = record.decodedOptions
         let workspace = workspaceFiles(record.id)
         let task = Task { [planner] in
-            try await planner.plan(intent: intent, request: record.request, answers: answers, allowed: options.tools,
-                                   workspace: workspace, actor: Self.actor(record), workflowId: record.id)
+            try await planner.plan(
+                intent: intent, request: record.request, answers: answers, allowed: options.tools,
+                workspace: workspace, actor: Self.actor(record), workflowId: record.id)
         }
         runtime.withLock { $0[record.id, default: Runtime()].speculative = (intent, task) }
     }
@@ -375,7 +412,8 @@ final class WorkflowEngine: Sendable {
     private var judgeAndPlannerShareTheLocalModel: Bool {
         let configuration = interpreter.models.configuration
         let local = Configuration.LocalModelConfiguration.providerName
-        return configuration.binding(for: .judge).provider == local && configuration.binding(for: .planner).provider == local
+        return configuration.binding(for: .judge).provider == local
+            && configuration.binding(for: .planner).provider == local
     }
 
     /// What people said when they rejected a plan or a result, in order.
@@ -387,7 +425,9 @@ final class WorkflowEngine: Sendable {
 
     /// The answers to every clarification so far, in order.
     private func answers(_ entries: [WorkflowLog.Entry]) -> [String] {
-        entries.compactMap { $0.event == .clarified ? $0.payload?["answers"]?.arrayValue : nil }.flatMap { $0.compactMap(\.stringValue) }
+        entries.compactMap { $0.event == .clarified ? $0.payload?["answers"]?.arrayValue : nil }.flatMap {
+            $0.compactMap(\.stringValue)
+        }
     }
 
     /// The files in a workflow's workspace (for the plan's checks: reading one needs no name in
@@ -399,8 +439,10 @@ final class WorkflowEngine: Sendable {
         for name in top.prefix(500) {
             names.insert(name)
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: root + "/" + name, isDirectory: &isDirectory), isDirectory.boolValue,
-               let inner = try? FileManager.default.contentsOfDirectory(atPath: root + "/" + name) {
+            if FileManager.default.fileExists(atPath: root + "/" + name, isDirectory: &isDirectory),
+                isDirectory.boolValue,
+                let inner = try? FileManager.default.contentsOfDirectory(atPath: root + "/" + name)
+            {
                 for child in inner.prefix(200) { names.insert(name + "/" + child) }
             }
         }
@@ -410,8 +452,8 @@ final class WorkflowEngine: Sendable {
     /// The latest interpretation's intent and confidence.
     private func currentIntent(_ entries: [WorkflowLog.Entry]) -> (Interpreter.Intent, Double)? {
         guard let payload = entries.last(where: { $0.event.name == "interpreted" })?.payload,
-              let intentJSON = payload["intent"],
-              let intent = try? JSONDecoder().decode(Interpreter.Intent.self, from: Data(JSONWriter.bytes(intentJSON)))
+            let intentJSON = payload["intent"],
+            let intent = try? JSONDecoder().decode(Interpreter.Intent.self, from: Data(JSONWriter.bytes(intentJSON)))
         else { return nil }
         return (intent, payload["confidence"]?.numberValue ?? 0)
     }
@@ -421,9 +463,11 @@ final class WorkflowEngine: Sendable {
         for entry in entries.reversed() {
             switch entry.event {
             case .rejected:
-                return entry.payload?["reason"]?.stringValue ?? "the plan was rejected without a reason; propose a different one"
+                return entry.payload?["reason"]?.stringValue
+                    ?? "the plan was rejected without a reason; propose a different one"
             case .executionRolledBack:
-                return "executing the previous plan failed and was rolled back: " + (entry.payload?["failure"]?.stringValue ?? "unknown error")
+                return "executing the previous plan failed and was rolled back: "
+                    + (entry.payload?["failure"]?.stringValue ?? "unknown error")
             case .planned, .edited, .interpreted:
                 return nil
             default:
@@ -433,10 +477,14 @@ final class WorkflowEngine: Sendable {
         return nil
     }
 
-    private func plan(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry], revision: Bool) async throws -> [WorkflowAction] {
+    private func plan(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry], revision: Bool) async throws
+        -> [WorkflowAction]
+    {
         let actor = Self.actor(record)
         guard let (intent, confidence) = currentIntent(entries) else {
-            return try await self.record(.failed(reason: "no interpretation to plan from"), id: record.id, payload: nil, by: actor).actions
+            return try await self.record(
+                .failed(reason: "no interpretation to plan from"), id: record.id, payload: nil, by: actor
+            ).actions
         }
         let feedback = revision ? replanFeedback(entries) : nil
         let options = record.decodedOptions
@@ -448,19 +496,27 @@ final class WorkflowEngine: Sendable {
                 return guess.task
             }
             if feedback == nil, let speculative {
-                plan = try await withTaskCancellationHandler { try await speculative.value } onCancel: { speculative.cancel() }
+                plan = try await withTaskCancellationHandler {
+                    try await speculative.value
+                } onCancel: {
+                    speculative.cancel()
+                }
             } else {
                 speculative?.cancel()
                 // A person's rejection reasons are their words too: what they name, the plan may use.
-                plan = try await planner.plan(intent: intent, request: record.request, answers: answers(entries) + rejectionReasons(entries),
-                                              allowed: options.tools, workspace: workspaceFiles(record.id), feedback: feedback,
-                                              actor: actor, workflowId: record.id)
+                plan = try await planner.plan(
+                    intent: intent, request: record.request, answers: answers(entries) + rejectionReasons(entries),
+                    allowed: options.tools, workspace: workspaceFiles(record.id), feedback: feedback,
+                    actor: actor, workflowId: record.id)
             }
         } catch let failure as Planner.Failure {
-            return try await self.record(.failed(reason: failure.description), id: record.id, payload: nil, by: actor).actions
+            return try await self.record(.failed(reason: failure.description), id: record.id, payload: nil, by: actor)
+                .actions
         } catch let error as RPCError where error.kind != .conflict {
-            return try await self.record(.failed(reason: "the planner model failed: \(error.message) [\(error.kind.rawValue)]"),
-                                         id: record.id, payload: nil, by: actor).actions
+            return try await self.record(
+                .failed(reason: "the planner model failed: \(error.message) [\(error.kind.rawValue)]"),
+                id: record.id, payload: nil, by: actor
+            ).actions
         }
         // The plan's checks can only lower the interpretation's confidence. Below the threshold,
         // no plan grounded in the request was found: the person is asked, as after interpreting.
@@ -472,43 +528,57 @@ final class WorkflowEngine: Sendable {
         if combined < threshold && plan.checks.blocked {
             var questions = plan.checks.questions
             if questions.isEmpty { questions = ["What exactly should be done, with which files?"] }
-            return try await self.record(.clarificationNeeded, id: record.id, payload: [
-                "confidence": .double(combined), "threshold": .double(threshold), "checks": plan.checks.json,
-                "questions": .array(questions.map { .string($0) }), "plan": payload,
-            ], by: actor).actions
+            return try await self.record(
+                .clarificationNeeded, id: record.id,
+                payload: [
+                    "confidence": .double(combined), "threshold": .double(threshold), "checks": plan.checks.json,
+                    "questions": .array(questions.map { .string($0) }), "plan": payload,
+                ], by: actor
+            ).actions
         }
         // A plan the critic never passed always goes to a person, whatever its risk.
         // And one that must be approved by someone else is never approved by policy.
-        let needsApproval = !plan.passed || options.requireDifferentApprover
+        let needsApproval =
+            !plan.passed || options.requireDifferentApprover
             || settings.policy.needsApproval(risk: plan.effects.risk, confidence: combined)
-        return try await self.record(.planned(planHash: plan.hash, needsApproval: needsApproval), id: record.id,
-                                     payload: payload, by: actor).actions
+        return try await self.record(
+            .planned(planHash: plan.hash, needsApproval: needsApproval), id: record.id,
+            payload: payload, by: actor
+        ).actions
     }
 
     static func json(_ plan: Planner.Plan, source: String, feedback: String?) -> JSONValue {
         var object: [String: JSONValue] = [
             "source": .string(source), "hash": .string(plan.hash), "steps": .array(plan.steps.map(Planner.json)),
             "passed": .bool(plan.passed), "modelCalls": .int(Int64(plan.modelCalls)), "effects": json(plan.effects),
-            "checks": plan.checks.json, "planConfidence": .double(plan.confidence), "style": .string(plan.style.rawValue),
-            "rounds": .array(plan.rounds.map { round in
-                ["steps": .array(round.steps.map(Planner.json)), "score": .double(round.score),
-                 "objections": .array(round.objections.map { .string($0) }), "confidence": .double(round.confidence)]
-            }),
+            "checks": plan.checks.json, "planConfidence": .double(plan.confidence),
+            "style": .string(plan.style.rawValue),
+            "rounds": .array(
+                plan.rounds.map { round in
+                    [
+                        "steps": .array(round.steps.map(Planner.json)), "score": .double(round.score),
+                        "objections": .array(round.objections.map { .string($0) }),
+                        "confidence": .double(round.confidence),
+                    ]
+                }),
         ]
         if let feedback { object["feedback"] = .string(feedback) }
         return .object(object)
     }
 
     static func json(_ effects: Planner.Effects) -> JSONValue {
-        ["paths": .array(effects.paths.map { .string($0) }), "hosts": .array(effects.hosts.map { .string($0) }),
-         "secrets": .array(effects.secrets.map { .string($0) }), "risk": .string(effects.risk.rawValue)]
+        [
+            "paths": .array(effects.paths.map { .string($0) }), "hosts": .array(effects.hosts.map { .string($0) }),
+            "secrets": .array(effects.secrets.map { .string($0) }), "risk": .string(effects.risk.rawValue),
+        ]
     }
 
     /// The plan the machine's hash names: the latest `planned` or `edited` payload.
     func currentPlan(_ entries: [WorkflowLog.Entry]) -> (steps: [Planner.Step], payload: JSONValue, attempt: Int)? {
         let plans = entries.filter { $0.event.name == "planned" || $0.event.name == "edited" }
         guard let latest = plans.last?.payload, let stepsJSON = latest["steps"],
-              let steps = try? JSONDecoder().decode([Planner.Step].self, from: Data(JSONWriter.bytes(stepsJSON))) else { return nil }
+            let steps = try? JSONDecoder().decode([Planner.Step].self, from: Data(JSONWriter.bytes(stepsJSON)))
+        else { return nil }
         return (steps, latest, plans.count)
     }
 
@@ -518,18 +588,21 @@ final class WorkflowEngine: Sendable {
         try Workspace(root: settings.workspaceRoot + "/" + id)
     }
 
-    private func execute(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction] {
+    private func execute(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction]
+    {
         let actor = Self.actor(record)
         guard let (steps, _, attempt) = currentPlan(entries) else {
-            return try await self.record(.failed(reason: "no plan to execute"), id: record.id, payload: nil, by: actor).actions
+            return try await self.record(.failed(reason: "no plan to execute"), id: record.id, payload: nil, by: actor)
+                .actions
         }
         let workspace = try self.workspace(for: record.id)
         // Every change lands in the attempt's stage; a resumed attempt goes on with the same one.
         let stage = try self.stage(for: record.id, attempt: attempt)
         let options = record.decodedOptions
-        let context = ToolContext(actor: actor, permissions: Set(options.permissions.map { Permission($0) }),
-                                  workspace: try StagedWorkspace(lower: workspace, stage: stage),
-                                  workflowId: record.id, step: nil, idempotencyKey: "")
+        let context = ToolContext(
+            actor: actor, permissions: Set(options.permissions.map { Permission($0) }),
+            workspace: try StagedWorkspace(lower: workspace, stage: stage),
+            workflowId: record.id, step: nil, idempotencyKey: "")
         let id = record.id
         var hooks = Executor.Hooks()
         hooks.shouldStop = { self.runtime.withLock { $0[id]?.stopRequested ?? false } }
@@ -555,9 +628,13 @@ final class WorkflowEngine: Sendable {
                 return try await self.record(.executed, id: id, payload: .object(payload), by: actor).actions
             }
             // Only re-plans after failed executions count against the limit, not those a person asked for.
-            let automatic = entries.filter { if case .executionRolledBack(true) = $0.event { return true } else { return false } }.count
+            let automatic = entries.filter {
+                if case .executionRolledBack(true) = $0.event { return true } else { return false }
+            }.count
             let replan = automatic < settings.maxAutomaticReplans
-            let actions = try await self.record(.executionRolledBack(replan: replan), id: id, payload: .object(payload), by: actor).actions
+            let actions = try await self.record(
+                .executionRolledBack(replan: replan), id: id, payload: .object(payload), by: actor
+            ).actions
             // Discarded once the failure is recorded: a crash before that resumes this attempt,
             // whose recorded steps are not run again and whose changes must still be there.
             try stage.discard()
@@ -569,8 +646,10 @@ final class WorkflowEngine: Sendable {
     }
 
     private func progress(_ id: String, uid: Int64, user: String, attempt: Int, outcome: Executor.StepOutcome) {
-        var payload: [String: JSONValue] = ["step": .int(Int64(outcome.index)), "tool": .string(outcome.tool),
-                                            "attempt": .int(Int64(attempt))]
+        var payload: [String: JSONValue] = [
+            "step": .int(Int64(outcome.index)), "tool": .string(outcome.tool),
+            "attempt": .int(Int64(attempt)),
+        ]
         if let execution = outcome.execution {
             payload["status"] = .string(execution.status)
             payload["executionId"] = .int(execution.id)
@@ -579,27 +658,33 @@ final class WorkflowEngine: Sendable {
             payload["status"] = .string(outcome.error == nil ? "started" : "failed")
         }
         if let error = outcome.error { payload["error"] = .string(error) }
-        hub.publish(.init(info: WorkflowEventInfo(workflowId: id, seq: 0, time: Timestamp.now(), name: "progress",
-                                                  state: WorkflowState.executing.rawValue, user: user, payload: .object(payload)),
-                          uid: uid))
+        hub.publish(
+            .init(
+                info: WorkflowEventInfo(
+                    workflowId: id, seq: 0, time: Timestamp.now(), name: "progress",
+                    state: WorkflowState.executing.rawValue, user: user, payload: .object(payload)),
+                uid: uid))
     }
 
     static func reportJSON(_ report: Executor.Report, attempt: Int) -> [String: JSONValue] {
         var object: [String: JSONValue] = [
             "attempt": .int(Int64(attempt)), "succeeded": .bool(report.succeeded),
             "undone": .array(report.undone.map { .string($0) }),
-            "steps": .array(report.steps.map { step in
-                var json: [String: JSONValue] = ["index": .int(Int64(step.index)), "tool": .string(step.tool),
-                                                 "replayed": .bool(step.replayed)]
-                if let execution = step.execution {
-                    json["executionId"] = .int(execution.id)
-                    json["status"] = .string(execution.status)
-                    json["result"] = execution.result ?? .null
-                    json["durationMicros"] = execution.durationMicros.map(JSONValue.int) ?? .null
-                }
-                if let error = step.error { json["error"] = .string(error) }
-                return .object(json)
-            }),
+            "steps": .array(
+                report.steps.map { step in
+                    var json: [String: JSONValue] = [
+                        "index": .int(Int64(step.index)), "tool": .string(step.tool),
+                        "replayed": .bool(step.replayed),
+                    ]
+                    if let execution = step.execution {
+                        json["executionId"] = .int(execution.id)
+                        json["status"] = .string(execution.status)
+                        json["result"] = execution.result ?? .null
+                        json["durationMicros"] = execution.durationMicros.map(JSONValue.int) ?? .null
+                    }
+                    if let error = step.error { json["error"] = .string(error) }
+                    return .object(json)
+                }),
         ]
         if let failure = report.failure { object["failure"] = .string(failure) }
         if let interrupted = report.interrupted { object["interrupted"] = .string(interrupted) }
@@ -622,14 +707,20 @@ final class WorkflowEngine: Sendable {
         // accepted rather than left over.
         guard Self.writeDurably(directory + "/approved", mark) else {
             logger.error("could not mark a stage approved", metadata: ["lalo.workflow": "\(id)"])
-            throw RPCError(.unavailable, "the accepted changes could not be applied, so the workspace is unchanged and the workflow still awaits review; laloD's log says why")
+            throw RPCError(
+                .unavailable,
+                "the accepted changes could not be applied, so the workspace is unchanged and the workflow still awaits review; laloD's log says why"
+            )
         }
         do {
             return try Stage(directory: directory).apply(to: try workspace(for: id))
         } catch {
             try? FileManager.default.removeItem(atPath: directory + "/approved")
             logger.error("could not apply a stage", metadata: ["lalo.workflow": "\(id)", "lalo.error": "\(error)"])
-            throw RPCError(.unavailable, "the accepted changes could not be applied, so the workspace is unchanged and the workflow still awaits review; laloD's log says why")
+            throw RPCError(
+                .unavailable,
+                "the accepted changes could not be applied, so the workspace is unchanged and the workflow still awaits review; laloD's log says why"
+            )
         }
     }
 
@@ -640,7 +731,10 @@ final class WorkflowEngine: Sendable {
         let synced = fsync(fd) == 0
         close(fd)
         let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directory >= 0 { fsync(directory); close(directory) }
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
         return written == bytes.count && synced
     }
 
@@ -686,7 +780,8 @@ final class WorkflowEngine: Sendable {
     /// recorded) removed.
     private func reconcileStages() async throws {
         // Trees a commit built or swapped out when laloD stopped in the middle of it.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: settings.workspaceRoot)) ?? [] where Stage.isLeftover(name) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: settings.workspaceRoot)) ?? []
+        where Stage.isLeftover(name) {
             FileTree.remove(path: settings.workspaceRoot + "/" + name)
         }
         let ids = (try? FileManager.default.contentsOfDirectory(atPath: settings.stagesRoot)) ?? []
@@ -696,51 +791,62 @@ final class WorkflowEngine: Sendable {
             do {
                 try await reconcileStage(id)
             } catch {
-                logger.error("could not reconcile a stage", metadata: ["lalo.workflow": "\(id)", "lalo.error": "\(error)"])
+                logger.error(
+                    "could not reconcile a stage", metadata: ["lalo.workflow": "\(id)", "lalo.error": "\(error)"])
             }
         }
     }
 
     private func reconcileStage(_ id: String) async throws {
-            guard let record = try? log.record(id) else {
-                FileTree.remove(path: "\(settings.stagesRoot)/\(id)")
-                return
+        guard let record = try? log.record(id) else {
+            FileTree.remove(path: "\(settings.stagesRoot)/\(id)")
+            return
+        }
+        let machine = try log.machine(id)
+        if machine.state == .awaitingReview, let (_, _, attempt) = currentPlan(try log.entries(id)),
+            let mark = FileManager.default.contents(atPath: "\(settings.stagesRoot)/\(id)/\(attempt)/approved"),
+            let json = try? JSONParser.parse(Array(mark))
+        {
+            let actor = AuditActor(
+                uid: Int64(json["uid"]?.numberValue ?? Double(record.uid)),
+                user: json["user"]?.stringValue ?? record.user, pid: 0, sessionId: 0)
+            _ = try await decide(id, event: .approved(planHash: nil), by: actor)
+            logger.info("finished a commit interrupted by a crash", metadata: ["lalo.workflow": "\(id)"])
+        } else if let state = WorkflowState(rawValue: record.state), !state.isTerminal {
+            // A live workflow keeps only its current attempt's stage; earlier attempts' were
+            // discarded after their failure was recorded, unless laloD stopped in between.
+            let current = String(try attemptOf(id))
+            for attempt in (try? FileManager.default.contentsOfDirectory(atPath: "\(settings.stagesRoot)/\(id)")) ?? []
+            where attempt != current {
+                FileTree.remove(path: "\(settings.stagesRoot)/\(id)/\(attempt)")
             }
-            let machine = try log.machine(id)
-            if machine.state == .awaitingReview, let (_, _, attempt) = currentPlan(try log.entries(id)),
-               let mark = FileManager.default.contents(atPath: "\(settings.stagesRoot)/\(id)/\(attempt)/approved"),
-               let json = try? JSONParser.parse(Array(mark)) {
-                let actor = AuditActor(uid: Int64(json["uid"]?.numberValue ?? Double(record.uid)),
-                                       user: json["user"]?.stringValue ?? record.user, pid: 0, sessionId: 0)
-                _ = try await decide(id, event: .approved(planHash: nil), by: actor)
-                logger.info("finished a commit interrupted by a crash", metadata: ["lalo.workflow": "\(id)"])
-            } else if let state = WorkflowState(rawValue: record.state), !state.isTerminal {
-                // A live workflow keeps only its current attempt's stage; earlier attempts' were
-                // discarded after their failure was recorded, unless laloD stopped in between.
-                let current = String(try attemptOf(id))
-                for attempt in (try? FileManager.default.contentsOfDirectory(atPath: "\(settings.stagesRoot)/\(id)")) ?? [] where attempt != current {
-                    FileTree.remove(path: "\(settings.stagesRoot)/\(id)/\(attempt)")
-                }
-            } else if WorkflowState(rawValue: record.state)?.isTerminal == true {
-                let undone = try discardStages(id)
-                if !undone.isEmpty {
-                    logger.info("discarded the staged changes of an ended workflow", metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
-                }
+        } else if WorkflowState(rawValue: record.state)?.isTerminal == true {
+            let undone = try discardStages(id)
+            if !undone.isEmpty {
+                logger.info(
+                    "discarded the staged changes of an ended workflow",
+                    metadata: ["lalo.workflow": "\(id)", "lalo.undone": "\(undone)"])
             }
+        }
     }
 
     // MARK: Review
 
-    private func rollBackReview(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction] {
+    private func rollBackReview(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws
+        -> [WorkflowAction]
+    {
         guard let (_, _, attempt) = currentPlan(entries) else { return [] }
         let undone = try discardStages(record.id)
         let rejection = entries.last { $0.event.name == "rejected" }
-        let replan = rejection.map { entry -> Bool in
-            if case .rejected(let replan) = entry.event { return replan } else { return false }
-        } ?? false
-        return try await self.record(.rolledBack(replan: replan), id: record.id,
-                                     payload: ["undone": .array(undone.map { .string($0) }), "attempt": .int(Int64(attempt))],
-                                     by: Self.actor(record)).actions
+        let replan =
+            rejection.map { entry -> Bool in
+                if case .rejected(let replan) = entry.event { return replan } else { return false }
+            } ?? false
+        return try await self.record(
+            .rolledBack(replan: replan), id: record.id,
+            payload: ["undone": .array(undone.map { .string($0) }), "attempt": .int(Int64(attempt))],
+            by: Self.actor(record)
+        ).actions
     }
 
     /// The committed workflow becomes an example for later runs (SPEC §5, step 5).
@@ -750,8 +856,9 @@ final class WorkflowEngine: Sendable {
         let outcome = entries.last { $0.event == .executed }?.payload ?? .null
         // The stage was applied before the acceptance was recorded (see `decide`).
         FileTree.remove(path: "\(settings.stagesRoot)/\(record.id)")
-        try await log.saveExample(workflowId: record.id, uid: record.uid, request: record.request, intent: intent, plan: plan,
-                                  outcome: outcome, feedback: .array(try log.feedback(record.id)))
+        try await log.saveExample(
+            workflowId: record.id, uid: record.uid, request: record.request, intent: intent, plan: plan,
+            outcome: outcome, feedback: .array(try log.feedback(record.id)))
         return []
     }
 }

@@ -11,7 +11,8 @@ extension WorkflowEvent {
             object["planHash"] = .string(hash)
             object["needsApproval"] = .bool(needsApproval)
         case .approved(let hash): object["planHash"] = hash.map(JSONValue.string) ?? .null
-        case .rejected(let replan), .executionRolledBack(let replan), .rolledBack(let replan): object["replan"] = .bool(replan)
+        case .rejected(let replan), .executionRolledBack(let replan), .rolledBack(let replan):
+            object["replan"] = .bool(replan)
         case .edited(let hash): object["planHash"] = .string(hash)
         case .failed(let reason): object["reason"] = .string(reason)
         case .clarified, .clarificationNeeded, .executed, .cancelled, .paused, .resumed: break
@@ -25,11 +26,15 @@ extension WorkflowEvent {
 
     init(json: JSONValue) throws {
         func bool(_ key: String) throws -> Bool {
-            guard let value = json[key]?.boolValue else { throw Undecodable(description: "event without \(key): \(JSONWriter.string(json))") }
+            guard let value = json[key]?.boolValue else {
+                throw Undecodable(description: "event without \(key): \(JSONWriter.string(json))")
+            }
             return value
         }
         func string(_ key: String) throws -> String {
-            guard let value = json[key]?.stringValue else { throw Undecodable(description: "event without \(key): \(JSONWriter.string(json))") }
+            guard let value = json[key]?.stringValue else {
+                throw Undecodable(description: "event without \(key): \(JSONWriter.string(json))")
+            }
             return value
         }
         switch json["name"]?.stringValue {

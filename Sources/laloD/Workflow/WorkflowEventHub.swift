@@ -37,7 +37,8 @@ final class WorkflowEventHub: Sendable {
     /// A subscriber that falls behind by more than `buffer` events loses the oldest ones (it can
     /// replay them from the log); the daemon never buffers without bound for a slow reader.
     func subscribe(_ filter: Filter, buffer: Int = 1024) -> AsyncStream<Published> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Published.self, bufferingPolicy: .bufferingNewest(buffer))
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: Published.self, bufferingPolicy: .bufferingNewest(buffer))
         let id: UInt64? = state.withLock { state in
             guard !state.closed else { return nil }
             state.next += 1
@@ -55,7 +56,9 @@ final class WorkflowEventHub: Sendable {
     }
 
     func publish(_ event: Published) {
-        let targets = state.withLock { state in state.subscribers.values.filter { $0.filter.matches(event) }.map(\.continuation) }
+        let targets = state.withLock { state in
+            state.subscribers.values.filter { $0.filter.matches(event) }.map(\.continuation)
+        }
         for continuation in targets { continuation.yield(event) }
     }
 

@@ -4,32 +4,44 @@ import Shared
 
 /// The rows that sit beside the event log: committed examples, feedback; and the list query.
 extension WorkflowLog {
-    func saveExample(workflowId: String, uid: Int64, request: String, intent: JSONValue, plan: JSONValue, outcome: JSONValue,
-                     feedback: JSONValue) async throws {
+    func saveExample(
+        workflowId: String, uid: Int64, request: String, intent: JSONValue, plan: JSONValue, outcome: JSONValue,
+        feedback: JSONValue
+    ) async throws {
         try await store.writer.write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO workflowExample (workflowId, uid, request, intent, plan, outcome, feedback, createdAt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [workflowId, uid, request, JSONWriter.string(intent), JSONWriter.string(plan),
-                                 JSONWriter.string(outcome), JSONWriter.string(feedback), Timestamp.now()])
+            try db.execute(
+                sql: """
+                    INSERT OR REPLACE INTO workflowExample (workflowId, uid, request, intent, plan, outcome, feedback, createdAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    workflowId, uid, request, JSONWriter.string(intent), JSONWriter.string(plan),
+                    JSONWriter.string(outcome), JSONWriter.string(feedback), Timestamp.now(),
+                ])
         }
     }
 
     func committedWithoutExample() throws -> [String] {
         try store.writer.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT id FROM workflow WHERE state = 'committed' AND id NOT IN (SELECT workflowId FROM workflowExample)
-                """)
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM workflow WHERE state = 'committed' AND id NOT IN (SELECT workflowId FROM workflowExample)
+                    """)
         }
     }
 
     func example(_ workflowId: String) throws -> JSONValue? {
         try store.writer.read { db in
-            guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM workflowExample WHERE workflowId = ?",
-                                                  arguments: [workflowId]) else { return nil }
+            guard
+                let row = try GRDB.Row.fetchOne(
+                    db, sql: "SELECT * FROM workflowExample WHERE workflowId = ?",
+                    arguments: [workflowId])
+            else { return nil }
             return [
                 "request": .string(row["request"]), "intent": JSONParser.parseOrNull(row["intent"] as String),
-                "plan": JSONParser.parseOrNull(row["plan"] as String), "outcome": JSONParser.parseOrNull(row["outcome"] as String),
+                "plan": JSONParser.parseOrNull(row["plan"] as String),
+                "outcome": JSONParser.parseOrNull(row["outcome"] as String),
                 "feedback": JSONParser.parseOrNull(row["feedback"] as String), "createdAt": .string(row["createdAt"]),
             ]
         }
@@ -37,19 +49,25 @@ extension WorkflowLog {
 
     func addFeedback(_ params: WorkflowFeedback.Params, state: String, by actor: AuditActor) async throws -> Int64 {
         try await store.writer.write { db in
-            try db.execute(sql: """
-                INSERT INTO workflowFeedback (workflowId, state, uid, user, thumbs, rating, category, comment, createdAt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [params.id, state, actor.uid, actor.user, params.thumbs, params.rating, params.category,
-                                 params.comment, Timestamp.now()])
+            try db.execute(
+                sql: """
+                    INSERT INTO workflowFeedback (workflowId, state, uid, user, thumbs, rating, category, comment, createdAt)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    params.id, state, actor.uid, actor.user, params.thumbs, params.rating, params.category,
+                    params.comment, Timestamp.now(),
+                ])
             return db.lastInsertedRowID
         }
     }
 
     func feedback(_ workflowId: String) throws -> [JSONValue] {
         try store.writer.read { db in
-            try GRDB.Row.fetchAll(db, sql: "SELECT * FROM workflowFeedback WHERE workflowId = ? ORDER BY id",
-                                  arguments: [workflowId]).map { row in
+            try GRDB.Row.fetchAll(
+                db, sql: "SELECT * FROM workflowFeedback WHERE workflowId = ? ORDER BY id",
+                arguments: [workflowId]
+            ).map { row in
                 var object: [String: JSONValue] = [
                     "id": .int(row["id"]), "state": .string(row["state"]), "user": .string(row["user"]),
                     "createdAt": .string(row["createdAt"]),
@@ -67,13 +85,22 @@ extension WorkflowLog {
     func list(uid: Int64?, user: String?, state: String?, before: (String, String)?, limit: Int) throws -> [Record] {
         var conditions: [String] = []
         var arguments: [any DatabaseValueConvertible] = []
-        if let uid { conditions.append("uid = ?"); arguments.append(uid) }
-        if let user { conditions.append("user = ?"); arguments.append(user) }
+        if let uid {
+            conditions.append("uid = ?")
+            arguments.append(uid)
+        }
+        if let user {
+            conditions.append("user = ?")
+            arguments.append(user)
+        }
         switch state {
         case nil: break
         case "live": conditions.append("state NOT IN ('committed', 'rolled_back', 'rejected', 'failed', 'cancelled')")
-        case "waiting": conditions.append("state IN ('awaiting_clarification', 'awaiting_approval', 'awaiting_review', 'paused')")
-        case let state?: conditions.append("state = ?"); arguments.append(state)
+        case "waiting":
+            conditions.append("state IN ('awaiting_clarification', 'awaiting_approval', 'awaiting_review', 'paused')")
+        case let state?:
+            conditions.append("state = ?")
+            arguments.append(state)
         }
         if let (createdAt, id) = before {
             conditions.append("(createdAt < ? OR (createdAt = ? AND id < ?))")
@@ -81,8 +108,9 @@ extension WorkflowLog {
         }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         return try store.writer.read { db in
-            try Record.fetchAll(db, sql: "SELECT * FROM workflow \(whereClause) ORDER BY createdAt DESC, id DESC LIMIT ?",
-                                arguments: StatementArguments(arguments + [limit]))
+            try Record.fetchAll(
+                db, sql: "SELECT * FROM workflow \(whereClause) ORDER BY createdAt DESC, id DESC LIMIT ?",
+                arguments: StatementArguments(arguments + [limit]))
         }
     }
 }
@@ -90,15 +118,17 @@ extension WorkflowLog {
 extension WorkflowLog.Record {
     var info: WorkflowInfo {
         let summary = decodedSummary
-        return WorkflowInfo(id: id, user: user, uid: uid, request: request, state: state, lastSeq: lastSeq, createdAt: createdAt,
-                            updatedAt: updatedAt, confidence: summary.confidence, planHash: summary.planHash,
-                            questions: summary.questions, failure: state == WorkflowState.failed.rawValue ? summary.failure : nil)
+        return WorkflowInfo(
+            id: id, user: user, uid: uid, request: request, state: state, lastSeq: lastSeq, createdAt: createdAt,
+            updatedAt: updatedAt, confidence: summary.confidence, planHash: summary.planHash,
+            questions: summary.questions, failure: state == WorkflowState.failed.rawValue ? summary.failure : nil)
     }
 }
 
 extension WorkflowLog.Entry {
     func info(workflowId: String) -> WorkflowEventInfo {
-        WorkflowEventInfo(workflowId: workflowId, seq: seq, time: Timestamp.format(microsecondsSinceEpoch: timeMicros),
-                          name: event.name, state: stateAfter.rawValue, user: user, payload: payload)
+        WorkflowEventInfo(
+            workflowId: workflowId, seq: seq, time: Timestamp.format(microsecondsSinceEpoch: timeMicros),
+            name: event.name, state: stateAfter.rawValue, user: user, payload: payload)
     }
 }

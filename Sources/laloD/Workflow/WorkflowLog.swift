@@ -29,17 +29,34 @@ struct WorkflowLog: Sendable {
         var decodedOptions: Options { Options(json: JSONParser.parseOrNull(options)) }
         var decodedSummary: Summary { Summary(json: JSONParser.parseOrNull(summary)) }
 
-        init(id: String, uid: Int64, user: String, request: String, state: String, lastSeq: Int64, createdAt: String,
-             updatedAt: String, options: String = "{}", summary: String = "{}") {
-            self.id = id; self.uid = uid; self.user = user; self.request = request; self.state = state; self.lastSeq = lastSeq
-            self.createdAt = createdAt; self.updatedAt = updatedAt; self.options = options; self.summary = summary
+        init(
+            id: String, uid: Int64, user: String, request: String, state: String, lastSeq: Int64, createdAt: String,
+            updatedAt: String, options: String = "{}", summary: String = "{}"
+        ) {
+            self.id = id
+            self.uid = uid
+            self.user = user
+            self.request = request
+            self.state = state
+            self.lastSeq = lastSeq
+            self.createdAt = createdAt
+            self.updatedAt = updatedAt
+            self.options = options
+            self.summary = summary
         }
 
         /// By column, not through Codable: the append transaction reads one on every event.
         init(row: GRDB.Row) {
-            id = row["id"]; uid = row["uid"]; user = row["user"]; request = row["request"]; state = row["state"]
-            lastSeq = row["lastSeq"]; createdAt = row["createdAt"]; updatedAt = row["updatedAt"]
-            options = row["options"] ?? "{}"; summary = row["summary"] ?? "{}"
+            id = row["id"]
+            uid = row["uid"]
+            user = row["user"]
+            request = row["request"]
+            state = row["state"]
+            lastSeq = row["lastSeq"]
+            createdAt = row["createdAt"]
+            updatedAt = row["updatedAt"]
+            options = row["options"] ?? "{}"
+            summary = row["summary"] ?? "{}"
         }
     }
 
@@ -52,8 +69,13 @@ struct WorkflowLog: Sendable {
         /// The requester's permissions at start: tool calls run with these.
         var permissions: [String] = []
 
-        init(threshold: Double? = nil, tools: [String] = [], requireDifferentApprover: Bool = false, permissions: [String] = []) {
-            self.threshold = threshold; self.tools = tools; self.requireDifferentApprover = requireDifferentApprover
+        init(
+            threshold: Double? = nil, tools: [String] = [], requireDifferentApprover: Bool = false,
+            permissions: [String] = []
+        ) {
+            self.threshold = threshold
+            self.tools = tools
+            self.requireDifferentApprover = requireDifferentApprover
             self.permissions = permissions
         }
 
@@ -125,17 +147,21 @@ struct WorkflowLog: Sendable {
     /// Creates a workflow in `interpreting`; the caller then runs the interpretation.
     func create(request: String, options: Options = Options(), by actor: AuditActor) async throws -> Record {
         let now = Timestamp.now()
-        let record = Record(id: Self.newID(), uid: actor.uid, user: actor.user, request: request,
-                            state: WorkflowState.interpreting.rawValue, lastSeq: 0, createdAt: now, updatedAt: now,
-                            options: JSONWriter.string(options.json))
+        let record = Record(
+            id: Self.newID(), uid: actor.uid, user: actor.user, request: request,
+            state: WorkflowState.interpreting.rawValue, lastSeq: 0, createdAt: now, updatedAt: now,
+            options: JSONWriter.string(options.json))
         try await store.combined.write { db in try record.insert(db) }
         return record
     }
 
     /// Records `event` if the workflow's state machine accepts it; returns the actions to run.
-    func append(_ event: WorkflowEvent, to id: String, payload: JSONValue? = nil, by actor: AuditActor) async throws -> Appended {
+    func append(_ event: WorkflowEvent, to id: String, payload: JSONValue? = nil, by actor: AuditActor) async throws
+        -> Appended
+    {
         try await store.combined.write { db -> Appended in
-            guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM workflow WHERE id = ?", arguments: [id]) else {
+            guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM workflow WHERE id = ?", arguments: [id])
+            else {
                 throw RPCError.notFound("no workflow \(id)", field: "params.id")
             }
             var record = Record(row: row)
@@ -143,23 +169,30 @@ struct WorkflowLog: Sendable {
             let actions = try machine.apply(event)
             let seq = record.lastSeq + 1
             let now = Timestamp.nowMicroseconds()
-            try db.execute(sql: """
-                INSERT INTO workflowEvent (workflowId, seq, timeMicros, name, event, payload, stateAfter, uid, user)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, seq, now, event.name, JSONWriter.string(event.json),
-                                 payload.map(JSONWriter.string), machine.state.rawValue, actor.uid, actor.user])
+            try db.execute(
+                sql: """
+                    INSERT INTO workflowEvent (workflowId, seq, timeMicros, name, event, payload, stateAfter, uid, user)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id, seq, now, event.name, JSONWriter.string(event.json),
+                    payload.map(JSONWriter.string), machine.state.rawValue, actor.uid, actor.user,
+                ])
             record.state = machine.state.rawValue
             record.lastSeq = seq
             record.updatedAt = Timestamp.format(microsecondsSinceEpoch: now)
             record.summary = Self.summarise(record.decodedSummary, after: event, payload: payload, machine: machine)
-            try db.execute(sql: "UPDATE workflow SET state = ?, lastSeq = ?, updatedAt = ?, summary = ? WHERE id = ?",
-                           arguments: [record.state, seq, record.updatedAt, record.summary, id])
+            try db.execute(
+                sql: "UPDATE workflow SET state = ?, lastSeq = ?, updatedAt = ?, summary = ? WHERE id = ?",
+                arguments: [record.state, seq, record.updatedAt, record.summary, id])
             return Appended(seq: seq, state: machine.state, actions: actions, timeMicros: now, record: record)
         }
     }
 
-    private static func summarise(_ old: Summary, after event: WorkflowEvent, payload: JSONValue?,
-                                  machine: WorkflowMachine) -> String {
+    private static func summarise(
+        _ old: Summary, after event: WorkflowEvent, payload: JSONValue?,
+        machine: WorkflowMachine
+    ) -> String {
         var summary = old
         summary.planHash = machine.planHash
         switch event {
@@ -184,7 +217,8 @@ struct WorkflowLog: Sendable {
 
     /// The machine as the log leaves it.
     static func machine(_ db: Database, id: String) throws -> WorkflowMachine {
-        let rows = try String.fetchAll(db, sql: "SELECT event FROM workflowEvent WHERE workflowId = ? ORDER BY seq", arguments: [id])
+        let rows = try String.fetchAll(
+            db, sql: "SELECT event FROM workflowEvent WHERE workflowId = ? ORDER BY seq", arguments: [id])
         return try WorkflowMachine.replay(try rows.map { try WorkflowEvent(json: try JSONParser.parse($0)) })
     }
 
@@ -209,24 +243,30 @@ struct WorkflowLog: Sendable {
     }
 
     static func entries(_ db: Database, id: String) throws -> [Entry] {
-        try GRDB.Row.fetchAll(db, sql: """
+        try GRDB.Row.fetchAll(
+            db,
+            sql: """
                 SELECT seq, timeMicros, event, payload, stateAfter, user FROM workflowEvent WHERE workflowId = ? ORDER BY seq
-                """, arguments: [id]).map { row in
-                let payload: String? = row["payload"]
-                return Entry(seq: row["seq"], timeMicros: row["timeMicros"],
-                             event: try WorkflowEvent(json: try JSONParser.parse(row["event"] as String)),
-                             payload: try payload.map { try JSONParser.parse($0) },
-                             stateAfter: WorkflowState(rawValue: row["stateAfter"]) ?? .failed, user: row["user"])
-            }
+                """, arguments: [id]
+        ).map { row in
+            let payload: String? = row["payload"]
+            return Entry(
+                seq: row["seq"], timeMicros: row["timeMicros"],
+                event: try WorkflowEvent(json: try JSONParser.parse(row["event"] as String)),
+                payload: try payload.map { try JSONParser.parse($0) },
+                stateAfter: WorkflowState(rawValue: row["stateAfter"]) ?? .failed, user: row["user"])
+        }
     }
 
     /// Workflows that have not ended: what a restarted daemon resumes.
     func live() throws -> [Record] {
         try store.writer.read { db in
-            try Record.fetchAll(db, sql: """
-                SELECT * FROM workflow WHERE state NOT IN ('committed', 'rolled_back', 'rejected', 'failed', 'cancelled')
-                ORDER BY createdAt
-                """)
+            try Record.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM workflow WHERE state NOT IN ('committed', 'rolled_back', 'rejected', 'failed', 'cancelled')
+                    ORDER BY createdAt
+                    """)
         }
     }
 }

@@ -123,7 +123,8 @@ struct WorkflowMachine: Sendable, Equatable {
     }
 
     private func conflict(_ event: WorkflowEvent, _ why: String? = nil) -> RPCError {
-        RPCError.conflict("a workflow in state \(state.rawValue) cannot take \(event.name)" + (why.map { ": \($0)" } ?? ""))
+        RPCError.conflict(
+            "a workflow in state \(state.rawValue) cannot take \(event.name)" + (why.map { ": \($0)" } ?? ""))
     }
 
     /// After a rejection or a rollback: back to planning (the planner sees why), or the end.
@@ -180,7 +181,8 @@ struct WorkflowMachine: Sendable, Equatable {
 
         case (.awaitingApproval, .approved(let hash)):
             guard let hash, hash == planHash else {
-                throw conflict(event, "the approval names plan \(hash ?? "none"), but the plan shown is \(planHash ?? "none")")
+                throw conflict(
+                    event, "the approval names plan \(hash ?? "none"), but the plan shown is \(planHash ?? "none")")
             }
             state = .executing
             return [.execute]
@@ -200,7 +202,8 @@ struct WorkflowMachine: Sendable, Equatable {
             guard !rollbackPending else { throw conflict(event, "the result was rejected and is being rolled back") }
             // The result shown is that of the plan executed; an approval naming another is stale.
             if let hash, hash != planHash {
-                throw conflict(event, "the approval names plan \(hash), but the result shown is of plan \(planHash ?? "none")")
+                throw conflict(
+                    event, "the approval names plan \(hash), but the result shown is of plan \(planHash ?? "none")")
             }
             state = .committed
             return [.commit]

@@ -8,7 +8,8 @@ enum Binaries {
         if let override = ProcessInfo.processInfo.environment["LALO_BIN_DIR"] {
             return URL(fileURLWithPath: override)
         }
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var url = URL(fileURLWithPath: exe).deletingLastPathComponent()
         // The test binary may sit inside a bundle directory (…/LALOPackageTests.xctest/…).
         while !FileManager.default.fileExists(atPath: url.appendingPathComponent("laloD").path), url.path != "/" {
@@ -65,15 +66,20 @@ final class DaemonProcess: @unchecked Sendable {
         """
     }
 
-    init(config: String = DaemonProcess.config(), arguments: [String] = [], environment: [String: String] = [:],
-         waitForSocket: Bool = true, reuse: DaemonProcess? = nil) throws {
+    init(
+        config: String = DaemonProcess.config(), arguments: [String] = [], environment: [String: String] = [:],
+        waitForSocket: Bool = true, reuse: DaemonProcess? = nil
+    ) throws {
         directory = reuse?.directory ?? TemporaryDirectory()
         socketPath = directory.file("laloD.sock")
         configPath = directory.file("laloD.toml")
         directory.write("laloD.toml", config)
         process.executableURL = URL(fileURLWithPath: Binaries.laloD)
-        process.arguments = ["--config", configPath, "--socket", socketPath, "--state-dir", directory.file("state"),
-                             "--log-level", "debug"] + arguments
+        process.arguments =
+            [
+                "--config", configPath, "--socket", socketPath, "--state-dir", directory.file("state"),
+                "--log-level", "debug",
+            ] + arguments
         var env = ProcessInfo.processInfo.environment
         for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "JOURNAL_STREAM", "INVOCATION_ID", "LALO_SOCKET"] {
             env[key] = nil
@@ -194,13 +200,17 @@ struct HarnessError: Error, CustomStringConvertible {
 /// waiting for end-of-file would hang whenever another child started concurrently (tests run in
 /// parallel) inherited the pipe's write end.
 @discardableResult
-func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-         stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+func run(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+    stdin: String? = nil
+) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     if let environment { process.environment = environment }
-    let out = Pipe(), err = Pipe(), input = Pipe()
+    let out = Pipe()
+    let err = Pipe()
+    let input = Pipe()
     for pipe in [out, err, input] {
         for fd in [pipe.fileHandleForReading.fileDescriptor, pipe.fileHandleForWriting.fileDescriptor] {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -215,7 +225,8 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
     try process.run()
     if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
     try? input.fileHandleForWriting.close()
-    var outData = Data(), errData = Data()
+    var outData = Data()
+    var errData = Data()
     var buffer = [UInt8](repeating: 0, count: 65536)
     func drain(_ fd: Int32, into data: inout Data) {
         while true {
@@ -232,7 +243,9 @@ func run(_ executable: String, _ arguments: [String], environment: [String: Stri
     process.waitUntilExit()
     drain(out.fileHandleForReading.fileDescriptor, into: &outData)
     drain(err.fileHandleForReading.fileDescriptor, into: &errData)
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    return (
+        process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)
+    )
 }
 
 /// `count` session.whoami requests with ids 0..<count, one per line, to send in one write.

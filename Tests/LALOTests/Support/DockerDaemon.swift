@@ -11,18 +11,27 @@ final class DockerDaemon: @unchecked Sendable {
     static let image = "lalo-sandbox-test:latest"
 
     init() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd") || FileManager.default.isExecutableFile(atPath: "/usr/bin/dockerd") else {
+        guard
+            FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd")
+                || FileManager.default.isExecutableFile(atPath: "/usr/bin/dockerd")
+        else {
             throw HarnessError("dockerd is not installed (apt-get install docker.io; make test does it)")
         }
-        process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd") ? "/usr/sbin/dockerd" : "/usr/bin/dockerd")
-        process.arguments = ["--host", "unix://\(socket)", "--data-root", directory.file("data"), "--exec-root", directory.file("exec"),
-                             "--pidfile", directory.file("docker.pid"), "--iptables=false", "--ip6tables=false", "--bridge=none",
-                             "--exec-opt", "native.cgroupdriver=cgroupfs", "--containerd-namespace", "lalo-test",
-                             "--containerd-plugins-namespace", "lalo-test-plugins"]
-        let log = FileHandle(forWritingAtPath: directory.file("dockerd.log")) ?? {
-            FileManager.default.createFile(atPath: directory.file("dockerd.log"), contents: nil)
-            return FileHandle(forWritingAtPath: directory.file("dockerd.log"))!
-        }()
+        process.executableURL = URL(
+            fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/sbin/dockerd")
+                ? "/usr/sbin/dockerd" : "/usr/bin/dockerd")
+        process.arguments = [
+            "--host", "unix://\(socket)", "--data-root", directory.file("data"), "--exec-root", directory.file("exec"),
+            "--pidfile", directory.file("docker.pid"), "--iptables=false", "--ip6tables=false", "--bridge=none",
+            "--exec-opt", "native.cgroupdriver=cgroupfs", "--containerd-namespace", "lalo-test",
+            "--containerd-plugins-namespace", "lalo-test-plugins",
+        ]
+        let log =
+            FileHandle(forWritingAtPath: directory.file("dockerd.log"))
+            ?? {
+                FileManager.default.createFile(atPath: directory.file("dockerd.log"), contents: nil)
+                return FileHandle(forWritingAtPath: directory.file("dockerd.log"))!
+            }()
         process.standardOutput = log
         process.standardError = log
         try process.run()
@@ -33,9 +42,13 @@ final class DockerDaemon: @unchecked Sendable {
             if !process.isRunning { throw HarnessError("dockerd exited: \(tail)") }
             usleep(200_000)
         }
-        guard (try docker(["version"])).status == 0 else { throw HarnessError("dockerd did not answer within 60 s: \(tail)") }
+        guard (try docker(["version"])).status == 0 else {
+            throw HarnessError("dockerd did not answer within 60 s: \(tail)")
+        }
         let tarball = directory.file("rootfs.tar")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../scripts/sandbox-rootfs.sh").standardized.path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../../scripts/sandbox-rootfs.sh"
+        ).standardized.path
         let built = try run("/bin/sh", [script, tarball])
         guard built.status == 0 else { throw HarnessError("sandbox-rootfs.sh failed: \(built.stderr)") }
         let imported = try docker(["import", tarball, Self.image])
@@ -43,7 +56,9 @@ final class DockerDaemon: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: tarball)
     }
 
-    var tail: String { String(((try? String(contentsOfFile: directory.file("dockerd.log"), encoding: .utf8)) ?? "").suffix(2000)) }
+    var tail: String {
+        String(((try? String(contentsOfFile: directory.file("dockerd.log"), encoding: .utf8)) ?? "").suffix(2000))
+    }
 
     func docker(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         try run("/usr/bin/docker", ["-H", "unix://\(socket)"] + arguments)
@@ -57,6 +72,7 @@ final class DockerDaemon: @unchecked Sendable {
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         // Overlay mounts dockerd may have left under its data root.
-        _ = try? run("/bin/sh", ["-c", "grep -o '\(directory.path)[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l"])
+        _ = try? run(
+            "/bin/sh", ["-c", "grep -o '\(directory.path)[^ ]*' /proc/mounts | sort -r | xargs -r -n1 umount -l"])
     }
 }

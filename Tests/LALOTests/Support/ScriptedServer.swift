@@ -43,7 +43,8 @@ final class ScriptedServer: @unchecked Sendable {
 
     /// Replaces the script (keeps the log).
     func load(_ exchanges: [JSONValue]) throws {
-        let status = try http.request("POST", "\(baseURL)/__script", body: JSONWriter.string(["exchanges": .array(exchanges)]))
+        let status = try http.request(
+            "POST", "\(baseURL)/__script", body: JSONWriter.string(["exchanges": .array(exchanges)]))
         guard status.0 == 200 else { throw HarnessError("loading a script failed: \(status.1)") }
     }
 
@@ -95,70 +96,121 @@ enum Reply {
     }
 
     /// An OpenAI chat completion.
-    static func openAIChat(_ content: String?, toolCalls: [JSONValue] = [], finish: String = "stop",
-                           prompt: Int64 = 11, completion: Int64 = 7) -> JSONValue {
+    static func openAIChat(
+        _ content: String?, toolCalls: [JSONValue] = [], finish: String = "stop",
+        prompt: Int64 = 11, completion: Int64 = 7
+    ) -> JSONValue {
         var message: [String: JSONValue] = ["role": "assistant", "content": content.map { .string($0) } ?? .null]
         if !toolCalls.isEmpty { message["tool_calls"] = .array(toolCalls) }
-        return json(["id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-test",
-                     "choices": [["index": 0, "message": .object(message), "finish_reason": .string(finish)]],
-                     "usage": ["prompt_tokens": .int(prompt), "completion_tokens": .int(completion),
-                               "total_tokens": .int(prompt + completion)]])
+        return json([
+            "id": "chatcmpl-1", "object": "chat.completion", "model": "gpt-test",
+            "choices": [["index": 0, "message": .object(message), "finish_reason": .string(finish)]],
+            "usage": [
+                "prompt_tokens": .int(prompt), "completion_tokens": .int(completion),
+                "total_tokens": .int(prompt + completion),
+            ],
+        ])
     }
 
     /// OpenAI stream chunks carrying `pieces` of content, then a finish chunk, usage and [DONE].
     static func openAIStream(_ pieces: [String], finish: String = "stop") -> [JSONValue] {
         var events: [JSONValue] = [chunk(["role": "assistant"])]
         events += pieces.map { chunk(["content": .string($0)]) }
-        events.append(["id": "c", "object": "chat.completion.chunk", "model": "gpt-test",
-                       "choices": [["index": 0, "delta": [:], "finish_reason": .string(finish)]]])
-        events.append(["id": "c", "object": "chat.completion.chunk", "model": "gpt-test", "choices": [],
-                       "usage": ["prompt_tokens": 5, "completion_tokens": .int(Int64(pieces.count))]])
+        events.append([
+            "id": "c", "object": "chat.completion.chunk", "model": "gpt-test",
+            "choices": [["index": 0, "delta": [:], "finish_reason": .string(finish)]],
+        ])
+        events.append([
+            "id": "c", "object": "chat.completion.chunk", "model": "gpt-test", "choices": [],
+            "usage": ["prompt_tokens": 5, "completion_tokens": .int(Int64(pieces.count))],
+        ])
         events.append("[DONE]")
         return events
     }
 
     static func chunk(_ delta: JSONValue) -> JSONValue {
-        ["id": "c", "object": "chat.completion.chunk", "model": "gpt-test",
-         "choices": [["index": 0, "delta": delta, "finish_reason": .null]]]
+        [
+            "id": "c", "object": "chat.completion.chunk", "model": "gpt-test",
+            "choices": [["index": 0, "delta": delta, "finish_reason": .null]],
+        ]
     }
 
     /// An Anthropic Messages response.
     static func anthropicMessage(_ blocks: [JSONValue], stop: String = "end_turn") -> JSONValue {
-        json(["id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test", "content": .array(blocks),
-              "stop_reason": .string(stop), "usage": ["input_tokens": 12, "output_tokens": 9]])
+        json([
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test", "content": .array(blocks),
+            "stop_reason": .string(stop), "usage": ["input_tokens": 12, "output_tokens": 9],
+        ])
     }
 
     /// Anthropic stream events (`event:` names and `data:` objects) for the given content blocks.
-    static func anthropicStream(text: [String], toolUse: (id: String, name: String, json: [String])? = nil,
-                                stop: String = "end_turn") -> [JSONValue] {
+    static func anthropicStream(
+        text: [String], toolUse: (id: String, name: String, json: [String])? = nil,
+        stop: String = "end_turn"
+    ) -> [JSONValue] {
         func event(_ name: String, _ data: JSONValue) -> JSONValue { ["event": .string(name), "data": data] }
-        var events = [event("message_start", ["type": "message_start", "message": [
-            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test", "content": [],
-            "usage": ["input_tokens": 21, "output_tokens": 1]]])]
+        var events = [
+            event(
+                "message_start",
+                [
+                    "type": "message_start",
+                    "message": [
+                        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test", "content": [],
+                        "usage": ["input_tokens": 21, "output_tokens": 1],
+                    ],
+                ])
+        ]
         events.append(event("ping", ["type": "ping"]))
         var index: Int64 = 0
         if !text.isEmpty {
-            events.append(event("content_block_start", ["type": "content_block_start", "index": .int(index),
-                                                        "content_block": ["type": "text", "text": ""]]))
+            events.append(
+                event(
+                    "content_block_start",
+                    [
+                        "type": "content_block_start", "index": .int(index),
+                        "content_block": ["type": "text", "text": ""],
+                    ]))
             for piece in text {
-                events.append(event("content_block_delta", ["type": "content_block_delta", "index": .int(index),
-                                                            "delta": ["type": "text_delta", "text": .string(piece)]]))
+                events.append(
+                    event(
+                        "content_block_delta",
+                        [
+                            "type": "content_block_delta", "index": .int(index),
+                            "delta": ["type": "text_delta", "text": .string(piece)],
+                        ]))
             }
             events.append(event("content_block_stop", ["type": "content_block_stop", "index": .int(index)]))
             index += 1
         }
         if let toolUse {
-            events.append(event("content_block_start", ["type": "content_block_start", "index": .int(index),
-                                                        "content_block": ["type": "tool_use", "id": .string(toolUse.id),
-                                                                          "name": .string(toolUse.name), "input": [:]]]))
+            events.append(
+                event(
+                    "content_block_start",
+                    [
+                        "type": "content_block_start", "index": .int(index),
+                        "content_block": [
+                            "type": "tool_use", "id": .string(toolUse.id),
+                            "name": .string(toolUse.name), "input": [:],
+                        ],
+                    ]))
             for piece in toolUse.json {
-                events.append(event("content_block_delta", ["type": "content_block_delta", "index": .int(index),
-                                                            "delta": ["type": "input_json_delta", "partial_json": .string(piece)]]))
+                events.append(
+                    event(
+                        "content_block_delta",
+                        [
+                            "type": "content_block_delta", "index": .int(index),
+                            "delta": ["type": "input_json_delta", "partial_json": .string(piece)],
+                        ]))
             }
             events.append(event("content_block_stop", ["type": "content_block_stop", "index": .int(index)]))
         }
-        events.append(event("message_delta", ["type": "message_delta", "delta": ["stop_reason": .string(stop)],
-                                              "usage": ["output_tokens": 15]]))
+        events.append(
+            event(
+                "message_delta",
+                [
+                    "type": "message_delta", "delta": ["stop_reason": .string(stop)],
+                    "usage": ["output_tokens": 15],
+                ]))
         events.append(event("message_stop", ["type": "message_stop"]))
         return events
     }

@@ -58,8 +58,9 @@ enum TestUsers {
         let target = "\(directory)/laloctl"
         do {
             try? FileManager.default.removeItem(atPath: directory)
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o755])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o755])
             try FileManager.default.copyItem(atPath: Binaries.laloctl, toPath: target)
             chmod(target, 0o755)
             ChildProcesses.register(directory: directory)
@@ -70,10 +71,16 @@ enum TestUsers {
     }()
 
     /// Runs laloctl as `account` (real and effective uid and gid, its own supplementary groups).
-    static func laloctl(as account: Account, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        try run("/usr/bin/setpriv", ["--reuid=\(account.uid)", "--regid=\(account.gid)", "--init-groups",
-                                     try laloctlCopy.get()] + arguments,
-                environment: ["PATH": "/usr/bin:/bin", "NO_COLOR": "1"])
+    static func laloctl(as account: Account, _ arguments: [String]) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
+        try run(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=\(account.uid)", "--regid=\(account.gid)", "--init-groups",
+                try laloctlCopy.get(),
+            ] + arguments,
+            environment: ["PATH": "/usr/bin:/bin", "NO_COLOR": "1"])
     }
 
     static let rolesConfig = """

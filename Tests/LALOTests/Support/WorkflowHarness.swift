@@ -19,7 +19,9 @@ final class RoleServers: @unchecked Sendable {
     /// Providers and `[models.ROLE]` bindings for laloD's configuration.
     func config(workflow: String = "") -> String {
         var text = ""
-        for (role, server) in [("interpreter", interpreter), ("judge", judge), ("planner", planner), ("critic", critic)] {
+        for (role, server) in [
+            ("interpreter", interpreter), ("judge", judge), ("planner", planner), ("critic", critic),
+        ] {
             text += """
                 [providers.\(role)-server]
                 kind = "openai"
@@ -41,12 +43,18 @@ final class RoleServers: @unchecked Sendable {
     }
 
     static func intent(_ goal: String, output: String = "report.txt holds the report") -> JSONValue {
-        ["reply": Reply.openAIChat(JSONWriter.string(["goal": .string(goal), "entities": ["report.txt"], "constraints": [],
-                                                      "expectedOutput": .string(output), "tools": ["file"]]))]
+        [
+            "reply": Reply.openAIChat(
+                JSONWriter.string([
+                    "goal": .string(goal), "entities": ["report.txt"], "constraints": [],
+                    "expectedOutput": .string(output), "tools": ["file"],
+                ]))
+        ]
     }
 
     static func judge(_ score: Double, _ questions: [String] = [], delayMs: Int = 0) -> JSONValue {
-        var reply = Reply.openAIChat(JSONWriter.string(["score": .double(score), "questions": .array(questions.map { .string($0) })]))
+        var reply = Reply.openAIChat(
+            JSONWriter.string(["score": .double(score), "questions": .array(questions.map { .string($0) })]))
         if delayMs > 0, case .object(var object) = reply {
             object["delayMs"] = .int(Int64(delayMs))
             reply = .object(object)
@@ -59,10 +67,15 @@ final class RoleServers: @unchecked Sendable {
     }
 
     static func critique(_ score: Double, _ objections: [String] = []) -> JSONValue {
-        ["reply": Reply.openAIChat(JSONWriter.string(["score": .double(score), "objections": .array(objections.map { .string($0) })]))]
+        [
+            "reply": Reply.openAIChat(
+                JSONWriter.string(["score": .double(score), "objections": .array(objections.map { .string($0) })]))
+        ]
     }
 
-    static func file(_ operation: String, _ path: String, content: String? = nil, expected: String = "done") -> JSONValue {
+    static func file(_ operation: String, _ path: String, content: String? = nil, expected: String = "done")
+        -> JSONValue
+    {
         var arguments: [String: JSONValue] = ["operation": .string(operation), "path": .string(path)]
         if let content { arguments["content"] = .string(content) }
         return ["tool": "file", "arguments": .object(arguments), "expectedOutcome": .string(expected), "dependsOn": []]
