@@ -1,4 +1,4 @@
-// lalo-sandbox: builds a sandbox and runs one command in it (SPEC §7, native backend).
+// lalo-sandbox: builds a sandbox and runs one command in it (docs/sandbox.md, native backend).
 //
 // laloD never forks its own multi-threaded process into a sandbox; it starts this small,
 // single-threaded, statically linked program instead. As root it puts the workspace behind an

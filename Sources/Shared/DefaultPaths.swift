@@ -1,6 +1,6 @@
 import Foundation
 
-/// Paths both programs agree on (SPEC §3, §10).
+/// Paths both programs agree on (docs/protocol.md, docs/operations.md).
 public enum DefaultPaths {
     public static let socket = "/run/lalo/laloD.sock"
     public static let configFile = "/etc/lalo/laloD.toml"

@@ -1,4 +1,4 @@
-/// The stable application error kinds of SPEC §3, sent in `error.data.kind`.
+/// The stable application error kinds of docs/protocol.md#errors, sent in `error.data.kind`.
 ///
 /// Clients switch on the kind, never on the message, so kinds are never renamed.
 public enum ErrorKind: String, Codable, Sendable, CaseIterable {

@@ -22,7 +22,7 @@ struct Laloctl: ParsableCommand {
             RPCCommand.self,
         ])
 
-    /// Like the default entry point, but usage errors exit with 2 (SPEC §10) rather than 64.
+    /// Like the default entry point, but usage errors exit with 2 (the README's exit statuses) rather than 64.
     static func main() {
         do {
             var command = try parseAsRoot()

@@ -3,7 +3,7 @@ import Testing
 
 @testable import laloD
 
-/// Every state × every event of the workflow state machine (SPEC §5), written out as a table
+/// Every state × every event of the workflow state machine (docs/workflows.md#steps-and-states), written out as a table
 /// independently of the implementation: the resulting state, or nil where the transition must be
 /// refused with `conflict` and leave the machine unchanged.
 @Suite("Workflow state machine")

@@ -1,4 +1,4 @@
-// The sandbox's system-call policy (SPEC §7), in one place for both backends: lalo-sandbox
+// The sandbox's system-call policy (docs/sandbox.md#the-policy), in one place for both backends: lalo-sandbox
 // compiles it into a libseccomp filter, laloD turns it into the seccomp profile it hands to
 // Docker. Names, not numbers, so the same table serves every architecture libseccomp knows.
 #ifndef LALO_SANDBOX_POLICY_H

@@ -1,4 +1,4 @@
-/// The model roles of SPEC §6; each maps to a provider and model in the configuration.
+/// The model roles of docs/models.md#roles; each maps to a provider and model in the configuration.
 public enum ModelRole: String, Codable, Sendable, CaseIterable {
     case interpreter, judge, planner, critic, chat, embedder
 }

@@ -1,4 +1,4 @@
-/// How much a tool call can change (SPEC §7); approval policy keys on it.
+/// How much a tool call can change (docs/tools.md#the-registry); approval policy keys on it.
 public enum ToolRisk: String, Codable, Sendable, CaseIterable, Comparable {
     case read, write, external, destructive
 

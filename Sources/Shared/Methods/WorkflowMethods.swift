@@ -1,4 +1,4 @@
-/// The workflow states of SPEC §5, as they appear on the wire.
+/// The workflow states of docs/workflows.md#steps-and-states, as they appear on the wire.
 public let workflowStates = [
     "interpreting", "awaiting_clarification", "planning", "awaiting_approval", "executing",
     "awaiting_review", "committed", "rolled_back", "rejected", "failed", "cancelled", "paused",

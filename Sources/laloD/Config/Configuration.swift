@@ -37,7 +37,7 @@ struct Configuration: Sendable, Equatable {
         var journal = JournalMode.auto
     }
 
-    /// The default role mapping; database grants override it (SPEC §4).
+    /// The default role mapping; database grants override it (docs/operations.md#roles-and-permissions).
     struct Roles: Sendable, Equatable {
         var adminUsers = ["root"]
         var adminGroups = ["lalo-admin"]
@@ -125,7 +125,7 @@ struct Configuration: Sendable, Equatable {
         var workspaceDirectory = ""
     }
 
-    /// `[sandbox]`: where code runs (SPEC §7).
+    /// `[sandbox]`: where code runs (docs/sandbox.md#configuration).
     struct Sandbox: Sendable, Equatable {
         var backend = SandboxBackendName.native
         /// The native launcher; empty: `lalo-sandbox` next to the laloD executable.

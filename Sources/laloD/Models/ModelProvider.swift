@@ -31,7 +31,7 @@ struct EmbeddingResult: Sendable {
     var model: String
 }
 
-/// One model provider (SPEC §6). Both clients are real HTTP clients over ``HTTPClient``.
+/// One model provider (docs/models.md#providers). Both clients are real HTTP clients over ``HTTPClient``.
 protocol ModelProvider: Sendable {
     var name: String { get }
     /// `openai` or `anthropic`.
@@ -64,7 +64,7 @@ struct ProviderError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Jittered exponential backoff (SPEC §6): retries on 429, 5xx and transport errors, waiting what
+/// Jittered exponential backoff (docs/models.md#calls): retries on 429, 5xx and transport errors, waiting what
 /// `Retry-After` asks when the provider says.
 struct RetryPolicy: Sendable, Equatable {
     var maxRetries = 3

@@ -4,7 +4,7 @@ import Logging
 import Shared
 import Synchronization
 
-/// Maps each model role to its provider and model (SPEC §6), builds the provider clients, and
+/// Maps each model role to its provider and model (docs/models.md#roles), builds the provider clients, and
 /// runs calls for the rest of the daemon: redacting what comes back and recording token usage
 /// per call, user and workflow.
 final class ModelRouter: Sendable {

@@ -4,7 +4,7 @@ import GRDB
 import Shared
 import Synchronization
 
-/// Secrets encrypted at rest (SPEC §8): each value sealed with AES-256-GCM under its own random
+/// Secrets encrypted at rest (docs/secrets.md): each value sealed with AES-256-GCM under its own random
 /// data key, each data key sealed under a versioned master key derived from the ``RootKey``.
 ///
 /// Values never leave this type except through ``reveal(_:purpose:by:)``, which audits every read,

@@ -2,7 +2,7 @@ import CLinux
 import Foundation
 import Shared
 
-/// One execution's changes to a workspace, kept apart until a person accepts them (SPEC §7).
+/// One execution's changes to a workspace, kept apart until a person accepts them (docs/sandbox.md#staged-workspaces).
 ///
 /// The stage is a directory with `upper` and `work`: `upper` is an overlayfs upper layer over the
 /// workspace (files written, whiteouts for deletions, opaque directories for directories made

@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 
-/// `code.run`: Python or shell code in the sandbox (SPEC §7), with the workflow's workspace at
+/// `code.run`: Python or shell code in the sandbox (docs/tools.md#the-coderun-tool), with the workflow's workspace at
 /// /workspace. In a workflow the workspace is the execution's stage, so what the code writes,
 /// changes or deletes waits for the review like the `file` tool's changes. Files go in through
 /// the same staged workspace before the run; files come out after it through ``Workspace``'s

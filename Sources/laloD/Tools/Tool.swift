@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 
-/// What a tool declares about itself (SPEC §7). The registry enforces it: schemas, permission,
+/// What a tool declares about itself (docs/tools.md#the-registry). The registry enforces it: schemas, permission,
 /// enablement, timeout and rate limit, and records every call.
 struct ToolDescriptor: Sendable {
     var name: String

@@ -3,7 +3,7 @@ import GRDB
 import Shared
 import Synchronization
 
-/// The tool registry (SPEC §7): what exists, what an admin enabled and limited, and the one path
+/// The tool registry (docs/tools.md#the-registry): what exists, what an admin enabled and limited, and the one path
 /// every tool call takes — permission, input schema, rate limit, the execution record written
 /// before the call starts, timeout, output schema, redaction, the record of its end, audit.
 final class ToolRegistry: Sendable {

@@ -1,7 +1,7 @@
 import Foundation
 import Shared
 
-/// Step 4 of the workflow (SPEC §5): runs a plan's steps through the tool registry against the
+/// Step 4 of the workflow (docs/workflows.md#step-4-execute): runs a plan's steps through the tool registry against the
 /// attempt's staged workspace, checking each result; when one fails, the report says exactly
 /// what discarding the stage undoes (the workspace itself was never touched).
 struct Executor: Sendable {
@@ -125,7 +125,7 @@ struct Executor: Sendable {
     }
 }
 
-/// Who must approve a plan (SPEC §5): read-only plans run without asking when the confidence is
+/// Who must approve a plan (docs/workflows.md#step-3-approve): read-only plans run without asking when the confidence is
 /// high enough; anything that writes, reaches outside or destroys always asks.
 struct ApprovalPolicy: Sendable, Equatable {
     var autoApproveReadOnlyAbove = 0.8

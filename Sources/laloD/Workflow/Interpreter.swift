@@ -4,7 +4,7 @@ import GRDB
 import Shared
 import Synchronization
 
-/// Step 1 of the workflow (SPEC §5): the request as a structured intent, with a confidence that
+/// Step 1 of the workflow (docs/workflows.md#step-1-interpret): the request as a structured intent, with a confidence that
 /// combines a separate judge model's score with the agreement of independent interpretations.
 ///
 /// Model output is never trusted: every answer must parse and match the intent schema; invalid

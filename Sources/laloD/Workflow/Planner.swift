@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 import Shared
 
-/// Step 2 of the workflow (SPEC §5): a plan of tool calls from the planner model, criticised by a
+/// Step 2 of the workflow (docs/workflows.md#step-2-plan): a plan of tool calls from the planner model, criticised by a
 /// separate critic model and revised until its score passes or three rounds are done. Every
 /// round is kept. A step is only accepted if it names a tool the caller may use and its
 /// arguments match that tool's input schema; the plan carries an effect preview (paths, hosts,

@@ -3,7 +3,7 @@ import Logging
 import Shared
 import Synchronization
 
-/// Drives workflows through the five steps of SPEC §5.
+/// Drives workflows through the five steps of docs/workflows.md.
 ///
 /// The engine owns no state of its own that matters: every step's outcome is appended to the
 /// workflow's event log (``WorkflowLog``) before anything acts on it, and what to do next is what
@@ -849,7 +849,7 @@ final class WorkflowEngine: Sendable {
         ).actions
     }
 
-    /// The committed workflow becomes an example for later runs (SPEC §5, step 5).
+    /// The committed workflow becomes an example for later runs (docs/workflows.md#step-5-review-and-commit).
     private func commit(_ record: WorkflowLog.Record, _ entries: [WorkflowLog.Entry]) async throws -> [WorkflowAction] {
         let intent = entries.last { $0.event.name == "interpreted" }?.payload?["intent"] ?? .null
         let plan = currentPlan(entries)?.payload ?? .null

@@ -1,6 +1,6 @@
 import Shared
 
-/// The states of SPEC §5. Raw values are the wire names.
+/// The states of docs/workflows.md#steps-and-states. Raw values are the wire names.
 enum WorkflowState: String, Codable, Sendable, CaseIterable {
     case interpreting
     case awaitingClarification = "awaiting_clarification"
@@ -91,7 +91,7 @@ enum WorkflowAction: Sendable, Equatable {
     case resume(WorkflowState)
 }
 
-/// The workflow state machine of SPEC §5 as a value: events in, actions out, no I/O. A transition
+/// The workflow state machine of docs/workflows.md#steps-and-states as a value: events in, actions out, no I/O. A transition
 /// that the table does not allow throws `conflict` and leaves the machine unchanged.
 struct WorkflowMachine: Sendable, Equatable {
     private(set) var state: WorkflowState = .interpreting
