@@ -24,7 +24,7 @@ struct Case: Decodable {
     struct Expectation: Decodable {
         var files: [String: FileExpectation]?
         var changes: String?
-        var state: String?
+        var state: WorkflowState?
     }
     var id: String
     var kind: String
@@ -35,7 +35,7 @@ struct Case: Decodable {
     /// (then: one step per expected file, at least one).
     var steps: Int?
     var stepCount: Int { steps ?? max(1, expect.files?.count ?? 1) }
-    var expectedState: String { expect.state ?? (kind == "vague" ? "awaiting_clarification" : "committed") }
+    var expectedState: WorkflowState { expect.state ?? (kind == "vague" ? .awaitingClarification : .committed) }
 }
 
 var caseFiles: [String] = []
@@ -160,7 +160,8 @@ struct Outcome {
     var id: String
     var kind: String
     var steps: Int
-    var state: String
+    /// nil: the case could not run (the note says why).
+    var state: WorkflowState?
     var correct: Bool
     var wrong: Bool
     var confidence: Double?
@@ -196,16 +197,16 @@ struct Outcome {
         state = info.state ?? state
         let current = try client.call(WorkflowGet.self, WorkflowRef(id: started.id)).workflow
         state = current.state
-        if state == "awaiting_approval" || state == "awaiting_review" {
+        if state == .awaitingApproval || state == .awaitingReview {
             decisions += 1
             if decisions > 10 { break }
             _ = try client.call(
                 WorkflowApprove.self,
-                .init(id: started.id, planHash: state == "awaiting_approval" ? current.planHash : nil))
+                .init(id: started.id, planHash: state == .awaitingApproval ? current.planHash : nil))
             continue
         }
-        if ["interpreting", "planning", "executing"].contains(state) { continue }
-        break  // committed, awaiting_clarification, failed, rolled_back, rejected, cancelled
+        if !state.isWaiting && !state.isTerminal { continue }  // interpreting, planning, executing
+        break
     }
     let seconds = Date().timeIntervalSince(start)
     let detail = try client.call(WorkflowGet.self, WorkflowRef(id: started.id))
@@ -214,7 +215,7 @@ struct Outcome {
     let files = workspaceFiles(started.id)
     var correct = state == test.expectedState
     var notes: [String] = []
-    if state == "committed" {
+    if state == .committed {
         if let expected = test.expect.files {
             for (path, expectation) in expected.sorted(by: { $0.key < $1.key }) {
                 guard let content = files[path] else {
@@ -234,14 +235,14 @@ struct Outcome {
             correct = false
             notes.append("changed \(files.keys.sorted().joined(separator: ", "))")
         }
-    } else if state == "failed" {
+    } else if state == .failed {
         notes.append(detail.workflow.failure.map { String($0.prefix(120)) } ?? "failed")
-    } else if state == "awaiting_clarification" {
+    } else if state == .awaitingClarification {
         notes.append("asked: " + String((detail.workflow.questions?.first ?? "").prefix(90)))
     }
     // Wrong: committed what the case does not expect (a vague case that committed anything, a
     // clear one whose workspace does not match).
-    let wrong = state == "committed" && !correct
+    let wrong = state == .committed && !correct
     if verbose {
         for event in detail.events where ["interpreted", "planned", "clarificationNeeded"].contains(event.name) {
             let p = event.payload ?? .null
@@ -262,7 +263,7 @@ struct Outcome {
             if let intent = p["intent"] { say("      intent: \(JSONWriter.string(intent))") }
         }
     }
-    if state != "awaiting_clarification" { _ = try? client.call(WorkflowCancel.self, WorkflowRef(id: started.id)) }
+    if state != .awaitingClarification { _ = try? client.call(WorkflowCancel.self, WorkflowRef(id: started.id)) }
     return Outcome(
         id: test.id, kind: test.kind, steps: test.stepCount, state: state, correct: correct, wrong: wrong,
         confidence: detail.workflow.confidence, calls: calls, tokens: tokens, seconds: seconds,
@@ -292,14 +293,14 @@ for test in cases {
         outcome = try run(test)
     } catch {
         outcome = Outcome(
-            id: test.id, kind: test.kind, steps: test.stepCount, state: "error", correct: false, wrong: false,
+            id: test.id, kind: test.kind, steps: test.stepCount, state: nil, correct: false, wrong: false,
             confidence: nil, calls: 0, tokens: 0, seconds: 0, note: "\(error)")
     }
     outcomes.append(outcome)
     if jsonOutput {
         var object: [String: JSONValue] = [
             "id": .string(outcome.id), "kind": .string(outcome.kind), "steps": .int(Int64(outcome.steps)),
-            "state": .string(outcome.state),
+            "state": .string(outcome.state?.rawValue ?? "error"),
             "correct": .bool(outcome.correct), "wrong": .bool(outcome.wrong), "modelCalls": .int(Int64(outcome.calls)),
             "tokens": .int(outcome.tokens), "seconds": .double(outcome.seconds), "note": .string(outcome.note),
         ]
@@ -310,7 +311,8 @@ for test in cases {
             text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
         }
         say(
-            pad(outcome.id, 22) + pad(outcome.kind, 7) + pad("\(outcome.steps)", 6) + pad(outcome.state, 24)
+            pad(outcome.id, 22) + pad(outcome.kind, 7) + pad("\(outcome.steps)", 6)
+                + pad(outcome.state?.rawValue ?? "error", 24)
                 + pad(outcome.correct ? "yes" : "NO", 5)
                 + pad(outcome.confidence.map { String(format: "%.2f", $0) } ?? "-", 6)
                 + pad("\(outcome.calls)", 6) + pad("\(outcome.tokens)", 7)
@@ -331,7 +333,7 @@ let wrongAbove = wrong.filter { ($0.confidence ?? 0) >= autoApproveAbove }
 let totals: [(String, String)] = [
     ("clear single-step committed right", "\(single.filter(\.correct).count) of \(single.count)"),
     ("clear (all) committed right", "\(clear.filter(\.correct).count) of \(clear.count)"),
-    ("vague asked back", "\(vague.filter { $0.state == "awaiting_clarification" }.count) of \(vague.count)"),
+    ("vague asked back", "\(vague.filter { $0.state == .awaitingClarification }.count) of \(vague.count)"),
     ("wrong commits", "\(wrong.count)"),
     ("wrong commits at or above the auto-approval threshold (\(autoApproveAbove))", "\(wrongAbove.count)"),
     ("wall time p50, clear single-step", String(format: "%.1f s", percentile(single.map(\.seconds), 0.5))),

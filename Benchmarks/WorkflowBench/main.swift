@@ -108,7 +108,7 @@ final class Daemon {
 /// Starts a workflow and waits for it to need a person; returns its state.
 func runOne(_ client: LaloClient, _ request: String) throws -> String {
     let started = try client.call(WorkflowStart.self, .init(request: request, tools: ["file"]))
-    return try client.call(WorkflowSubscribe.self, .init(id: started.id, untilWaiting: true)).state ?? "?"
+    return try client.call(WorkflowSubscribe.self, .init(id: started.id, untilWaiting: true)).state?.rawValue ?? "?"
 }
 
 var daemon = try Daemon()
@@ -223,11 +223,11 @@ for i in 0..<100 {
         ).id)
 }
 /// Approves every plan that waits, until all workflows are in review or have ended.
-func approveAll(_ ids: [String], until stop: Double) throws -> [String: String] {
+func approveAll(_ ids: [String], until stop: Double) throws -> [String: WorkflowState] {
     let own = try LaloClient(socketPath: socket)
     defer { own.close() }
     while now() < stop {
-        var states: [String: String] = [:]
+        var states: [String: WorkflowState] = [:]
         var cursor: String?
         repeat {
             var params = WorkflowList.Params(limit: 1000)
@@ -235,14 +235,14 @@ func approveAll(_ ids: [String], until stop: Double) throws -> [String: String] 
             let page = try own.call(WorkflowList.self, params)
             for workflow in page.workflows where ids.contains(workflow.id) {
                 states[workflow.id] = workflow.state
-                if workflow.state == "awaiting_approval", let hash = workflow.planHash {
+                if workflow.state == .awaitingApproval, let hash = workflow.planHash {
                     _ = try? own.call(WorkflowApprove.self, .init(id: workflow.id, planHash: hash))
                 }
             }
             cursor = page.nextCursor
         } while cursor != nil
         if states.count == ids.count,
-            states.values.allSatisfy({ $0 == "awaiting_review" || workflowTerminalStates.contains($0) })
+            states.values.allSatisfy({ $0 == .awaitingReview || $0.isTerminal })
         {
             return states
         }
@@ -258,16 +258,16 @@ while now() < killBy {
     before = try crash.call(WorkflowList.self, .init(state: "live", limit: 1000)).workflows.filter {
         ids.contains($0.id)
     }
-    if before.filter({ $0.state == "executing" }).count >= 10 { break }
+    if before.filter({ $0.state == .executing }).count >= 10 { break }
 }
 var inFlight: [String: Int] = [:]
-for workflow in before { inFlight[workflow.state, default: 0] += 1 }
+for workflow in before { inFlight[workflow.state.rawValue, default: 0] += 1 }
 let ordersBefore = stub.orders.withLock { $0.values.reduce(0, +) }
 daemon.kill9()
 daemon = try Daemon()
 let after = try approveAll(ids, until: now() + 120)
 var ended: [String: Int] = [:]
-for state in after.values { ended[state, default: 0] += 1 }
+for state in after.values { ended[state.rawValue, default: 0] += 1 }
 let orders = stub.orders.withLock { $0 }
 let twice = orders.filter { $0.value > 1 }.count
 let check = try LaloClient(socketPath: socket)

@@ -30,23 +30,22 @@ struct AskCommand: ParsableCommand {
         if prompt == "-" {
             text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         }
-        var messages: [JSONValue] = []
-        if let system { messages.append(["role": "system", "content": .string(system)]) }
-        messages.append(["role": "user", "content": .string(text)])
-        var params: [String: JSONValue] = ["role": .string(role), "messages": .array(messages)]
-        if let maxTokens { params["maxTokens"] = .int(Int64(maxTokens)) }
-        if let temperature { params["temperature"] = .double(temperature) }
+        var messages: [ChatMessage] = []
+        if let system { messages.append(ChatMessage(role: "system", content: system)) }
+        messages.append(ChatMessage(role: "user", content: text))
+        var params = ModelComplete.Params(
+            role: role, messages: messages, maxTokens: maxTokens, temperature: temperature)
         if let schema {
             guard let data = FileManager.default.contents(atPath: schema), let json = try? JSONParser.parse(Array(data))
             else {
                 Terminal.error("\(schema): not a readable JSON file")
                 throw ExitCode(2)
             }
-            params["responseSchema"] = json
+            params.responseSchema = json
         }
         let streaming = global.output == .table
         let result = try global.withClient { client in
-            try client.call(ModelComplete.name, params: .object(params)) { method, notification in
+            try client.call(ModelComplete.self, params) { method, notification in
                 guard streaming, method == ModelComplete.notification, let delta = notification["delta"]?.stringValue
                 else { return }
                 FileHandle.standardOutput.write(Data(delta.utf8))
@@ -55,16 +54,16 @@ struct AskCommand: ParsableCommand {
         if streaming {
             print("")
             if isatty(STDERR_FILENO) == 1 {
-                let usage = result["usage"]
+                let usage = result.usage
                 FileHandle.standardError.write(
                     Data(
                         Terminal.paint(
-                            "[\(Terminal.text(result["provider"]))/\(Terminal.text(result["model"])), \(Terminal.text(usage?["promptTokens"])) + \(Terminal.text(usage?["completionTokens"])) tokens, \(String(format: "%.0f ms", Double(result["durationMicros"]?.intValue ?? 0) / 1000))]\n",
+                            "[\(result.provider)/\(result.model), \(usage.promptTokens) + \(usage.completionTokens) tokens, \(String(format: "%.0f ms", Double(result.durationMicros) / 1000))]\n",
                             "2"
                         ).utf8))
             }
         } else {
-            Terminal.printJSON(result)
+            Terminal.printJSON(try JSONValueEncoder().encode(result))
         }
     }
 }

@@ -29,15 +29,8 @@ struct AuditCommand: ParsableCommand {
             }
         }
 
-        var params: [String: JSONValue] {
-            var p: [String: JSONValue] = [:]
-            if let since { p["since"] = .string(since) }
-            if let until { p["until"] = .string(until) }
-            if let user { p["user"] = .string(user) }
-            if let method { p["method"] = .string(method) }
-            if let outcome { p["outcome"] = .string(outcome) }
-            if let kind { p["kind"] = .string(kind) }
-            return p
+        var filter: AuditFilter {
+            AuditFilter(since: since, until: until, user: user, method: method, outcome: outcome, kind: kind)
         }
     }
 
@@ -53,22 +46,16 @@ struct AuditCommand: ParsableCommand {
         }
 
         func run() throws {
-            var params = filters.params
-            params["limit"] = .int(Int64(limit))
-            if let cursor { params["cursor"] = .string(cursor) }
-            try global.show(AuditQuery.name, params: .object(params)) { r in
+            try global.show(AuditQuery.self, .init(filter: filters.filter, cursor: cursor, limit: limit)) { r in
                 Terminal.table(
                     ["SEQ", "TIME", "KIND", "USER", "METHOD", "OUTCOME", "µs"],
-                    (r["entries"]?.arrayValue ?? []).map { e in
+                    r.entries.map { e in
                         [
-                            Terminal.text(e["seq"]), Terminal.text(e["time"]), Terminal.text(e["kind"]),
-                            Terminal.text(e["user"]), Terminal.text(e["method"]),
-                            Terminal.text(e["outcome"])
-                                + (e["errorKind"].map { $0 == .null ? "" : " (\(Terminal.text($0)))" } ?? ""),
-                            Terminal.text(e["durationMicros"]),
+                            "\(e.seq)", e.time, e.kind, e.user, e.method,
+                            e.outcome + (e.errorKind.map { " (\($0))" } ?? ""), "\(e.durationMicros)",
                         ]
                     })
-                if let next = r["nextCursor"]?.stringValue { print("more: --cursor \(next)") }
+                if let next = r.nextCursor { print("more: --cursor \(next)") }
             }
         }
     }
@@ -79,21 +66,21 @@ struct AuditCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            let result = try global.withClient { try $0.call(AuditVerify.name) }
-            switch global.output {
-            case .json: Terminal.printJSON(result)
-            case .table:
-                if result["ok"] == .bool(true) {
+            var ok = false
+            try global.show(AuditVerify.self) { result in
+                if result.ok {
                     print(
-                        "\(Terminal.good("ok")): \(Terminal.text(result["entries"])) entries verified (seq \(Terminal.text(result["firstSeq"]))–\(Terminal.text(result["lastSeq"])))"
+                        "\(Terminal.good("ok")): \(result.entries) entries verified (seq \(result.firstSeq)–\(result.lastSeq))"
                     )
                 } else {
                     print(
-                        "\(Terminal.bad("FAILED")): entry \(Terminal.text(result["firstBadSeq"])) \(Terminal.text(result["problem"])) — \(Terminal.text(result["detail"]))"
+                        "\(Terminal.bad("FAILED")): entry \(Terminal.text(result.firstBadSeq)) \(Terminal.text(result.problem)) — \(Terminal.text(result.detail))"
                     )
                 }
+            } json: {
+                ok = $0.ok
             }
-            if result["ok"] != .bool(true) { throw ExitCode(1) }
+            if !ok { throw ExitCode(1) }
         }
     }
 
@@ -119,7 +106,7 @@ struct AuditCommand: ParsableCommand {
                 handle = FileHandle.standardOutput
             }
             let result = try global.withClient { client in
-                try client.call(AuditExport.name, params: .object(filters.params)) { method, params in
+                try client.call(AuditExport.self, filters.filter) { method, params in
                     if method == AuditExport.notification, let lines = params["lines"]?.stringValue {
                         handle.write(Data(lines.utf8))
                     }
@@ -128,7 +115,7 @@ struct AuditCommand: ParsableCommand {
             if file != nil {
                 try? handle.close()
                 FileHandle.standardError.write(
-                    Data("exported \(Terminal.text(result["entries"])) entries to \(file!)\n".utf8))
+                    Data("exported \(result.entries) entries to \(file!)\n".utf8))
             }
         }
     }

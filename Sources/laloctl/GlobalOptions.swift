@@ -41,12 +41,26 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// Calls a raw method and prints its result as JSON, or hands it to `table` for table output.
-    func show(_ method: String, params: JSONValue? = nil, table: (JSONValue) -> Void) throws {
-        let result = try withClient { try $0.call(method, params: params) }
+    /// Calls `method` and prints its result as JSON (encoded from the typed result, as the daemon
+    /// encodes it), or hands it to `table` for table output.
+    /// `json` sees the result too, for commands whose exit status depends on it.
+    func show<M: RPCMethod>(
+        _ method: M.Type, _ params: M.Params, table: (M.Result) -> Void, json: (M.Result) -> Void = { _ in }
+    ) throws {
+        let result = try withClient { try $0.call(method, params) }
         switch output {
-        case .json: Terminal.printJSON(result)
-        case .table: table(result)
+        case .json:
+            Terminal.printJSON(try JSONValueEncoder().encode(result))
+            json(result)
+        case .table:
+            table(result)
+            json(result)
         }
+    }
+
+    func show<M: RPCMethod>(
+        _ method: M.Type, table: (M.Result) -> Void, json: (M.Result) -> Void = { _ in }
+    ) throws where M.Params == NoParams {
+        try show(method, NoParams(), table: table, json: json)
     }
 }

@@ -13,28 +13,21 @@ struct ModelCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.show(ModelList.name) { r in
-                Terminal.table(
-                    ["ROLE", "PROVIDER", "MODEL"],
-                    (r["roles"]?.arrayValue ?? []).map { role in
-                        [Terminal.text(role["role"]), Terminal.text(role["provider"]), Terminal.text(role["model"])]
-                    })
+            try global.show(ModelList.self) { r in
+                Terminal.table(["ROLE", "PROVIDER", "MODEL"], r.roles.map { [$0.role, $0.provider, $0.model] })
                 print("")
                 Terminal.table(
                     ["PROVIDER", "KIND", "URL", "API KEY", "HEALTH", "DETAIL"],
-                    (r["providers"]?.arrayValue ?? []).map { p in
-                        let health = Terminal.text(p["health"])
-                        return [
-                            Terminal.text(p["name"]), Terminal.text(p["kind"]), Terminal.text(p["baseURL"]),
-                            p["apiKey"].map { Terminal.text($0) } ?? "-",
-                            health == "ok" ? Terminal.good(health) : Terminal.bad(health),
-                            Terminal.text(p["detail"] ?? ""),
+                    r.providers.map { p in
+                        [
+                            p.name, p.kind, p.baseURL, p.apiKey ?? "-",
+                            p.health == "ok" ? Terminal.good(p.health) : Terminal.bad(p.health), p.detail ?? "",
                         ]
                     })
-                let local = r["localModel"]
+                let local = r.localModel
                 print(
-                    "\nlocal model: \(Terminal.text(local?["state"])), restarts \(Terminal.text(local?["restarts"])), \(Terminal.text(local?["modelFile"]))"
-                        + (local?["lastError"].map { ", last error: \(Terminal.text($0))" } ?? ""))
+                    "\nlocal model: \(local.state), restarts \(local.restarts), \(local.modelFile)"
+                        + (local.lastError.map { ", last error: \($0)" } ?? ""))
             }
         }
     }
@@ -54,18 +47,13 @@ struct ModelCommand: ParsableCommand {
         }
 
         func run() throws {
-            try global.show(ModelTest.name, params: ["role": .string(role)]) { r in
-                let latency = Double(r["latencyMicros"]?.intValue ?? 0) / 1000
-                let ttft =
-                    r["timeToFirstTokenMicros"]?.intValue.map { String(format: "%.1f ms", Double($0) / 1000) } ?? "-"
+            try global.show(ModelTest.self, .init(role: role)) { r in
+                let latency = Double(r.latencyMicros) / 1000
+                let ttft = r.timeToFirstTokenMicros.map { String(format: "%.1f ms", Double($0) / 1000) } ?? "-"
                 Terminal.fields([
-                    ("role", Terminal.text(r["role"])), ("provider", Terminal.text(r["provider"])),
-                    ("model", Terminal.text(r["model"])), ("latency", String(format: "%.1f ms", latency)),
-                    ("first token", ttft), ("reply", Terminal.text(r["reply"])),
-                    (
-                        "tokens",
-                        "\(Terminal.text(r["usage"]?["promptTokens"])) in, \(Terminal.text(r["usage"]?["completionTokens"])) out"
-                    ),
+                    ("role", r.role), ("provider", r.provider), ("model", r.model),
+                    ("latency", String(format: "%.1f ms", latency)), ("first token", ttft), ("reply", r.reply),
+                    ("tokens", "\(r.usage.promptTokens) in, \(r.usage.completionTokens) out"),
                 ])
             }
         }
@@ -81,22 +69,18 @@ struct ModelCommand: ParsableCommand {
         @Option(help: "Last day (YYYY-MM-DD, UTC), inclusive.") var until: String?
 
         func run() throws {
-            var params: [String: JSONValue] = [:]
-            if let user { params["user"] = .string(user) }
-            if all { params["all"] = true }
-            if let since { params["since"] = .string(since) }
-            if let until { params["until"] = .string(until) }
-            try global.show(ModelUsage.name, params: .object(params)) { r in
+            let params = ModelUsage.Params(user: user, all: all ? true : nil, since: since, until: until)
+            try global.show(ModelUsage.self, params) { r in
                 Terminal.table(
                     ["DAY", "USER", "PROVIDER", "MODEL", "CALLS", "PROMPT", "COMPLETION"],
-                    (r["rows"]?.arrayValue ?? []).map { row in
-                        ["day", "user", "provider", "model", "calls", "promptTokens", "completionTokens"].map {
-                            Terminal.text(row[$0])
-                        }
+                    r.rows.map { row in
+                        [
+                            row.day, row.user, row.provider, row.model, "\(row.calls)", "\(row.promptTokens)",
+                            "\(row.completionTokens)",
+                        ]
                     })
                 print(
-                    "\ntotal: \(Terminal.text(r["total"]?["promptTokens"])) prompt + \(Terminal.text(r["total"]?["completionTokens"])) completion tokens"
-                )
+                    "\ntotal: \(r.total.promptTokens) prompt + \(r.total.completionTokens) completion tokens")
             }
         }
     }

@@ -11,12 +11,12 @@ struct RPCCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.show(RPCDiscover.name) { doc in
-                Terminal.table(
-                    ["METHOD", "PERMISSION", "SUMMARY"],
-                    (doc["methods"]?.arrayValue ?? []).map { m in
-                        [Terminal.text(m["name"]), Terminal.text(m["x-permission"]), Terminal.text(m["summary"])]
-                    })
+            try global.show(RPCDiscover.self) { (doc: JSONValue) in
+                let methods = doc["methods"]?.arrayValue ?? []
+                let rows: [[String]] = methods.map { m in
+                    [Terminal.text(m["name"]), Terminal.text(m["x-permission"]), Terminal.text(m["summary"])]
+                }
+                Terminal.table(["METHOD", "PERMISSION", "SUMMARY"], rows)
             }
         }
     }

@@ -15,12 +15,7 @@ struct RoleCommand: ParsableCommand {
             if (user == nil) == (group == nil) { throw ValidationError("give exactly one of --user or --group") }
         }
 
-        func params(role: String) -> JSONValue {
-            var params: [String: JSONValue] = ["role": .string(role)]
-            if let user { params["user"] = .string(user) }
-            if let group { params["group"] = .string(group) }
-            return .object(params)
-        }
+        func params(role: String) -> GrantParams { GrantParams(role: role, user: user, group: group) }
     }
 
     struct List: ParsableCommand {
@@ -28,26 +23,21 @@ struct RoleCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.show(RoleList.name) { r in
+            try global.show(RoleList.self) { r in
                 Terminal.table(
                     ["ROLE", "KIND", "INHERITS", "PERMISSIONS"],
-                    (r["roles"]?.arrayValue ?? []).map { role in
+                    r.roles.map { role in
                         [
-                            Terminal.text(role["name"]), role["builtIn"] == .bool(true) ? "built-in" : "custom",
-                            Terminal.text(role["inherits"]), Terminal.text(role["permissions"]),
+                            role.name, role.builtIn ? "built-in" : "custom", Terminal.text(role.inherits),
+                            Terminal.text(role.permissions),
                         ]
                     })
-                let grants = r["grants"]?.arrayValue ?? []
-                if !grants.isEmpty {
+                if !r.grants.isEmpty {
                     print("")
                     Terminal.table(
                         ["SUBJECT", "ID", "ROLE", "GRANTED BY", "GRANTED AT"],
-                        grants.map { g in
-                            [
-                                "\(Terminal.text(g["subjectKind"])):\(Terminal.text(g["subjectName"]))",
-                                Terminal.text(g["subjectId"]),
-                                Terminal.text(g["role"]), Terminal.text(g["grantedBy"]), Terminal.text(g["grantedAt"]),
-                            ]
+                        r.grants.map { g in
+                            ["\(g.subjectKind):\(g.subjectName)", "\(g.subjectId)", g.role, g.grantedBy, g.grantedAt]
                         })
                 }
             }
@@ -63,10 +53,8 @@ struct RoleCommand: ParsableCommand {
         @OptionGroup var subject: Subject
 
         func run() throws {
-            try global.show(RoleGrant.name, params: subject.params(role: role)) { g in
-                print(
-                    "granted \(Terminal.text(g["role"])) to \(Terminal.text(g["subjectKind"])) \(Terminal.text(g["subjectName"])) (id \(Terminal.text(g["subjectId"])))"
-                )
+            try global.show(RoleGrant.self, subject.params(role: role)) { g in
+                print("granted \(g.role) to \(g.subjectKind) \(g.subjectName) (id \(g.subjectId))")
             }
         }
     }
@@ -78,8 +66,8 @@ struct RoleCommand: ParsableCommand {
         @OptionGroup var subject: Subject
 
         func run() throws {
-            try global.show(RoleRevoke.name, params: subject.params(role: role)) { r in
-                print(r["revoked"] == .bool(true) ? "revoked" : "there was no such grant")
+            try global.show(RoleRevoke.self, subject.params(role: role)) { r in
+                print(r.revoked ? "revoked" : "there was no such grant")
             }
         }
     }
@@ -103,13 +91,11 @@ struct RoleCommand: ParsableCommand {
         }
 
         func run() throws {
-            var params: [String: JSONValue] = [
-                "name": .string(name), "permissions": .array(permissions.map(JSONValue.string)),
-            ]
-            if !inherits.isEmpty { params["inherits"] = .array(inherits.map(JSONValue.string)) }
-            if let description { params["description"] = .string(description) }
-            try global.show(RoleDefine.name, params: .object(params)) { r in
-                print("defined \(Terminal.text(r["name"])): \(Terminal.text(r["permissions"]))")
+            let params = RoleDefine.Params(
+                name: name, permissions: permissions, inherits: inherits.isEmpty ? nil : inherits,
+                description: description)
+            try global.show(RoleDefine.self, params) { r in
+                print("defined \(r.name): \(Terminal.text(r.permissions))")
             }
         }
     }

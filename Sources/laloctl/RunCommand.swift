@@ -39,32 +39,31 @@ struct RunCommand: ParsableCommand {
     }
 
     private func drive(_ client: LaloClient) throws -> Int32 {
-        var params: [String: JSONValue] = ["request": .string(request)]
-        if let tools { params["tools"] = .array(tools.split(separator: ",").map { .string(String($0)) }) }
-        if let threshold { params["threshold"] = .double(threshold) }
-        if differentApprover { params["requireDifferentApprover"] = true }
-        let started = try client.call(WorkflowStart.name, params: .object(params))
-        let id = started["id"]?.stringValue ?? ""
+        let started = try client.call(
+            WorkflowStart.self,
+            .init(
+                request: request, threshold: threshold, tools: tools.map { $0.split(separator: ",").map(String.init) },
+                requireDifferentApprover: differentApprover ? true : nil))
+        let id = started.id
         say(Terminal.paint("workflow \(id)", "2"))
         var since: Int64 = 0
         var answers = answer[...]
         while true {
-            let end = try client.call(
-                WorkflowSubscribe.name, params: ["id": .string(id), "since": .int(since), "untilWaiting": true]
-            ) { method, event in
+            let end = try client.call(WorkflowSubscribe.self, .init(id: id, since: since, untilWaiting: true)) {
+                method, event in
                 guard method == WorkflowSubscribe.notification else { return }
                 if global.output == .json { print(JSONWriter.string(event)) } else { WorkflowPrinter.event(event) }
                 fflush(nil)
             }
-            since = end["lastSeq"]?.intValue ?? since
-            let workflow = try client.call(WorkflowGet.name, params: ["id": .string(id)])["workflow"] ?? .null
-            switch workflow["state"]?.stringValue ?? "" {
-            case "committed":
+            since = end.lastSeq ?? since
+            let workflow = try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow
+            switch workflow.state {
+            case .committed:
                 say(Terminal.good("Committed."))
                 try feedback(client, id)
                 return 0
-            case "awaiting_clarification":
-                let questions = workflow["questions"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            case .awaitingClarification:
+                let questions = workflow.questions ?? []
                 var given: [String] = []
                 for question in questions {
                     if let next = answers.popFirst() {
@@ -74,13 +73,12 @@ struct RunCommand: ParsableCommand {
                     guard interactive else { return waiting(id, "answer: laloctl workflow clarify \(id) ANSWER...") }
                     given.append(ask(question))
                 }
-                _ = try client.call(
-                    WorkflowClarify.name, params: ["id": .string(id), "answers": .array(given.map { .string($0) })])
-            case "awaiting_approval":
-                let hash = workflow["planHash"]?.stringValue ?? ""
+                _ = try client.call(WorkflowClarify.self, .init(id: id, answers: given))
+            case .awaitingApproval:
+                let hash = workflow.planHash ?? ""
                 if yes {
                     say("approving (--yes)")
-                    _ = try client.call(WorkflowApprove.name, params: ["id": .string(id), "planHash": .string(hash)])
+                    _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
                     continue
                 }
                 guard interactive else {
@@ -88,27 +86,28 @@ struct RunCommand: ParsableCommand {
                 }
                 switch choose("Approve this plan? [a]pprove, [r]eject, [e]dit, [q]uit", ["a", "r", "e", "q"]) {
                 case "a":
-                    _ = try client.call(WorkflowApprove.name, params: ["id": .string(id), "planHash": .string(hash)])
+                    _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
                 case "r": try reject(client, id)
                 case "e": try edit(client, id, hash: hash)
                 default: return waiting(id, "approve later: laloctl workflow approve \(id) --plan-hash \(hash)")
                 }
-            case "awaiting_review":
+            case .awaitingReview:
                 if yes {
                     say("accepting (--yes)")
-                    _ = try client.call(WorkflowApprove.name, params: ["id": .string(id)])
+                    _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: nil))
                     continue
                 }
                 guard interactive else { return waiting(id, "accept: laloctl workflow approve \(id)") }
                 switch choose("Accept the result? [a]ccept, [r]eject (roll back), [q]uit", ["a", "r", "q"]) {
-                case "a": _ = try client.call(WorkflowApprove.name, params: ["id": .string(id)])
+                case "a": _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: nil))
                 case "r": try reject(client, id)
                 default: return waiting(id, "accept later: laloctl workflow approve \(id)")
                 }
-            case "paused":
+            case .paused:
                 return waiting(id, "resume: laloctl workflow resume \(id)")
-            case let state:
-                say(Terminal.bad("Workflow \(state)") + (workflow["failure"]?.stringValue.map { ": \($0)" } ?? ""))
+            case .rolledBack, .rejected, .failed, .cancelled, .interpreting, .planning, .executing:
+                // Ended, or still moving when the subscription stopped (the daemon shut down).
+                say(Terminal.bad("Workflow \(workflow.state.rawValue)") + (workflow.failure.map { ": \($0)" } ?? ""))
                 return 1
             }
         }
@@ -147,14 +146,13 @@ struct RunCommand: ParsableCommand {
     private func reject(_ client: LaloClient, _ id: String) throws {
         let reason = ask("Why? (the planner sees this)")
         let replan = choose("Plan again? [y]es, [n]o", ["y", "n"]) == "y"
-        _ = try client.call(
-            WorkflowReject.name, params: ["id": .string(id), "reason": .string(reason), "replan": .bool(replan)])
+        _ = try client.call(WorkflowReject.self, .init(id: id, reason: reason, replan: replan))
     }
 
     /// Opens the plan's steps in $EDITOR and submits the result as an edit.
     private func edit(_ client: LaloClient, _ id: String, hash: String) throws {
-        let events = try client.call(WorkflowGet.name, params: ["id": .string(id)])["events"]?.arrayValue ?? []
-        let steps = events.last { $0["name"] == "planned" || $0["name"] == "edited" }?["payload"]?["steps"] ?? []
+        let events = try client.call(WorkflowGet.self, WorkflowRef(id: id)).events
+        let steps = events.last { $0.name == "planned" || $0.name == "edited" }?.payload?["steps"] ?? []
         let path = NSTemporaryDirectory() + "lalo-plan-\(id).json"
         FileManager.default.createFile(
             atPath: path, contents: Data(JSONWriter.pretty(steps).utf8),
@@ -173,8 +171,11 @@ struct RunCommand: ParsableCommand {
             return
         }
         do {
-            _ = try client.call(
-                WorkflowEdit.name, params: ["id": .string(id), "planHash": .string(hash), "steps": edited])
+            guard let edited = edited.arrayValue else {
+                Terminal.error("the edited plan must be a JSON array of steps; nothing was changed")
+                return
+            }
+            _ = try client.call(WorkflowEdit.self, .init(id: id, planHash: hash, steps: edited))
         } catch let error as RPCError {
             Terminal.error(Terminal.describe(error))
         }
@@ -187,7 +188,7 @@ struct RunCommand: ParsableCommand {
             rating = Int(reply).flatMap { (1...5).contains($0) ? $0 : nil }
         }
         guard let rating else { return }
-        _ = try client.call(WorkflowFeedback.name, params: ["id": .string(id), "rating": .int(Int64(rating))])
+        _ = try client.call(WorkflowFeedback.self, .init(id: id, rating: rating))
         say("thanks — rating \(rating) recorded")
     }
 }

@@ -49,9 +49,7 @@ struct SandboxCommand: ParsableCommand {
         func run() throws {
             var argv = command
             if argv.first == "--" { argv.removeFirst() }
-            var params: [String: JSONValue] = ["command": .array(argv.map(JSONValue.string))]
-            if let backend { params["backend"] = .string(backend) }
-            if let timeoutMs { params["timeoutMs"] = .int(Int64(timeoutMs)) }
+            var params = SandboxRun.Params(backend: backend, command: argv, timeoutMs: timeoutMs)
             var limitValues: [String: JSONValue] = [:]
             for pair in limits {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
@@ -64,38 +62,38 @@ struct SandboxCommand: ParsableCommand {
                 }
                 limitValues[parts[0]] = .int(Int64(value))
             }
-            if !limitValues.isEmpty { params["limits"] = .object(limitValues) }
-            var env: [String: JSONValue] = [:]
+            if !limitValues.isEmpty {
+                // The names were checked against SandboxLimits.names above.
+                params.limits = try JSONDecoder().decode(
+                    SandboxLimits.self, from: Data(JSONWriter.bytes(.object(limitValues))))
+            }
+            var env: [String: String] = [:]
             for pair in environment {
                 guard let equals = pair.firstIndex(of: "=") else {
                     throw ValidationError("--env takes NAME=VALUE; got \(pair)")
                 }
-                env[String(pair[..<equals])] = .string(String(pair[pair.index(after: equals)...]))
+                env[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
             }
-            if !env.isEmpty { params["env"] = .object(env) }
+            if !env.isEmpty { params.env = env }
             if isatty(0) == 0 {
                 let input = FileHandle.standardInput.readDataToEndOfFile()
-                if !input.isEmpty { params["stdin"] = .string(String(decoding: input, as: UTF8.self)) }
+                if !input.isEmpty { params.stdin = String(decoding: input, as: UTF8.self) }
             }
-            let result = try global.withClient { try $0.call(SandboxRun.name, params: .object(params)) }
+            let result = try global.withClient { try $0.call(SandboxRun.self, params) }
             if global.output == .json {
-                Terminal.printJSON(result)
+                Terminal.printJSON(try JSONValueEncoder().encode(result))
             } else {
-                FileHandle.standardOutput.write(Data((result["stdout"]?.stringValue ?? "").utf8))
-                FileHandle.standardError.write(Data((result["stderr"]?.stringValue ?? "").utf8))
+                FileHandle.standardOutput.write(Data(result.stdout.utf8))
+                FileHandle.standardError.write(Data(result.stderr.utf8))
                 var notes: [String] = []
-                if let limit = result["limit"]?.stringValue { notes.append("limit hit: \(limit)") }
-                if result["stdoutTruncated"] == true {
-                    notes.append("stdout truncated (\(Terminal.text(result["stdoutBytes"])) bytes written)")
-                }
-                if result["stderrTruncated"] == true {
-                    notes.append("stderr truncated (\(Terminal.text(result["stderrBytes"])) bytes written)")
-                }
-                if let signal = result["signal"]?.intValue { notes.append("killed by signal \(signal)") }
+                if let limit = result.limit { notes.append("limit hit: \(limit)") }
+                if result.stdoutTruncated { notes.append("stdout truncated (\(result.stdoutBytes) bytes written)") }
+                if result.stderrTruncated { notes.append("stderr truncated (\(result.stderrBytes) bytes written)") }
+                if let signal = result.signal { notes.append("killed by signal \(signal)") }
                 if !notes.isEmpty { Terminal.error("sandbox: " + notes.joined(separator: "; ")) }
             }
-            if let signal = result["signal"]?.intValue { throw ExitCode(Int32(128 + signal)) }
-            let code = Int32(result["exitCode"]?.intValue ?? 1)
+            if let signal = result.signal { throw ExitCode(Int32(128 + signal)) }
+            let code = Int32(result.exitCode ?? 1)
             if code != 0 { throw ExitCode(code) }
         }
     }
@@ -107,21 +105,21 @@ struct SandboxCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            let result = try global.withClient { try $0.call(SandboxStatus.name, params: nil) }
+            let result = try global.withClient { try $0.call(SandboxStatus.self) }
             if global.output == .json {
-                Terminal.printJSON(result)
+                Terminal.printJSON(try JSONValueEncoder().encode(result))
             } else {
-                for check in result["checks"]?.arrayValue ?? [] {
-                    let mark = check["ok"] == true ? "ok  " : Terminal.bad("MISSING")
-                    print("\(mark) \(Terminal.text(check["name"])): \(Terminal.text(check["detail"]))")
-                    if let fix = check["fix"]?.stringValue { print("      fix: \(fix)") }
+                for check in result.checks {
+                    let mark = check.ok ? "ok  " : Terminal.bad("MISSING")
+                    print("\(mark) \(check.name): \(check.detail)")
+                    if let fix = check.fix { print("      fix: \(fix)") }
                 }
                 print(
-                    "native backend: \(result["native"] == true ? "ready" : Terminal.bad("not ready"));  docker backend: \(result["docker"] == true ? "ready" : Terminal.bad("not ready"));  default: \(Terminal.text(result["defaultBackend"]))"
+                    "native backend: \(result.native ? "ready" : Terminal.bad("not ready"));  docker backend: \(result.docker ? "ready" : Terminal.bad("not ready"));  default: \(result.defaultBackend)"
                 )
             }
-            let defaultBackend = result["defaultBackend"]?.stringValue ?? "native"
-            if result[defaultBackend] != true { throw ExitCode(1) }
+            let ready = result.defaultBackend == SandboxBackendName.docker.rawValue ? result.docker : result.native
+            if !ready { throw ExitCode(1) }
         }
     }
 }

@@ -24,12 +24,9 @@ struct SecretCommand: ParsableCommand {
 
         func run() throws {
             let value = try Self.readValue(name: name)
-            var params: [String: JSONValue] = ["name": .string(name), "value": .string(value)]
-            if let description { params["description"] = .string(description) }
-            try global.show(SecretSet.name, params: .object(params)) { r in
-                let created = r["created"] == .bool(true)
+            try global.show(SecretSet.self, .init(name: name, value: value, description: description)) { r in
                 print(
-                    "\(created ? "created" : "replaced") secret \(name) (version \(Terminal.text(r["secret"]?["version"])), key version \(Terminal.text(r["secret"]?["keyVersion"])))"
+                    "\(r.created ? "created" : "replaced") secret \(name) (version \(r.secret.version), key version \(r.secret.keyVersion))"
                 )
             }
         }
@@ -80,19 +77,15 @@ struct SecretCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.show(SecretList.name) { r in
+            try global.show(SecretList.self) { r in
                 Terminal.table(
                     ["NAME", "VERSION", "KEY", "UPDATED", "BY", "DESCRIPTION"],
-                    (r["secrets"]?.arrayValue ?? []).map { s in
-                        [
-                            Terminal.text(s["name"]), Terminal.text(s["version"]), "v\(Terminal.text(s["keyVersion"]))",
-                            Terminal.text(s["updatedAt"]), Terminal.text(s["updatedBy"]),
-                            Terminal.text(s["description"]),
-                        ]
+                    r.secrets.map { s in
+                        [s.name, "\(s.version)", "v\(s.keyVersion)", s.updatedAt, s.updatedBy, s.description]
                     })
-                let key = r["masterKey"]
+                let key = r.masterKey
                 print(
-                    "\nmaster key: \(Terminal.text(key?["source"])) \(Terminal.text(key?["location"])), active version \(Terminal.text(key?["activeVersion"])), in use \(Terminal.text(key?["versionsInUse"]))"
+                    "\nmaster key: \(key.source) \(key.location), active version \(key.activeVersion), in use \(Terminal.text(key.versionsInUse))"
                 )
             }
         }
@@ -104,7 +97,7 @@ struct SecretCommand: ParsableCommand {
         @Argument(help: "Secret name.") var name: String
 
         func run() throws {
-            try global.show(SecretDelete.name, params: ["name": .string(name)]) { _ in print("deleted secret \(name)") }
+            try global.show(SecretDelete.self, .init(name: name)) { _ in print("deleted secret \(name)") }
         }
     }
 
@@ -117,9 +110,9 @@ struct SecretCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.show(SecretRotate.name) { r in
+            try global.show(SecretRotate.self) { r in
                 print(
-                    "master key now at version \(Terminal.text(r["keyVersion"])); re-wrapped \(Terminal.text(r["rewrapped"])) secrets; retired versions \(Terminal.text(r["retiredVersions"]))"
+                    "master key now at version \(r.keyVersion); re-wrapped \(r.rewrapped) secrets; retired versions \(Terminal.text(r.retiredVersions))"
                 )
             }
         }

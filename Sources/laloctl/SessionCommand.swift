@@ -13,14 +13,11 @@ struct SessionCommand: ParsableCommand {
         @Option(help: "Only this user's sessions (name or uid).") var user: String?
 
         func run() throws {
-            var params: [String: JSONValue] = [:]
-            if let user { params["user"] = .string(user) }
-            try global.show(SessionList.name, params: .object(params)) { r in
-                let rows = (r["sessions"]?.arrayValue ?? []).map { s in
+            try global.show(SessionList.self, .init(user: user)) { r in
+                let rows = r.sessions.map { s in
                     [
-                        Terminal.text(s["id"]) + (s["current"] == .bool(true) ? "*" : ""), Terminal.text(s["user"]),
-                        Terminal.text(s["uid"]), Terminal.text(s["pid"]), Terminal.text(s["connectedAt"]),
-                        Terminal.text(s["lastActivityAt"]), Terminal.text(s["calls"]), Terminal.text(s["inFlight"]),
+                        "\(s.id)" + (s.current ? "*" : ""), s.user, "\(s.uid)", "\(s.pid)", s.connectedAt,
+                        s.lastActivityAt, "\(s.calls)", "\(s.inFlight)",
                     ]
                 }
                 Terminal.table(["ID", "USER", "UID", "PID", "CONNECTED", "LAST ACTIVITY", "CALLS", "IN FLIGHT"], rows)
@@ -41,15 +38,11 @@ struct SessionCommand: ParsableCommand {
         }
 
         func run() throws {
-            var params: [String: JSONValue] = [:]
-            if let id { params["id"] = .int(id) }
-            if let user { params["user"] = .string(user) }
-            try global.show(SessionTerminate.name, params: .object(params)) { r in
-                let ids = r["terminated"]?.arrayValue ?? []
+            try global.show(SessionTerminate.self, .init(id: id, user: user)) { r in
                 print(
-                    ids.isEmpty
+                    r.terminated.isEmpty
                         ? "no sessions terminated"
-                        : "terminated \(ids.count) session(s): \(Terminal.text(r["terminated"]))")
+                        : "terminated \(r.terminated.count) session(s): \(Terminal.text(r.terminated))")
             }
         }
     }

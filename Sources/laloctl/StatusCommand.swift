@@ -8,32 +8,25 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try global.show(SystemStatus.name) { r in
-            let store = r["store"]
-            let audit = r["audit"]
+        try global.show(SystemStatus.self) { r in
             Terminal.fields([
-                ("version", Terminal.text(r["version"])),
-                ("pid", Terminal.text(r["pid"])),
-                ("started", Terminal.text(r["startedAt"])),
-                ("uptime", "\(Terminal.text(r["uptimeSeconds"]))s"),
-                (
-                    "socket",
-                    Terminal.text(r["socket"]) + (r["socketActivated"] == .bool(true) ? " (socket-activated)" : "")
-                ),
-                ("sessions", Terminal.text(r["sessions"])),
+                ("version", r.version),
+                ("pid", Terminal.text(r.pid)),
+                ("started", r.startedAt),
+                ("uptime", "\(Terminal.text(r.uptimeSeconds))s"),
+                ("socket", r.socket + (r.socketActivated ? " (socket-activated)" : "")),
+                ("sessions", Terminal.text(r.sessions)),
                 (
                     "store",
-                    "\(store?["ok"] == .bool(true) ? Terminal.good("ok") : Terminal.bad("FAILED")) \(Terminal.text(store?["path"])) (\(Terminal.text(store?["sizeBytes"])) bytes, schema \(Terminal.text(store?["schemaVersion"])), durability \(Terminal.text(store?["durability"])))"
+                    "\(r.store.ok ? Terminal.good("ok") : Terminal.bad("FAILED")) \(r.store.path) (\(r.store.sizeBytes) bytes, schema \(r.store.schemaVersion), durability \(r.store.durability))"
                 ),
                 (
                     "audit",
-                    "\(audit?["ok"] == .bool(true) ? Terminal.good("ok") : Terminal.bad("FAILED")) \(Terminal.text(audit?["entries"])) entries, last seq \(Terminal.text(audit?["lastSeq"]))\(audit?["journal"] == .bool(true) ? ", mirrored to journald" : "")"
+                    "\(r.audit.ok ? Terminal.good("ok") : Terminal.bad("FAILED")) \(r.audit.entries) entries, last seq \(r.audit.lastSeq)\(r.audit.journal ? ", mirrored to journald" : "")"
                 ),
                 (
                     "libraries",
-                    (r["libraries"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map {
-                        "\($0.key) \(Terminal.text($0.value))"
-                    }.joined(separator: ", ")
+                    r.libraries.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 ),
             ])
         }
@@ -47,16 +40,13 @@ struct WhoamiCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try global.show(SessionWhoami.name) { r in
+        try global.show(SessionWhoami.self) { r in
             Terminal.fields([
-                (
-                    "user",
-                    "\(Terminal.text(r["user"])) (uid \(Terminal.text(r["uid"])), gid \(Terminal.text(r["gid"])))"
-                ),
-                ("groups", Terminal.text(r["groups"])),
-                ("roles", r["roles"]?.arrayValue?.isEmpty == false ? Terminal.text(r["roles"]) : "none (no access)"),
-                ("permissions", Terminal.text(r["permissions"])),
-                ("session", Terminal.text(r["sessionId"])),
+                ("user", "\(r.user) (uid \(r.uid), gid \(r.gid))"),
+                ("groups", Terminal.text(r.groups)),
+                ("roles", r.roles.isEmpty ? "none (no access)" : Terminal.text(r.roles)),
+                ("permissions", Terminal.text(r.permissions)),
+                ("session", Terminal.text(r.sessionId)),
             ])
         }
     }

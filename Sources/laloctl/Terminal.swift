@@ -51,6 +51,13 @@ enum Terminal {
         }
     }
 
+    /// A typed value as the JSON output would write it ("-" when absent), so tables and `-o json`
+    /// show the same numbers.
+    static func text<T: Encodable>(_ value: T?) -> String {
+        guard let value, let json = try? JSONValueEncoder().encode(value) else { return "-" }
+        return text(json)
+    }
+
     static func text(_ value: JSONValue?) -> String {
         switch value {
         case nil, .null?: return "-"

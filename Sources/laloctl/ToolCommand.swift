@@ -13,16 +13,14 @@ struct ToolCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            try global.show(ToolList.name) { r in
+            try global.show(ToolList.self) { r in
                 Terminal.table(
                     ["TOOL", "RISK", "ENABLED", "TIMEOUT", "PER MIN", "PERMISSION", "DESCRIPTION"],
-                    (r["tools"]?.arrayValue ?? []).map { t in
+                    r.tools.map { t in
                         [
-                            Terminal.text(t["name"]), Terminal.text(t["risk"]),
-                            t["enabled"] == true ? "yes" : Terminal.bad("no"),
-                            "\(Terminal.text(t["timeoutMs"])) ms",
-                            t["rateLimitPerMinute"] == 0 ? "-" : Terminal.text(t["rateLimitPerMinute"]),
-                            Terminal.text(t["permission"]), String(Terminal.text(t["description"]).prefix(60)),
+                            t.name, t.risk, t.enabled ? "yes" : Terminal.bad("no"), "\(t.timeoutMs) ms",
+                            t.rateLimitPerMinute == 0 ? "-" : "\(t.rateLimitPerMinute)", t.permission,
+                            String(t.description.prefix(60)),
                         ]
                     })
             }
@@ -36,8 +34,8 @@ struct ToolCommand: ParsableCommand {
         @Argument(help: "Tool name.") var name: String
 
         func run() throws {
-            try global.show(ToolDescribe.name, params: ["name": .string(name)]) { t in
-                print(JSONWriter.pretty(t))
+            try global.show(ToolDescribe.self, .init(name: name)) { t in
+                print(JSONWriter.pretty((try? JSONValueEncoder().encode(t)) ?? .null))
             }
         }
     }
@@ -59,12 +57,9 @@ struct ToolCommand: ParsableCommand {
         }
 
         func run() throws {
-            var params: [String: JSONValue] = ["name": .string(name)]
-            if enable || disable { params["enabled"] = .bool(enable) }
-            if let timeoutMs { params["timeoutMs"] = .int(Int64(timeoutMs)) }
-            if let ratePerMinute { params["rateLimitPerMinute"] = .int(Int64(ratePerMinute)) }
+            var settings: JSONValue?
             if !setting.isEmpty {
-                var settings: [String: JSONValue] = [:]
+                var pairs: [String: JSONValue] = [:]
                 for pair in setting {
                     guard let equals = pair.firstIndex(of: "="),
                         let value = try? JSONParser.parse(String(pair[pair.index(after: equals)...]))
@@ -72,13 +67,16 @@ struct ToolCommand: ParsableCommand {
                         throw ValidationError(
                             "--setting takes KEY=JSON, e.g. maxRetries=3 or allowed=[\"a\"]; got \(pair)")
                     }
-                    settings[String(pair[..<equals])] = value
+                    pairs[String(pair[..<equals])] = value
                 }
-                params["settings"] = .object(settings)
+                settings = .object(pairs)
             }
-            try global.show(ToolConfigure.name, params: .object(params)) { t in
+            let params = ToolConfigure.Params(
+                name: name, enabled: enable || disable ? enable : nil, timeoutMs: timeoutMs,
+                rateLimitPerMinute: ratePerMinute, settings: settings)
+            try global.show(ToolConfigure.self, params) { t in
                 print(
-                    "\(name): \(t["enabled"] == true ? "enabled" : "disabled"), timeout \(Terminal.text(t["timeoutMs"])) ms, \(Terminal.text(t["rateLimitPerMinute"])) calls/min, settings \(JSONWriter.string(t["settings"] ?? [:]))"
+                    "\(name): \(t.enabled ? "enabled" : "disabled"), timeout \(t.timeoutMs) ms, \(t.rateLimitPerMinute) calls/min, settings \(JSONWriter.string(t.settings))"
                 )
             }
         }
@@ -93,19 +91,13 @@ struct ToolCommand: ParsableCommand {
         @Option(help: "At most this many.") var limit: Int = 50
 
         func run() throws {
-            var params: [String: JSONValue] = ["limit": .int(Int64(limit))]
-            if let tool { params["tool"] = .string(tool) }
-            if let workflow { params["workflowId"] = .string(workflow) }
-            try global.show(ToolExecutions.name, params: .object(params)) { r in
+            try global.show(ToolExecutions.self, .init(tool: tool, workflowId: workflow, limit: limit)) { r in
                 Terminal.table(
                     ["ID", "TOOL", "STATUS", "WORKFLOW", "USER", "STARTED", "µs", "ERROR"],
-                    (r["executions"]?.arrayValue ?? []).map { e in
+                    r.executions.map { e in
                         [
-                            Terminal.text(e["id"]), Terminal.text(e["tool"]), Terminal.text(e["status"]),
-                            Terminal.text(e["workflowId"] ?? "-"),
-                            Terminal.text(e["user"]), Terminal.text(e["startedAt"]),
-                            Terminal.text(e["durationMicros"] ?? "-"),
-                            String(Terminal.text(e["error"] ?? "").prefix(60)),
+                            "\(e.id)", e.tool, e.status, e.workflowId ?? "-", e.user, e.startedAt,
+                            e.durationMicros.map { "\($0)" } ?? "-", String((e.error ?? "").prefix(60)),
                         ]
                     })
             }

@@ -18,10 +18,6 @@ struct WorkflowCommand: ParsableCommand {
             Cancel.self, Pause.self, Resume.self, Feedback.self,
         ])
 
-    static func printWorkflow(_ result: JSONValue, global: GlobalOptions) {
-        if global.output == .json { Terminal.printJSON(result) } else { WorkflowPrinter.summary(result) }
-    }
-
     struct Start: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Start a workflow and return at once (watch it with `workflow watch`).")
@@ -33,11 +29,10 @@ struct WorkflowCommand: ParsableCommand {
         @Flag(help: "Only someone other than you may approve the plan.") var differentApprover = false
 
         func run() throws {
-            var params: [String: JSONValue] = ["request": .string(request)]
-            if let tools { params["tools"] = .array(tools.split(separator: ",").map { .string(String($0)) }) }
-            if let threshold { params["threshold"] = .double(threshold) }
-            if differentApprover { params["requireDifferentApprover"] = true }
-            try global.show(WorkflowStart.name, params: .object(params)) { WorkflowPrinter.summary($0) }
+            let params = WorkflowStart.Params(
+                request: request, threshold: threshold, tools: tools.map { $0.split(separator: ",").map(String.init) },
+                requireDifferentApprover: differentApprover ? true : nil)
+            try global.show(WorkflowStart.self, params) { WorkflowPrinter.summary($0) }
         }
     }
 
@@ -48,17 +43,16 @@ struct WorkflowCommand: ParsableCommand {
         @Argument(help: "Workflow id.") var id: String
 
         func run() throws {
-            try global.show(WorkflowGet.name, params: ["id": .string(id)]) { result in
-                WorkflowPrinter.summary(result["workflow"] ?? .null)
+            try global.show(WorkflowGet.self, WorkflowRef(id: id)) { result in
+                WorkflowPrinter.summary(result.workflow)
                 print("")
-                for event in result["events"]?.arrayValue ?? [] {
+                for event in result.events {
                     print(
                         Terminal.paint(
-                            "#\(Terminal.text(event["seq"])) \(Terminal.text(event["time"])) \(Terminal.text(event["user"])) → \(Terminal.text(event["state"]))",
-                            "2"))
+                            "#\(event.seq) \(event.time) \(event.user) → \(event.state.rawValue)", "2"))
                     WorkflowPrinter.event(event)
                 }
-                for feedback in result["feedback"]?.arrayValue ?? [] {
+                for feedback in result.feedback {
                     print(
                         "feedback by \(Terminal.text(feedback["user"])): "
                             + ["thumbs", "rating", "category", "comment"]
@@ -78,18 +72,14 @@ struct WorkflowCommand: ParsableCommand {
         @Option(help: "At most this many.") var limit: Int = 50
 
         func run() throws {
-            var params: [String: JSONValue] = ["limit": .int(Int64(limit))]
-            if let state { params["state"] = .string(state) }
-            if let user { params["user"] = .string(user) }
-            if all { params["all"] = true }
-            try global.show(WorkflowList.name, params: .object(params)) { result in
+            let params = WorkflowList.Params(state: state, user: user, all: all ? true : nil, limit: limit)
+            try global.show(WorkflowList.self, params) { result in
                 Terminal.table(
                     ["ID", "STATE", "USER", "CONFIDENCE", "UPDATED", "REQUEST"],
-                    (result["workflows"]?.arrayValue ?? []).map { w in
+                    result.workflows.map { w in
                         [
-                            Terminal.text(w["id"]), Terminal.text(w["state"]), Terminal.text(w["user"]),
-                            WorkflowPrinter.percent(w["confidence"]),
-                            Terminal.text(w["updatedAt"]), String(Terminal.text(w["request"]).prefix(50)),
+                            w.id, w.state.rawValue, w.user, WorkflowPrinter.percent(w.confidence.map(JSONValue.double)),
+                            w.updatedAt, String(w.request.prefix(50)),
                         ]
                     })
             }
@@ -104,15 +94,12 @@ struct WorkflowCommand: ParsableCommand {
         @Flag(help: "Stop when the workflow waits for a person.") var untilWaiting = false
 
         func run() throws {
-            var params: [String: JSONValue] = [:]
-            if let id {
-                params["id"] = .string(id)
-                params["since"] = 0
-                if untilWaiting { params["untilWaiting"] = true }
-            }
+            let params =
+                id.map { WorkflowSubscribe.Params(id: $0, since: 0, untilWaiting: untilWaiting ? true : nil) }
+                ?? WorkflowSubscribe.Params()
             let json = global.output == .json
             let result = try global.withClient { client in
-                try client.call(WorkflowSubscribe.name, params: .object(params)) { method, event in
+                try client.call(WorkflowSubscribe.self, params) { method, event in
                     guard method == WorkflowSubscribe.notification else { return }
                     if json {
                         print(JSONWriter.string(event))
@@ -123,9 +110,7 @@ struct WorkflowCommand: ParsableCommand {
                 }
             }
             if !json {
-                print(
-                    Terminal.paint("(\(Terminal.text(result["reason"])), state \(Terminal.text(result["state"])))", "2")
-                )
+                print(Terminal.paint("(\(result.reason), state \(result.state?.rawValue ?? "-"))", "2"))
             }
         }
     }
@@ -137,11 +122,7 @@ struct WorkflowCommand: ParsableCommand {
         @Argument(help: "One answer per question.") var answers: [String]
 
         func run() throws {
-            try global.show(
-                WorkflowClarify.name, params: ["id": .string(id), "answers": .array(answers.map { .string($0) })]
-            ) {
-                WorkflowPrinter.summary($0)
-            }
+            try global.show(WorkflowClarify.self, .init(id: id, answers: answers)) { WorkflowPrinter.summary($0) }
         }
     }
 
@@ -156,9 +137,7 @@ struct WorkflowCommand: ParsableCommand {
         @Option(help: "The plan hash you approve (required for plans).") var planHash: String?
 
         func run() throws {
-            var params: [String: JSONValue] = ["id": .string(id)]
-            if let planHash { params["planHash"] = .string(planHash) }
-            try global.show(WorkflowApprove.name, params: .object(params)) { WorkflowPrinter.summary($0) }
+            try global.show(WorkflowApprove.self, .init(id: id, planHash: planHash)) { WorkflowPrinter.summary($0) }
         }
     }
 
@@ -171,9 +150,9 @@ struct WorkflowCommand: ParsableCommand {
         @Flag(help: "End the workflow instead of planning again.") var noReplan = false
 
         func run() throws {
-            var params: [String: JSONValue] = ["id": .string(id), "replan": .bool(!noReplan)]
-            if let reason { params["reason"] = .string(reason) }
-            try global.show(WorkflowReject.name, params: .object(params)) { WorkflowPrinter.summary($0) }
+            try global.show(WorkflowReject.self, .init(id: id, reason: reason, replan: !noReplan)) {
+                WorkflowPrinter.summary($0)
+            }
         }
     }
 
@@ -190,13 +169,11 @@ struct WorkflowCommand: ParsableCommand {
             let data =
                 steps == "-"
                 ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: steps)
-            guard let data, let parsed = try? JSONParser.parse(Array(data)), parsed.arrayValue != nil else {
-                Terminal.error("\(steps): not a JSON array of steps")
+            guard let data, let parsed = try? JSONParser.parse(Array(data)), let steps = parsed.arrayValue else {
+                Terminal.error("\(self.steps): not a JSON array of steps")
                 throw ExitCode(2)
             }
-            try global.show(
-                WorkflowEdit.name, params: ["id": .string(id), "planHash": .string(planHash), "steps": parsed]
-            ) {
+            try global.show(WorkflowEdit.self, .init(id: id, planHash: planHash, steps: steps)) {
                 WorkflowPrinter.summary($0)
             }
         }
@@ -208,7 +185,7 @@ struct WorkflowCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Workflow id.") var id: String
         func run() throws {
-            try global.show(WorkflowCancel.name, params: ["id": .string(id)]) { WorkflowPrinter.summary($0) }
+            try global.show(WorkflowCancel.self, WorkflowRef(id: id)) { WorkflowPrinter.summary($0) }
         }
     }
 
@@ -218,7 +195,7 @@ struct WorkflowCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Workflow id.") var id: String
         func run() throws {
-            try global.show(WorkflowPause.name, params: ["id": .string(id)]) { WorkflowPrinter.summary($0) }
+            try global.show(WorkflowPause.self, WorkflowRef(id: id)) { WorkflowPrinter.summary($0) }
         }
     }
 
@@ -227,7 +204,7 @@ struct WorkflowCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
         @Argument(help: "Workflow id.") var id: String
         func run() throws {
-            try global.show(WorkflowResume.name, params: ["id": .string(id)]) { WorkflowPrinter.summary($0) }
+            try global.show(WorkflowResume.self, WorkflowRef(id: id)) { WorkflowPrinter.summary($0) }
         }
     }
 
@@ -247,15 +224,11 @@ struct WorkflowCommand: ParsableCommand {
         }
 
         func run() throws {
-            var params: [String: JSONValue] = ["id": .string(id)]
-            if up || down { params["thumbs"] = .string(up ? "up" : "down") }
-            if let rating { params["rating"] = .int(Int64(rating)) }
-            if let category { params["category"] = .string(category) }
-            if let comment { params["comment"] = .string(comment) }
-            try global.show(WorkflowFeedback.name, params: .object(params)) { result in
-                print(
-                    "feedback \(Terminal.text(result["id"])) recorded on \(Terminal.text(result["workflowId"])) (\(Terminal.text(result["state"])))"
-                )
+            let params = WorkflowFeedback.Params(
+                id: id, thumbs: up || down ? (up ? "up" : "down") : nil, rating: rating, category: category,
+                comment: comment)
+            try global.show(WorkflowFeedback.self, params) { result in
+                print("feedback \(result.id) recorded on \(result.workflowId) (\(result.state.rawValue))")
             }
         }
     }

@@ -121,8 +121,19 @@ enum WorkflowPrinter {
         }
     }
 
+    /// One streamed event (a `workflow.event` notification's params).
+    static func event(_ notification: JSONValue, showWorkflow: Bool = false) {
+        guard let event = try? JSONDecoder().decode(WorkflowEventInfo.self, from: Data(JSONWriter.bytes(notification)))
+        else {
+            print("? \(JSONWriter.string(notification))")
+            return
+        }
+        self.event(event, showWorkflow: showWorkflow)
+    }
+
     /// One event, as `laloctl run` and `laloctl workflow watch` show it.
-    static func event(_ event: JSONValue, showWorkflow: Bool = false) {
+    static func event(_ info: WorkflowEventInfo, showWorkflow: Bool = false) {
+        let event = (try? JSONValueEncoder().encode(info)) ?? .null
         let name = event["name"]?.stringValue ?? "?"
         let payload = event["payload"] ?? .null
         let prefix = showWorkflow ? "[\(Terminal.text(event["workflowId"]))] " : ""
@@ -170,7 +181,7 @@ enum WorkflowPrinter {
                 failedChecks(payload["checks"])
             }
             plan(payload)
-            if event["state"] == "executing" { print("  approved by policy (read-only, confident)") }
+            if info.state == .executing { print("  approved by policy (read-only, confident)") }
         case "approved":
             print(
                 prefix + Terminal.good(payload["stage"] == "review" ? "Accepted" : "Approved")
@@ -199,17 +210,17 @@ enum WorkflowPrinter {
         case "failed":
             print(prefix + Terminal.bad("Failed") + ": \(Terminal.text(payload["reason"] ?? event["payload"]))")
         default:
-            print(prefix + "\(name) → \(Terminal.text(event["state"]))")
+            print(prefix + "\(name) → \(info.state.rawValue)")
         }
     }
 
-    static func summary(_ workflow: JSONValue) {
+    static func summary(_ workflow: WorkflowInfo) {
         Terminal.fields(
             [
-                ("id", Terminal.text(workflow["id"])), ("state", Terminal.bold(Terminal.text(workflow["state"]))),
-                ("request", Terminal.text(workflow["request"])), ("user", Terminal.text(workflow["user"])),
-                ("confidence", percent(workflow["confidence"])), ("plan hash", Terminal.text(workflow["planHash"])),
-                ("created", Terminal.text(workflow["createdAt"])), ("updated", Terminal.text(workflow["updatedAt"])),
-            ] + (workflow["failure"].map { [("failure", Terminal.text($0))] } ?? []))
+                ("id", workflow.id), ("state", Terminal.bold(workflow.state.rawValue)), ("request", workflow.request),
+                ("user", workflow.user), ("confidence", percent(workflow.confidence.map(JSONValue.double))),
+                ("plan hash", workflow.planHash ?? "-"), ("created", workflow.createdAt),
+                ("updated", workflow.updatedAt),
+            ] + (workflow.failure.map { [("failure", $0)] } ?? []))
     }
 }

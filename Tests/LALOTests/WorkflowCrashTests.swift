@@ -82,7 +82,7 @@ struct WorkflowCrashTests {
         try scriptPlan([servers.file("write", "a.txt", content: "alpha")])
         daemon = try crashAndRestart(daemon)
         let client = try daemon.client()
-        #expect(try client.settle(id).state == "awaiting_approval")
+        #expect(try client.settle(id).state == .awaitingApproval)
         #expect(try client.events(id).map(\.name) == ["interpreted", "planned"])
         #expect(daemon.stop() == 0)
     }
@@ -94,11 +94,11 @@ struct WorkflowCrashTests {
         let id = try daemon.client().call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"]))
             .id
         try waitForRequests(models.critic, 1)
-        #expect(try daemon.client().call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == "planning")
+        #expect(try daemon.client().call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == .planning)
         try scriptPlan([servers.file("write", "a.txt", content: "alpha")])
         daemon = try crashAndRestart(daemon)
         let client = try daemon.client()
-        #expect(try client.settle(id).state == "awaiting_approval")
+        #expect(try client.settle(id).state == .awaitingApproval)
         #expect(try client.events(id).map(\.name) == ["interpreted", "planned"])
         #expect(daemon.stop() == 0)
     }
@@ -122,25 +122,25 @@ struct WorkflowCrashTests {
         let review = try client.call(WorkflowStart.self, .init(request: "write r.txt", tools: ["file"])).id
         let reviewHash = try #require(try client.settle(review).planHash)
         _ = try client.call(WorkflowApprove.self, .init(id: review, planHash: reviewHash))
-        #expect(try client.settle(review).state == "awaiting_review")
+        #expect(try client.settle(review).state == .awaitingReview)
         try models.interpreter.load([servers.intent("something"), servers.intent("something else")])
         try models.judge.load([servers.judge(0.1, ["What do you mean?"])])
         let question = try client.call(WorkflowStart.self, .init(request: "do the thing", tools: ["file"])).id
-        #expect(try client.settle(question).state == "awaiting_clarification")
+        #expect(try client.settle(question).state == .awaitingClarification)
         daemon = try crashAndRestart(daemon)
         client = try daemon.client()
         let afterReview = try client.call(WorkflowGet.self, WorkflowRef(id: review)).workflow
-        #expect(afterReview.state == "awaiting_review")
-        #expect(try client.call(WorkflowApprove.self, .init(id: review, planHash: nil)).state == "committed")
+        #expect(afterReview.state == .awaitingReview)
+        #expect(try client.call(WorkflowApprove.self, .init(id: review, planHash: nil)).state == .committed)
         let asked = try client.call(WorkflowGet.self, WorkflowRef(id: question)).workflow
         // laloD's question about “thing” first, then the judge's.
         #expect(
-            asked.state == "awaiting_clarification" && asked.questions?.last == "What do you mean?"
+            asked.state == .awaitingClarification && asked.questions?.last == "What do you mean?"
                 && (asked.questions?.count ?? 0) >= 2)
-        #expect(try client.call(WorkflowGet.self, WorkflowRef(id: waiting)).workflow.state == "awaiting_approval")
+        #expect(try client.call(WorkflowGet.self, WorkflowRef(id: waiting)).workflow.state == .awaitingApproval)
         _ = try client.call(WorkflowApprove.self, .init(id: waiting, planHash: hash))
-        #expect(try client.settle(waiting).state == "awaiting_review")
-        #expect(try client.call(WorkflowResume.self, WorkflowRef(id: paused)).state == "awaiting_approval")
+        #expect(try client.settle(waiting).state == .awaitingReview)
+        #expect(try client.call(WorkflowResume.self, WorkflowRef(id: paused)).state == .awaitingApproval)
         #expect(daemon.stop() == 0)
     }
 
@@ -173,7 +173,7 @@ struct WorkflowCrashTests {
         daemon = try crashAndRestart(daemon)
         client = try daemon.client()
         let workflow = try client.settle(id)
-        #expect(workflow.state == "awaiting_review", "an interrupted call that is not safe to repeat goes to a person")
+        #expect(workflow.state == .awaitingReview, "an interrupted call that is not safe to repeat goes to a person")
         let executed = try #require(try client.events(id).last { $0.name == "executed" })
         #expect(executed.payload?["interrupted"]?.stringValue?.contains("not safe to repeat") == true)
         #expect(executed.payload?["diff"]?.arrayValue?.first?["path"] == "a.txt")
@@ -182,7 +182,7 @@ struct WorkflowCrashTests {
         // Rejecting the result discards the completed write, which never reached the workspace.
         #expect(FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)/1/upper/a.txt")))
         _ = try client.call(WorkflowReject.self, .init(id: id, reason: "check the order by hand", replan: false))
-        #expect(try client.settle(id).state == "rolled_back")
+        #expect(try client.settle(id).state == .rolledBack)
         #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/workspaces/\(id)/a.txt")))
         #expect(!FileManager.default.fileExists(atPath: daemon.directory.file("state/stages/\(id)")))
         #expect(daemon.stop() == 0)
@@ -210,7 +210,7 @@ struct WorkflowCrashTests {
         try waitForRequests(tool, 1)
         daemon = try crashAndRestart(daemon)
         client = try daemon.client()
-        #expect(try client.settle(id).state == "awaiting_review")
+        #expect(try client.settle(id).state == .awaitingReview)
         let executed = try #require(try client.events(id).last { $0.name == "executed" })
         #expect(executed.payload?["succeeded"] == true)
         #expect(try tool.requests().count == 2, "a GET is safe to repeat, so it ran again")
@@ -247,15 +247,15 @@ struct WorkflowCrashTests {
             let workspace = daemon.directory.file("state/stages/\(id)/1/upper")
             #expect(FileManager.default.fileExists(atPath: workspace + "/a.txt"))
             if action == "pause" {
-                #expect(try client.call(WorkflowPause.self, WorkflowRef(id: id)).state == "paused")
+                #expect(try client.call(WorkflowPause.self, WorkflowRef(id: id)).state == .paused)
                 usleep(2_000_000)  // the slow call ends meanwhile
                 #expect(!FileManager.default.fileExists(atPath: workspace + "/b.txt"), "no step starts while paused")
                 _ = try client.call(WorkflowResume.self, WorkflowRef(id: id))
-                #expect(try client.settle(id).state == "awaiting_review")
+                #expect(try client.settle(id).state == .awaitingReview)
                 #expect(FileManager.default.fileExists(atPath: workspace + "/b.txt"))
                 #expect(try tool.requests().count == base + 1, "the finished call is not repeated on resume")
             } else {
-                #expect(try client.call(WorkflowCancel.self, WorkflowRef(id: id)).state == "cancelled")
+                #expect(try client.call(WorkflowCancel.self, WorkflowRef(id: id)).state == .cancelled)
                 usleep(2_000_000)
                 #expect(
                     !FileManager.default.fileExists(atPath: workspace + "/a.txt"),
@@ -275,7 +275,7 @@ struct WorkflowCrashTests {
         let id = try client.call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"])).id
         let hash = try #require(try client.settle(id).planHash)
         _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: hash))
-        #expect(try client.settle(id).state == "awaiting_review")
+        #expect(try client.settle(id).state == .awaitingReview)
         return (daemon, id)
     }
 
@@ -305,7 +305,7 @@ struct WorkflowCrashTests {
             config: DaemonProcess.config(extra: models.config(workflow: "speculativePlanning = false")),
             reuse: daemon)
         client = try daemon.client()
-        #expect(try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == "cancelled")
+        #expect(try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == .cancelled)
         // The rollback runs as laloD starts, beside the first connections.
         let deadline = Date().addingTimeInterval(10)
         while FileManager.default.fileExists(atPath: file), Date() < deadline { usleep(20_000) }
@@ -330,10 +330,10 @@ struct WorkflowCrashTests {
             reuse: daemon)
         client = try daemon.client()
         let deadline = Date().addingTimeInterval(10)
-        while try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state != "committed", Date() < deadline {
+        while try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state != .committed, Date() < deadline {
             usleep(20_000)
         }
-        #expect(try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == "committed")
+        #expect(try client.call(WorkflowGet.self, WorkflowRef(id: id)).workflow.state == .committed)
         let file = daemon.directory.file("state/workspaces/\(id)/a.txt")
         #expect((try? String(contentsOfFile: file, encoding: .utf8)) == "alpha\n")
         #expect(daemon.stop() == 0)

@@ -34,7 +34,7 @@ struct WorkflowEngineTests {
             WorkflowStart.self, WorkflowStart.Params(request: "write the report", tools: ["file"]))
         let id = workflow.id
         workflow = try client.settle(id)
-        #expect(workflow.state == "awaiting_clarification")
+        #expect(workflow.state == .awaitingClarification)
         #expect(workflow.questions == ["Which file should the report go to?"])
         #expect((workflow.confidence ?? 1) < 0.7)
 
@@ -64,7 +64,7 @@ struct WorkflowEngineTests {
         workflow = try client.call(
             WorkflowClarify.self, .init(id: id, answers: ["report.txt, replacing what is there; read the link first"]))
         workflow = try client.settle(id)
-        #expect(workflow.state == "awaiting_approval", "\(workflow.failure ?? "")")
+        #expect(workflow.state == .awaitingApproval, "\(workflow.failure ?? "")")
         let interpretRequest =
             try models.interpreter.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue
             ?? ""
@@ -95,7 +95,7 @@ struct WorkflowEngineTests {
         try models.critic.load([servers.critique(0.95)])
         workflow = try client.call(WorkflowApprove.self, .init(id: id, planHash: firstHash))
         workflow = try client.settle(id)
-        #expect(workflow.state == "awaiting_approval")
+        #expect(workflow.state == .awaitingApproval)
         #expect(try Self.contents(workspace) == before, "the rollback must restore the workspace exactly")
         let rolledBack = try client.events(id).last { $0.name == "executionRolledBack" }!
         #expect(rolledBack.payload?["undone"] == ["discarded change to report.txt"])
@@ -117,7 +117,7 @@ struct WorkflowEngineTests {
         try models.critic.load([servers.critique(0.9)])
         _ = try client.call(WorkflowReject.self, .init(id: id, reason: "also note it in log.txt"))
         workflow = try client.settle(id)
-        #expect(workflow.state == "awaiting_approval")
+        #expect(workflow.state == .awaitingApproval)
         let rejectPrompt =
             try models.planner.requests().last?["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
         #expect(rejectPrompt.contains("also note it in log.txt"))
@@ -151,7 +151,7 @@ struct WorkflowEngineTests {
         #expect(throws: RPCError.self) { try client.call(WorkflowApprove.self, .init(id: id, planHash: shownHash)) }
         workflow = try client.call(WorkflowApprove.self, .init(id: id, planHash: editedHash))
         workflow = try client.settle(id)
-        #expect(workflow.state == "awaiting_review")
+        #expect(workflow.state == .awaitingReview)
         let executed = try client.events(id).last { $0.name == "executed" }!
         let diff = executed.payload?["diff"]?.arrayValue ?? []
         #expect(diff.map { $0["path"] } == ["report.txt", "summary.txt"])
@@ -168,9 +168,9 @@ struct WorkflowEngineTests {
             .init(
                 id: id, thumbs: "up", rating: 5, category: "correctness",
                 comment: "exactly right"))
-        #expect(feedback.state == "awaiting_review")
+        #expect(feedback.state == .awaitingReview)
         workflow = try client.call(WorkflowApprove.self, .init(id: id, planHash: nil))
-        #expect(workflow.state == "committed")
+        #expect(workflow.state == .committed)
         // The commit applied the stage to the workspace, and the stage is gone.
         #expect(
             try Self.contents(workspace) == [
@@ -198,7 +198,7 @@ struct WorkflowEngineTests {
             if method == "workflow.event" { streamed.append(params["name"]?.stringValue ?? "?") }
         }
         #expect(streamed == full.events.map(\.name))
-        #expect(end.reason == "ended" && end.state == "committed")
+        #expect(end.reason == "ended" && end.state == .committed)
 
         // The example for learning is in the store.
         let database = try DatabaseQueue(path: daemon.directory.file("state/laloD.sqlite"))
@@ -247,7 +247,7 @@ struct WorkflowEngineTests {
                 String((request["json"]?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? "").suffix(300))
             }
             #expect(
-                workflow.state == "awaiting_approval",
+                workflow.state == .awaitingApproval,
                 "writing and running code always asks: \(decision) \(workflow.failure ?? "") \(asked)")
             let workspace = Self.workspace(daemon, id)
             try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
@@ -255,7 +255,7 @@ struct WorkflowEngineTests {
             let before = StageTests.tree(workspace)
             _ = try client.call(WorkflowApprove.self, .init(id: id, planHash: workflow.planHash))
             workflow = try client.settle(id)
-            #expect(workflow.state == "awaiting_review")
+            #expect(workflow.state == .awaitingReview)
             let executed = try #require(try client.events(id).last { $0.name == "executed" })
             let run = executed.payload?["steps"]?.arrayValue?.last?["result"]
             #expect(run?["exitCode"] == 0 && run?["stdout"] == "2\n", "\(executed.payload ?? .null)")
@@ -268,7 +268,7 @@ struct WorkflowEngineTests {
             #expect(StageTests.tree(workspace) == before, "under review, the workspace is untouched")
             if decision == "reject" {
                 _ = try client.call(WorkflowReject.self, .init(id: id, reason: "not now", replan: false))
-                #expect(try client.settle(id).state == "rolled_back")
+                #expect(try client.settle(id).state == .rolledBack)
                 #expect(StageTests.tree(workspace) == before, "rollback leaves the workspace byte for byte as it was")
                 let rolledBack = try #require(try client.events(id).last { $0.name == "rolledBack" })
                 #expect(
@@ -277,7 +277,7 @@ struct WorkflowEngineTests {
                         "discarded new file total.txt",
                     ])
             } else {
-                #expect(try client.call(WorkflowApprove.self, .init(id: id, planHash: nil)).state == "committed")
+                #expect(try client.call(WorkflowApprove.self, .init(id: id, planHash: nil)).state == .committed)
                 #expect(try Self.contents(workspace) == ["data.csv": "a,2\nb,40\n", "total.txt": "42\n"])
             }
             #expect(
@@ -312,13 +312,13 @@ struct WorkflowEngineTests {
             method, params in
             if method == "workflow.event" { live.append(params["name"]?.stringValue ?? "?") }
         }
-        #expect(end.state == "awaiting_review")
+        #expect(end.state == .awaitingReview)
         #expect(
             live == ["interpreted", "progress", "progress", "planned", "executed"]
                 || live == ["interpreted", "planned", "progress", "progress", "executed"])
         let events = try client.events(started.id)
         #expect(events.map(\.name) == ["interpreted", "planned", "executed"])
-        #expect(events[1].state == "executing", "a confident read-only plan is approved by policy")
+        #expect(events[1].state == .executing, "a confident read-only plan is approved by policy")
         // The planner's request was sent while the judge was still thinking.
         let judgeAt = try models.judge.requests()[0]["time"]?.numberValue ?? 0
         let plannerAt = try models.planner.requests()[0]["time"]?.numberValue ?? 0
@@ -329,7 +329,7 @@ struct WorkflowEngineTests {
         try models.planner.load([servers.plan([servers.file("list", ".", expected: "the names")])])
         try models.critic.load([servers.critique(0.9)])
         let again = try client.call(WorkflowStart.self, .init(request: "What is in my   workspace?", tools: ["file"]))
-        #expect(try client.settle(again.id).state == "awaiting_review")
+        #expect(try client.settle(again.id).state == .awaitingReview)
         #expect(try client.events(again.id)[0].payload?["fromCache"] == true)
         #expect(try models.interpreter.requests().count == 2 && models.judge.requests().count == 1)
         #expect(daemon.stop() == 0)
@@ -347,9 +347,9 @@ struct WorkflowEngineTests {
         try models.critic.load([servers.critique(0.9)])
         let started = try client.call(WorkflowStart.self, .init(request: "write alpha to a.txt", tools: ["file"]))
         var workflow = try client.settle(started.id)
-        #expect(workflow.state == "awaiting_approval")
+        #expect(workflow.state == .awaitingApproval)
         workflow = try client.call(WorkflowPause.self, WorkflowRef(id: started.id))
-        #expect(workflow.state == "paused")
+        #expect(workflow.state == .paused)
         // While paused nothing but resume or cancel is taken.
         for attempt in [
             { _ = try client.call(WorkflowApprove.self, .init(id: started.id, planHash: workflow.planHash)) },
@@ -364,9 +364,9 @@ struct WorkflowEngineTests {
             }
         }
         workflow = try client.call(WorkflowResume.self, WorkflowRef(id: started.id))
-        #expect(workflow.state == "awaiting_approval")
+        #expect(workflow.state == .awaitingApproval)
         workflow = try client.call(WorkflowCancel.self, WorkflowRef(id: started.id))
-        #expect(workflow.state == "cancelled")
+        #expect(workflow.state == .cancelled)
         #expect(throws: RPCError.self) { try client.call(WorkflowResume.self, WorkflowRef(id: started.id)) }
 
         // Boundary validation names the field.
@@ -511,13 +511,13 @@ struct WorkflowEngineTests {
         try models.interpreter.load([["reply": Reply.error(503, "overloaded"), "repeat": 2]])
         let down = try client.call(WorkflowStart.self, .init(request: "anything", tools: ["file"]))
         let failed = try client.settle(down.id)
-        #expect(failed.state == "failed")
+        #expect(failed.state == .failed)
         #expect(failed.failure?.contains("interpreter model failed") == true, "\(failed.failure ?? "")")
 
         try models.interpreter.load([["reply": Reply.openAIChat("{not json"), "repeat": 4]])
         let garbled = try client.call(WorkflowStart.self, .init(request: "anything else", tools: ["file"]))
         let asked = try client.settle(garbled.id)
-        #expect(asked.state == "awaiting_clarification")
+        #expect(asked.state == .awaitingClarification)
         #expect(asked.questions?.isEmpty == false)
         #expect(daemon.stop() == 0)
     }

@@ -13,13 +13,13 @@ struct WorkflowLogTests {
         let directory = TemporaryDirectory("lalo-wflog")
         var log = WorkflowLog(store: try Store.open(directory: directory.path, busyTimeoutMilliseconds: 5000))
         let workflow = try await log.create(request: "list the files", by: Self.alice)
-        #expect(workflow.state == "interpreting")
+        #expect(workflow.state == .interpreting)
 
         let first = try await log.append(
             .interpreted(confident: true), to: workflow.id,
             payload: ["goal": "list files"], by: Self.alice)
         #expect(first.seq == 1 && first.state == .planning && first.actions == [.plan(revision: false)])
-        #expect(first.record.state == "planning" && first.record.lastSeq == 1)
+        #expect(first.record.state == .planning && first.record.lastSeq == 1)
         _ = try await log.append(.planned(planHash: "h1", needsApproval: true), to: workflow.id, by: Self.alice)
 
         // Approving another plan than the one shown is refused, and nothing is written.
@@ -27,7 +27,7 @@ struct WorkflowLogTests {
             try await log.append(.approved(planHash: "h0"), to: workflow.id, by: Self.alice)
         }
         #expect(try log.entries(workflow.id).count == 2)
-        #expect(try log.record(workflow.id)?.state == "awaiting_approval")
+        #expect(try log.record(workflow.id)?.state == .awaitingApproval)
         await #expect(throws: RPCError.self) {
             try await log.append(.executed, to: "wf_missing", by: Self.alice)
         }
@@ -103,7 +103,7 @@ struct WorkflowLogTests {
         for (index, id) in ids.enumerated() {
             #expect(outcomes[id] == (index % 5 != 0))
             let record = try #require(try log.record(id))
-            #expect(record.state == (index % 5 == 0 ? "interpreting" : "planning"))
+            #expect(record.state == (index % 5 == 0 ? .interpreting : .planning))
             #expect(try log.entries(id).count == (index % 5 == 0 ? 0 : 1))
         }
     }

@@ -1,23 +1,10 @@
-/// The workflow states of docs/workflows.md#steps-and-states, as they appear on the wire.
-public let workflowStates = [
-    "interpreting", "awaiting_clarification", "planning", "awaiting_approval", "executing",
-    "awaiting_review", "committed", "rolled_back", "rejected", "failed", "cancelled", "paused",
-]
-
-/// States in which a workflow waits for a person.
-public let workflowWaitingStates: Set<String> = [
-    "awaiting_clarification", "awaiting_approval", "awaiting_review", "paused",
-]
-/// States a workflow never leaves.
-public let workflowTerminalStates: Set<String> = ["committed", "rolled_back", "rejected", "failed", "cancelled"]
-
 /// A workflow as lists show it.
 public struct WorkflowInfo: Codable, Sendable, Equatable {
     public var id: String
     public var user: String
     public var uid: Int64
     public var request: String
-    public var state: String
+    public var state: WorkflowState
     /// The last event's sequence number: subscribe with `since` set to it to get only what follows.
     public var lastSeq: Int64
     public var createdAt: String
@@ -32,7 +19,7 @@ public struct WorkflowInfo: Codable, Sendable, Equatable {
     public var failure: String?
 
     public init(
-        id: String, user: String, uid: Int64, request: String, state: String, lastSeq: Int64, createdAt: String,
+        id: String, user: String, uid: Int64, request: String, state: WorkflowState, lastSeq: Int64, createdAt: String,
         updatedAt: String, confidence: Double? = nil, planHash: String? = nil, questions: [String]? = nil,
         failure: String? = nil
     ) {
@@ -54,7 +41,7 @@ public struct WorkflowInfo: Codable, Sendable, Equatable {
         "A workflow",
         [
             .required("id", .string()), .required("user", .string()), .required("uid", .integer()),
-            .required("request", .string()), .required("state", .string(enum: workflowStates)),
+            .required("request", .string()), .required("state", .string(enum: WorkflowState.wireNames)),
             .required("lastSeq", .integer("Sequence number of the last event")),
             .required("createdAt", .string(format: "date-time")), .required("updatedAt", .string(format: "date-time")),
             .optional("confidence", .number(description: "The latest interpretation's confidence, 0 to 1")),
@@ -74,7 +61,7 @@ public struct WorkflowEventInfo: Codable, Sendable, Equatable {
     /// `progress` (a step started or finished; not a transition, never stored).
     public var name: String
     /// The state after the event.
-    public var state: String
+    public var state: WorkflowState
     /// Who caused it: the requester or approver for decisions, the requester for the engine's steps.
     public var user: String
     /// What the step produced: the intent and confidence, the plan with every critic round, the
@@ -82,7 +69,8 @@ public struct WorkflowEventInfo: Codable, Sendable, Equatable {
     public var payload: JSONValue?
 
     public init(
-        workflowId: String, seq: Int64, time: String, name: String, state: String, user: String, payload: JSONValue?
+        workflowId: String, seq: Int64, time: String, name: String, state: WorkflowState, user: String,
+        payload: JSONValue?
     ) {
         self.workflowId = workflowId
         self.seq = seq
@@ -98,7 +86,7 @@ public struct WorkflowEventInfo: Codable, Sendable, Equatable {
         [
             .required("workflowId", .string()), .required("seq", .integer("0 for progress notifications")),
             .required("time", .string(format: "date-time")), .required("name", .string()),
-            .required("state", .string(enum: workflowStates)), .required("user", .string()),
+            .required("state", .string(enum: WorkflowState.wireNames)), .required("user", .string()),
             .optional("payload", .any(description: "What the step produced")),
         ])
 }
@@ -217,7 +205,7 @@ public enum WorkflowList: RPCMethod {
                 "state",
                 .string(
                     "Only workflows in this state; `live` for every non-terminal one",
-                    enum: workflowStates + ["live", "waiting"])),
+                    enum: WorkflowState.wireNames + ["live", "waiting"])),
             .optional("user", .string("Only this user's workflows", minLength: 1, maxLength: 64)),
             .optional("all", .boolean("Everyone's workflows (needs workflow.approve or audit.read)")),
             .optional("limit", .integer(minimum: 1, maximum: 1000)),
@@ -250,12 +238,12 @@ public enum WorkflowSubscribe: RPCMethod {
     }
     public struct Result: Codable, Sendable {
         /// The state the workflow was in when the stream ended (one workflow only).
-        public var state: String?
+        public var state: WorkflowState?
         public var lastSeq: Int64?
         public var events: Int
         /// `ended`, `waiting`, `closed` (the client stopped sending) or `shutdown`.
         public var reason: String
-        public init(state: String?, lastSeq: Int64?, events: Int, reason: String) {
+        public init(state: WorkflowState?, lastSeq: Int64?, events: Int, reason: String) {
             self.state = state
             self.lastSeq = lastSeq
             self.events = events
@@ -272,7 +260,7 @@ public enum WorkflowSubscribe: RPCMethod {
     public static let resultSchema = Schema.object(
         nil,
         [
-            .optional("state", .string(enum: workflowStates)), .optional("lastSeq", .integer()),
+            .optional("state", .string(enum: WorkflowState.wireNames)), .optional("lastSeq", .integer()),
             .required("events", .integer("Notifications sent")),
             .required("reason", .string(enum: ["ended", "waiting", "closed", "shutdown"])),
         ])
@@ -451,8 +439,8 @@ public enum WorkflowFeedback: RPCMethod {
     public struct Result: Codable, Sendable {
         public var id: Int64
         public var workflowId: String
-        public var state: String
-        public init(id: Int64, workflowId: String, state: String) {
+        public var state: WorkflowState
+        public init(id: Int64, workflowId: String, state: WorkflowState) {
             self.id = id
             self.workflowId = workflowId
             self.state = state
@@ -472,6 +460,6 @@ public enum WorkflowFeedback: RPCMethod {
         nil,
         [
             .required("id", .integer()), .required("workflowId", .string()),
-            .required("state", .string(enum: workflowStates)),
+            .required("state", .string(enum: WorkflowState.wireNames)),
         ])
 }

@@ -115,7 +115,7 @@ extension DaemonContext {
             let record = try workflow(params.id, context, acting: true)
             let me = Int64(context.session.principal.uid)
             switch record.state {
-            case WorkflowState.awaitingApproval.rawValue:
+            case .awaitingApproval:
                 guard params.planHash != nil else {
                     throw RPCError.invalidParams(
                         "approving a plan must name the planHash that was shown", field: "params.planHash")
@@ -137,7 +137,7 @@ extension DaemonContext {
         registry.register(WorkflowReject.self) { params, context in
             let record = try workflow(params.id, context, acting: true)
             var payload: [String: JSONValue] = [
-                "stage": record.state == WorkflowState.awaitingReview.rawValue ? "review" : "plan",
+                "stage": record.state == .awaitingReview ? "review" : "plan",
                 "by": .string(context.session.principal.user),
             ]
             if let reason = params.reason { payload["reason"] = .string(reason) }
@@ -147,7 +147,7 @@ extension DaemonContext {
 
         registry.register(WorkflowEdit.self) { params, context in
             let record = try workflow(params.id, context, acting: true)
-            guard record.state == WorkflowState.awaitingApproval.rawValue else {
+            guard record.state == .awaitingApproval else {
                 throw RPCError.conflict("a workflow in state \(record.state) has no plan to edit")
             }
             guard record.info.planHash == params.planHash else {
@@ -249,12 +249,12 @@ extension DaemonContext {
             sent += 1
         }
         let log = workflows.log
-        let finished: @Sendable (String?) -> String? = { state in
+        let finished: @Sendable (WorkflowState?) -> String? = { state in
             guard let state, let id = params.id else { return nil }
-            if workflowTerminalStates.contains(state) { return "ended" }
-            guard params.untilWaiting == true, workflowWaitingStates.contains(state) else { return nil }
+            if state.isTerminal { return "ended" }
+            guard params.untilWaiting == true, state.isWaiting else { return nil }
             // A rejected result is still being rolled back: not waiting for anyone yet.
-            if state == WorkflowState.awaitingReview.rawValue, (try? log.machine(id).rollbackPending) == true {
+            if state == .awaitingReview, (try? log.machine(id).rollbackPending) == true {
                 return nil
             }
             return "waiting"
@@ -263,7 +263,7 @@ extension DaemonContext {
             for entry in try workflows.log.entries(record.id) where entry.seq > since {
                 try await send(entry.info(workflowId: record.id))
                 lastSeq = entry.seq
-                state = entry.stateAfter.rawValue
+                state = entry.stateAfter
             }
         }
         if let record, params.since == nil { lastSeq = record.lastSeq }
@@ -272,8 +272,8 @@ extension DaemonContext {
         }
         let session = context.session
         // Whichever ends first: the stream reaching an end, or the client going quiet for good.
-        let outcome: (String?, Int64, Int, String) = try await withThrowingTaskGroup(
-            of: (String?, Int64, Int, String)?.self
+        let outcome: (WorkflowState?, Int64, Int, String) = try await withThrowingTaskGroup(
+            of: (WorkflowState?, Int64, Int, String)?.self
         ) { group in
             group.addTask {
                 await session.waitUntilInputClosed()

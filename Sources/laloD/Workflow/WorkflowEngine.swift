@@ -176,7 +176,7 @@ final class WorkflowEngine: Sendable {
                 info: WorkflowEventInfo(
                     workflowId: id, seq: appended.seq,
                     time: Timestamp.format(microsecondsSinceEpoch: appended.timeMicros), name: event.name,
-                    state: appended.state.rawValue, user: actor.user, payload: payload), uid: appended.record.uid))
+                    state: appended.state, user: actor.user, payload: payload), uid: appended.record.uid))
         return appended
     }
 
@@ -616,7 +616,7 @@ final class WorkflowEngine: Sendable {
         }.value
         // Paused: it goes on from the next step on resume. Cancelled (now or while the last
         // step ran, so the result below is refused): undo what ran.
-        func cancelled() -> Bool { (try? log.record(id))?.state == WorkflowState.cancelled.rawValue }
+        func cancelled() -> Bool { (try? log.record(id))?.state == .cancelled }
         if report.stopped {
             if cancelled() { try await rollBackCancelled(id) }
             return []
@@ -662,7 +662,7 @@ final class WorkflowEngine: Sendable {
             .init(
                 info: WorkflowEventInfo(
                     workflowId: id, seq: 0, time: Timestamp.now(), name: "progress",
-                    state: WorkflowState.executing.rawValue, user: user, payload: .object(payload)),
+                    state: .executing, user: user, payload: .object(payload)),
                 uid: uid))
     }
 
@@ -812,7 +812,7 @@ final class WorkflowEngine: Sendable {
                 user: json["user"]?.stringValue ?? record.user, pid: 0, sessionId: 0)
             _ = try await decide(id, event: .approved(planHash: nil), by: actor)
             logger.info("finished a commit interrupted by a crash", metadata: ["lalo.workflow": "\(id)"])
-        } else if let state = WorkflowState(rawValue: record.state), !state.isTerminal {
+        } else if !record.state.isTerminal {
             // A live workflow keeps only its current attempt's stage; earlier attempts' were
             // discarded after their failure was recorded, unless laloD stopped in between.
             let current = String(try attemptOf(id))
@@ -820,7 +820,7 @@ final class WorkflowEngine: Sendable {
             where attempt != current {
                 FileTree.remove(path: "\(settings.stagesRoot)/\(id)/\(attempt)")
             }
-        } else if WorkflowState(rawValue: record.state)?.isTerminal == true {
+        } else {
             let undone = try discardStages(id)
             if !undone.isEmpty {
                 logger.info(

@@ -25,9 +25,8 @@ extension WorkflowLog {
         try store.writer.read { db in
             try String.fetchAll(
                 db,
-                sql: """
-                    SELECT id FROM workflow WHERE state = 'committed' AND id NOT IN (SELECT workflowId FROM workflowExample)
-                    """)
+                sql: "SELECT id FROM workflow WHERE state = ? AND id NOT IN (SELECT workflowId FROM workflowExample)",
+                arguments: [WorkflowState.committed])
         }
     }
 
@@ -47,7 +46,9 @@ extension WorkflowLog {
         }
     }
 
-    func addFeedback(_ params: WorkflowFeedback.Params, state: String, by actor: AuditActor) async throws -> Int64 {
+    func addFeedback(_ params: WorkflowFeedback.Params, state: WorkflowState, by actor: AuditActor) async throws
+        -> Int64
+    {
         try await store.writer.write { db in
             try db.execute(
                 sql: """
@@ -95,9 +96,12 @@ extension WorkflowLog {
         }
         switch state {
         case nil: break
-        case "live": conditions.append("state NOT IN ('committed', 'rolled_back', 'rejected', 'failed', 'cancelled')")
+        case "live":
+            conditions.append("state NOT IN \(WorkflowState.placeholders(\.isTerminal))")
+            arguments += WorkflowState.allCases.filter(\.isTerminal)
         case "waiting":
-            conditions.append("state IN ('awaiting_clarification', 'awaiting_approval', 'awaiting_review', 'paused')")
+            conditions.append("state IN \(WorkflowState.placeholders(\.isWaiting))")
+            arguments += WorkflowState.allCases.filter(\.isWaiting)
         case let state?:
             conditions.append("state = ?")
             arguments.append(state)
@@ -121,7 +125,7 @@ extension WorkflowLog.Record {
         return WorkflowInfo(
             id: id, user: user, uid: uid, request: request, state: state, lastSeq: lastSeq, createdAt: createdAt,
             updatedAt: updatedAt, confidence: summary.confidence, planHash: summary.planHash,
-            questions: summary.questions, failure: state == WorkflowState.failed.rawValue ? summary.failure : nil)
+            questions: summary.questions, failure: state == .failed ? summary.failure : nil)
     }
 }
 
@@ -129,6 +133,6 @@ extension WorkflowLog.Entry {
     func info(workflowId: String) -> WorkflowEventInfo {
         WorkflowEventInfo(
             workflowId: workflowId, seq: seq, time: Timestamp.format(microsecondsSinceEpoch: timeMicros),
-            name: event.name, state: stateAfter.rawValue, user: user, payload: payload)
+            name: event.name, state: stateAfter, user: user, payload: payload)
     }
 }

@@ -17,7 +17,7 @@ struct WorkflowLog: Sendable {
         var uid: Int64
         var user: String
         var request: String
-        var state: String
+        var state: WorkflowState
         var lastSeq: Int64
         var createdAt: String
         var updatedAt: String
@@ -30,7 +30,8 @@ struct WorkflowLog: Sendable {
         var decodedSummary: Summary { Summary(json: JSONParser.parseOrNull(summary)) }
 
         init(
-            id: String, uid: Int64, user: String, request: String, state: String, lastSeq: Int64, createdAt: String,
+            id: String, uid: Int64, user: String, request: String, state: WorkflowState, lastSeq: Int64,
+            createdAt: String,
             updatedAt: String, options: String = "{}", summary: String = "{}"
         ) {
             self.id = id
@@ -51,7 +52,8 @@ struct WorkflowLog: Sendable {
             uid = row["uid"]
             user = row["user"]
             request = row["request"]
-            state = row["state"]
+            // A state this build does not know cannot be driven: it reads as failed.
+            state = WorkflowState(rawValue: row["state"] ?? "") ?? .failed
             lastSeq = row["lastSeq"]
             createdAt = row["createdAt"]
             updatedAt = row["updatedAt"]
@@ -149,7 +151,7 @@ struct WorkflowLog: Sendable {
         let now = Timestamp.now()
         let record = Record(
             id: Self.newID(), uid: actor.uid, user: actor.user, request: request,
-            state: WorkflowState.interpreting.rawValue, lastSeq: 0, createdAt: now, updatedAt: now,
+            state: .interpreting, lastSeq: 0, createdAt: now, updatedAt: now,
             options: JSONWriter.string(options.json))
         try await store.combined.write { db in try record.insert(db) }
         return record
@@ -178,7 +180,7 @@ struct WorkflowLog: Sendable {
                     id, seq, now, event.name, JSONWriter.string(event.json),
                     payload.map(JSONWriter.string), machine.state.rawValue, actor.uid, actor.user,
                 ])
-            record.state = machine.state.rawValue
+            record.state = machine.state
             record.lastSeq = seq
             record.updatedAt = Timestamp.format(microsecondsSinceEpoch: now)
             record.summary = Self.summarise(record.decodedSummary, after: event, payload: payload, machine: machine)
@@ -263,10 +265,9 @@ struct WorkflowLog: Sendable {
         try store.writer.read { db in
             try Record.fetchAll(
                 db,
-                sql: """
-                    SELECT * FROM workflow WHERE state NOT IN ('committed', 'rolled_back', 'rejected', 'failed', 'cancelled')
-                    ORDER BY createdAt
-                    """)
+                sql:
+                    "SELECT * FROM workflow WHERE state NOT IN \(WorkflowState.placeholders(\.isTerminal)) ORDER BY createdAt",
+                arguments: WorkflowState.arguments(\.isTerminal))
         }
     }
 }

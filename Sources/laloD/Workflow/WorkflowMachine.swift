@@ -1,28 +1,5 @@
 import Shared
 
-/// The states of docs/workflows.md#steps-and-states. Raw values are the wire names.
-enum WorkflowState: String, Codable, Sendable, CaseIterable {
-    case interpreting
-    case awaitingClarification = "awaiting_clarification"
-    case planning
-    case awaitingApproval = "awaiting_approval"
-    case executing
-    case awaitingReview = "awaiting_review"
-    case committed
-    case rolledBack = "rolled_back"
-    case rejected
-    case failed
-    case cancelled
-    case paused
-
-    var isTerminal: Bool {
-        switch self {
-        case .committed, .rolledBack, .rejected, .failed, .cancelled: return true
-        default: return false
-        }
-    }
-}
-
 /// What happened to a workflow: a step's outcome, or a person's decision. Every event is
 /// appended to the workflow's log before its effects run; replaying the log gives the state.
 enum WorkflowEvent: Sendable, Equatable {
