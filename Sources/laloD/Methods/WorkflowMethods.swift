@@ -173,7 +173,7 @@ extension DaemonContext {
             let plan = Planner.Plan(
                 steps: planned, rounds: [], effects: try workflows.planner.effects(of: planned),
                 hash: Planner.hash(planned), modelCalls: 0, passed: true)
-            var payload = WorkflowEngine.json(plan, source: "edit", feedback: nil)
+            var payload = WorkflowPayload.plan(plan, source: "edit", feedback: nil)
             if case .object(var object) = payload {
                 object["editor"] = .string(context.session.principal.user)
                 payload = .object(object)
