@@ -413,7 +413,7 @@ struct ProviderTests {
             #expect(error.retries == failure.retriesReported)
             // Provider error text is passed on, the API key never.
             #expect(!error.message.contains("sk-test"))
-            #expect(!JSONWriter.string(error.rpcError.json).contains("sk-test"))
+            #expect(!JSONWriter.string(RPCError(error.modelError).json).contains("sk-test"))
         }
         let requests = try server.requests()
         #expect(requests.count == failure.requests)

@@ -128,12 +128,12 @@ struct ToolRegistryTests {
         let f = try Fixture()
         _ = try await f.registry.execute("counter", arguments: [:], context: f.context("mine"))
         // Same key, other arguments; same key, another user: both refused, nothing run.
-        await #expect(throws: RPCError.self) {
+        await #expect(throws: ToolError.self) {
             try await f.registry.execute("counter", arguments: ["sleepMs": 1], context: f.context("mine"))
         }
         var bob = f.context("mine")
         bob.actor = AuditActor(uid: 1001, user: "bob", pid: 2, sessionId: 2)
-        await #expect(throws: RPCError.self) { try await f.registry.execute("counter", arguments: [:], context: bob) }
+        await #expect(throws: ToolError.self) { try await f.registry.execute("counter", arguments: [:], context: bob) }
         // The same call while it is still running is refused, not run twice.
         let slow = Task {
             try await f.registry.execute("counter", arguments: ["sleepMs": 300], context: f.context("slow"))
@@ -142,7 +142,7 @@ struct ToolRegistryTests {
         do {
             _ = try await f.registry.execute("counter", arguments: ["sleepMs": 300], context: f.context("slow"))
             Issue.record("a running call was started again")
-        } catch let error as RPCError {
+        } catch let error as any DaemonError {
             #expect(error.message.contains("still running"))
         }
         _ = try await slow.value
@@ -202,7 +202,7 @@ struct ToolRegistryTests {
                 refusal.tool, arguments: refusal.arguments,
                 context: f.context("r", permissions: refusal.permissions))
             Issue.record("\(refusal.name) was accepted")
-        } catch let error as RPCError {
+        } catch let error as any DaemonError {
             #expect(error.kind == refusal.kind, "\(error)")
             #expect(error.field == refusal.field, "\(error)")
         } catch let failure as ToolFailure {
@@ -215,7 +215,7 @@ struct ToolRegistryTests {
         let f = try Fixture()
         let admin = AuditActor(uid: 0, user: "root", pid: 1, sessionId: 1)
         _ = try await f.registry.configure(ToolConfigure.Params(name: "counter", enabled: false), by: admin)
-        await #expect(throws: RPCError.self) {
+        await #expect(throws: ToolError.self) {
             try await f.registry.execute("counter", arguments: [:], context: f.context("d"))
         }
         #expect(f.counter.count == 0)
@@ -267,7 +267,7 @@ struct ToolRegistryTests {
             do {
                 _ = try await registry.configure(ToolConfigure.Params(name: tool, settings: settings), by: .daemon)
                 #expect(field == nil, "\(tool) \(settings) was accepted")
-            } catch let error as RPCError {
+            } catch let error as any DaemonError {
                 #expect(error.field == field, "\(tool) \(settings): \(error)")
             }
         }

@@ -23,12 +23,12 @@ struct WorkflowLogTests {
         _ = try await log.append(.planned(planHash: "h1", needsApproval: true), to: workflow.id, by: Self.alice)
 
         // Approving another plan than the one shown is refused, and nothing is written.
-        await #expect(throws: RPCError.self) {
+        await #expect(throws: WorkflowError.self) {
             try await log.append(.approved(planHash: "h0"), to: workflow.id, by: Self.alice)
         }
         #expect(try log.entries(workflow.id).count == 2)
         #expect(try log.record(workflow.id)?.state == .awaitingApproval)
-        await #expect(throws: RPCError.self) {
+        await #expect(throws: WorkflowError.self) {
             try await log.append(.executed, to: "wf_missing", by: Self.alice)
         }
 

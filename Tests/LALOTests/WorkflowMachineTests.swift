@@ -115,8 +115,8 @@ struct WorkflowMachineTests {
     @Test func approvalIsBoundToThePlanShown() throws {
         var machine = try Self.machine(in: .awaitingApproval)
         _ = try machine.apply(.edited(planHash: "p2"))
-        #expect(throws: RPCError.self) { try machine.apply(.approved(planHash: "p1")) }  // the old plan
-        #expect(throws: RPCError.self) { try machine.apply(.approved(planHash: nil)) }
+        #expect(throws: WorkflowError.self) { try machine.apply(.approved(planHash: "p1")) }  // the old plan
+        #expect(throws: WorkflowError.self) { try machine.apply(.approved(planHash: nil)) }
         #expect(try machine.apply(.approved(planHash: "p2")) == [.execute])
     }
 
@@ -124,8 +124,8 @@ struct WorkflowMachineTests {
         for replan in [true, false] {
             var machine = try Self.machine(in: .awaitingReview)
             #expect(try machine.apply(.rejected(replan: replan)) == [.rollback])
-            #expect(throws: RPCError.self) { try machine.apply(.rejected(replan: replan)) }  // already rolling back
-            #expect(throws: RPCError.self) { try machine.apply(.approved(planHash: nil)) }  // too late to accept
+            #expect(throws: WorkflowError.self) { try machine.apply(.rejected(replan: replan)) }  // already rolling back
+            #expect(throws: WorkflowError.self) { try machine.apply(.approved(planHash: nil)) }  // too late to accept
             _ = try machine.apply(.rolledBack(replan: replan))
             #expect(machine.state == (replan ? .planning : .rolledBack))
         }

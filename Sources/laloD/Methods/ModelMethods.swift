@@ -91,7 +91,7 @@ extension DaemonContext {
                             method: ModelComplete.notification!,
                             params: ["requestId": requestID, "delta": .string(delta)]))
                 }
-            } catch let error as RPCError {
+            } catch let error as any DaemonError {
                 throw error
             } catch is CancellationError {
                 throw RPCError(.unavailable, "the completion was cancelled")

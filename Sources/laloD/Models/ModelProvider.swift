@@ -56,11 +56,12 @@ struct ProviderError: Error, CustomStringConvertible, Sendable {
 
     var description: String { message }
 
-    var rpcError: RPCError {
+    /// As the caller sees it: the kind and message, with the retries and the provider's status.
+    var modelError: ModelError {
         var detail: [String: JSONValue] = ["retries": .int(Int64(retries))]
         if let status { detail["providerStatus"] = .int(Int64(status)) }
         if let retryAfterSeconds { detail["retryAfterSeconds"] = .double(retryAfterSeconds) }
-        return RPCError(kind, message, detail: detail)
+        return ModelError(kind, message, detail: detail)
     }
 }
 

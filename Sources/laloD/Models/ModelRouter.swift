@@ -83,11 +83,11 @@ final class ModelRouter: Sendable {
         var provider: any ModelProvider
     }
 
-    func resolve(_ role: ModelRole) throws(RPCError) -> Resolved {
+    func resolve(_ role: ModelRole) throws(ModelError) -> Resolved {
         let binding = configuration.binding(for: role)
         let isLocal = binding.provider == Configuration.LocalModelConfiguration.providerName
         guard let provider = providers[binding.provider] else {
-            throw RPCError(
+            throw ModelError(
                 .unavailable,
                 isLocal
                     ? "role \(role.rawValue) uses the local model, which is disabled ([localModel] mode = \"off\")"
@@ -120,7 +120,7 @@ final class ModelRouter: Sendable {
                 delivered.store(true, ordering: .relaxed)
                 try await onDelta(delta)
             }
-        } catch let error as RPCError where error.kind == .unavailable {
+        } catch let error as any DaemonError where error.kind == .unavailable {
             // The local server died under this request (a crash, not a refusal): once it is back,
             // the request is asked again, once. A server that crashes on every request ends
             // `failed` in its supervisor after a few of these, and then this says why.
@@ -139,7 +139,7 @@ final class ModelRouter: Sendable {
     private func waitForLocal(_ local: LocalModelServer) async throws {
         guard await local.waitUntilReady(timeout: .seconds(configuration.localModel.startTimeoutSeconds)) else {
             let status = local.currentStatus
-            throw RPCError(
+            throw ModelError(
                 .unavailable,
                 "the local model server is \(status.state.rawValue)"
                     + (status.lastError.map { ": \($0)" } ?? ""))
@@ -174,11 +174,11 @@ final class ModelRouter: Sendable {
             await recordUsage(
                 resolved, actor: actor, workflowId: workflowId, usage: TokenUsage(),
                 duration: ContinuousClock.now - start, outcome: error.kind.rawValue)
-            throw error.rpcError
+            throw error.modelError
         } catch {
             // An RPC error (a missing API key secret), cancellation, or a delta handler that gave
             // up because its client went away.
-            let outcome = (error as? RPCError)?.kind.rawValue ?? "cancelled"
+            let outcome = (error as? any DaemonError)?.kind.rawValue ?? "cancelled"
             await recordUsage(
                 resolved, actor: actor, workflowId: workflowId, usage: TokenUsage(),
                 duration: ContinuousClock.now - start, outcome: outcome)
@@ -223,7 +223,7 @@ final class ModelRouter: Sendable {
                 duration: ContinuousClock.now - start, outcome: "ok")
             return result
         } catch let error as ProviderError {
-            throw error.rpcError
+            throw error.modelError
         }
     }
 
@@ -246,7 +246,7 @@ final class ModelRouter: Sendable {
             return ("ok", nil, ContinuousClock.now - start)
         } catch let error as ProviderError {
             return ("down", error.message, nil)
-        } catch let error as RPCError {
+        } catch let error as any DaemonError {
             return ("down", error.message, nil)
         } catch {
             return ("down", "\(error)", nil)

@@ -43,7 +43,7 @@ struct DockerSandbox: SandboxBackend {
         do {
             (head, bytes) = try await http.fetch(request(method, path, body: body, timeout: timeout), maxBytes: 8 << 20)
         } catch let error as HTTPError where error.kind == .connect {
-            throw RPCError.unavailable(
+            throw SandboxError.unavailable(
                 "no Docker daemon answers on \(socket): \(error.message) (start dockerd, or set [sandbox] dockerSocket)"
             )
         }
@@ -51,9 +51,10 @@ struct DockerSandbox: SandboxBackend {
         guard expect.contains(head.status) else {
             let message = json["message"]?.stringValue ?? String(decoding: bytes.prefix(500), as: UTF8.self)
             if head.status == 404 && path.hasPrefix("/containers/create") {
-                throw RPCError.unavailable("Docker has no image \(image): \(message) (import one, see docs/sandbox.md)")
+                throw SandboxError.unavailable(
+                    "Docker has no image \(image): \(message) (import one, see docs/sandbox.md)")
             }
-            throw RPCError.unavailable(
+            throw SandboxError.unavailable(
                 "Docker answered \(head.status) to \(method) \(path.split(separator: "?")[0]): \(message)")
         }
         return json
@@ -64,7 +65,7 @@ struct DockerSandbox: SandboxBackend {
 
     func run(_ job: SandboxJob) async throws -> SandboxRunResult {
         guard job.stage == nil, job.workspace == nil else {
-            throw RPCError.invalidParams(
+            throw SandboxError.invalidParams(
                 "the docker backend runs in a scratch workspace only; use the native backend for workspaces",
                 field: "params.backend")
         }
@@ -90,7 +91,9 @@ struct DockerSandbox: SandboxBackend {
                 body: containerSpec(
                     job, uid: uid, workspace: workspace, stdinFile: stdinFile,
                     cgroupParent: pidsParent?.name))
-            guard let id = created["Id"]?.stringValue else { throw RPCError.unavailable("Docker created no container") }
+            guard let id = created["Id"]?.stringValue else {
+                throw SandboxError.unavailable("Docker created no container")
+            }
             let outcome: Result<SandboxRunResult, any Error>
             do {
                 outcome = .success(try await supervise(id, job: job, pidsParent: pidsParent))

@@ -14,7 +14,7 @@ struct NativeSandbox: SandboxBackend {
 
     func run(_ job: SandboxJob) async throws -> SandboxRunResult {
         guard FileManager.default.isExecutableFile(atPath: launcher) else {
-            throw RPCError.unavailable(
+            throw SandboxError.unavailable(
                 "the native sandbox launcher \(launcher) is missing; reinstall LALO or set [sandbox] launcher")
         }
         return try await slots.withSlot { slot in
@@ -58,7 +58,7 @@ struct NativeSandbox: SandboxBackend {
         else {
             let message = String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(
                 in: .whitespacesAndNewlines)
-            throw RPCError.unavailable(
+            throw SandboxError.unavailable(
                 message.isEmpty ? "the sandbox could not be built (launcher exit \(outcome.status))" : message)
         }
         func int(_ key: String) -> Int? { fields[key]?.intValue.map(Int.init) }

@@ -33,29 +33,30 @@ final class Sandbox: Sendable {
         switch (params.command, params.language, params.code) {
         case (let command?, nil, nil):
             guard !command.isEmpty else {
-                throw RPCError.invalidParams("command needs at least the program", field: "params.command")
+                throw SandboxError.invalidParams("command needs at least the program", field: "params.command")
             }
             argv = command
         case (nil, let language?, let code?):
             argv = try Self.argv(language: language, code: code, python: settings.python, field: "params")
         case (nil, _?, nil):
-            throw RPCError.invalidParams("language needs code", field: "params.code")
+            throw SandboxError.invalidParams("language needs code", field: "params.code")
         case (nil, nil, _?):
-            throw RPCError.invalidParams("code needs a language (python or shell)", field: "params.language")
+            throw SandboxError.invalidParams("code needs a language (python or shell)", field: "params.language")
         case (nil, nil, nil):
-            throw RPCError.invalidParams("give either command or language and code", field: "params.command")
+            throw SandboxError.invalidParams("give either command or language and code", field: "params.command")
         default:
-            throw RPCError.invalidParams("give either command or language and code, not both", field: "params.command")
+            throw SandboxError.invalidParams(
+                "give either command or language and code, not both", field: "params.command")
         }
         if argv.contains(where: { $0.utf8.contains(0) }) {
-            throw RPCError.invalidParams("arguments may not contain NUL bytes", field: "params.command")
+            throw SandboxError.invalidParams("arguments may not contain NUL bytes", field: "params.command")
         }
         let environment = params.env ?? [:]
         try Self.check(environment: environment, field: "params.env")
         var limits = params.limits ?? SandboxLimits()
         if let timeout = params.timeoutMs {
             if let wall = limits.wallMs, wall != timeout {
-                throw RPCError.invalidParams(
+                throw SandboxError.invalidParams(
                     "timeoutMs and limits.wallMs disagree; give one", field: "params.timeoutMs")
             }
             limits.wallMs = timeout
@@ -69,21 +70,21 @@ final class Sandbox: Sendable {
     /// caps at 128 KiB per argument.
     static func argv(language: String, code: String, python: String, field: String) throws -> [String] {
         guard code.utf8.count < 120_000 else {
-            throw RPCError.invalidParams(
+            throw SandboxError.invalidParams(
                 "code is longer than 120000 bytes; put it in a file in the workspace", field: "\(field).code")
         }
         guard !code.utf8.contains(0) else {
-            throw RPCError.invalidParams("code may not contain NUL bytes", field: "\(field).code")
+            throw SandboxError.invalidParams("code may not contain NUL bytes", field: "\(field).code")
         }
         switch language {
         case "python": return [python, "-c", code]
         case "shell": return ["/bin/sh", "-c", code]
-        default: throw RPCError.invalidParams("language must be python or shell", field: "\(field).language")
+        default: throw SandboxError.invalidParams("language must be python or shell", field: "\(field).language")
         }
     }
 
     static func check(environment: [String: String], field: String) throws {
-        guard environment.count <= 60 else { throw RPCError.invalidParams("at most 60 variables", field: field) }
+        guard environment.count <= 60 else { throw SandboxError.invalidParams("at most 60 variables", field: field) }
         for (name, value) in environment {
             let valid =
                 !name.isEmpty
@@ -92,10 +93,10 @@ final class Sandbox: Sendable {
                 }
                 && !(48...57).contains(name.utf8.first!)
             guard valid else {
-                throw RPCError.invalidParams("not a valid variable name: \(name)", field: "\(field).\(name)")
+                throw SandboxError.invalidParams("not a valid variable name: \(name)", field: "\(field).\(name)")
             }
             guard !value.utf8.contains(0) else {
-                throw RPCError.invalidParams("value contains a NUL byte", field: "\(field).\(name)")
+                throw SandboxError.invalidParams("value contains a NUL byte", field: "\(field).\(name)")
             }
         }
     }
@@ -103,7 +104,7 @@ final class Sandbox: Sendable {
     func run(_ params: SandboxRun.Params) async throws -> SandboxRunResult {
         let name = try params.backend.map { raw -> SandboxBackendName in
             guard let name = SandboxBackendName(rawValue: raw) else {
-                throw RPCError.invalidParams("backend must be native or docker", field: "params.backend")
+                throw SandboxError.invalidParams("backend must be native or docker", field: "params.backend")
             }
             return name
         }

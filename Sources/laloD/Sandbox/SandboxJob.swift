@@ -24,10 +24,10 @@ extension SandboxLimits {
             let value = self[keyPath: limit.keyPath] ?? defaults[keyPath: limit.keyPath] ?? 1
             let maximum = maxima[keyPath: limit.keyPath] ?? Int.max
             guard value >= 1 else {
-                throw RPCError.invalidParams("\(limit.name) must be at least 1", field: "\(field).\(limit.name)")
+                throw SandboxError.invalidParams("\(limit.name) must be at least 1", field: "\(field).\(limit.name)")
             }
             guard value <= maximum else {
-                throw RPCError.invalidParams(
+                throw SandboxError.invalidParams(
                     "\(limit.name) \(value) is above the administrator's maximum \(maximum)",
                     field: "\(field).\(limit.name)")
             }

@@ -218,7 +218,7 @@ final class SecretStore: Sendable {
 
     func delete(name: String, by actor: AuditActor) async throws {
         let deleted = try await store.writer.write { db in try Row.deleteOne(db, key: name) }
-        guard deleted else { throw RPCError.notFound("no secret named \(name)", field: "params.name") }
+        guard deleted else { throw SecretAccessError.notFound("no secret named \(name)", field: "params.name") }
         try refreshRedactor()
         try await audit.append(AuditEvent(.secret, "secret.delete", by: actor, detail: ["name": .string(name)]))
     }
@@ -232,7 +232,7 @@ final class SecretStore: Sendable {
                 AuditEvent(
                     .secret, "secret.read", by: actor, outcome: .error, errorKind: .notFound,
                     detail: ["name": .string(name), "purpose": .string(purpose)]))
-            throw RPCError.notFound(
+            throw SecretAccessError.notFound(
                 "secret \(name) (needed for \(purpose)) does not exist; set it with `laloctl secret set \(name)`")
         }
         let value = try Self.open(row, keys: masterKeys.withLock { $0 })
@@ -262,7 +262,7 @@ final class SecretStore: Sendable {
             busy = true
             return true
         }
-        guard acquired else { throw RPCError(.conflict, "a key rotation is already running") }
+        guard acquired else { throw SecretAccessError(.conflict, "a key rotation is already running") }
         defer { rotating.withLock { $0 = false } }
 
         let target: Int64

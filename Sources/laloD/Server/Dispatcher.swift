@@ -105,8 +105,9 @@ struct Dispatcher: Sendable {
             session: session, requestID: request.id, permissions: permissions, notifications: sink)
         do {
             return .success(try await entry.handler(request.params, context))
-        } catch let error as RPCError {
-            return .failure(error)
+        } catch let error as any DaemonError {
+            // The one place a subsystem's error becomes the wire's (Server/DaemonError+RPC.swift).
+            return .failure(RPCError(error))
         } catch {
             // Never forward an arbitrary error: it may carry paths, SQL or worse.
             logger.error(

@@ -95,7 +95,7 @@ struct CodeRunTool: Tool {
                 limits: try requested.resolved(
                     defaults: sandbox.settings.defaults, maxima: sandbox.settings.maxima, field: "arguments.limits"),
                 workspace: context.workspace?.root, stage: context.workspace?.stage?.directory)
-        } catch let error as RPCError {
+        } catch let error as any DaemonError {
             throw ToolFailure(kind: error.kind, message: error.message, field: error.field)
         }
         if let workspace = context.workspace {

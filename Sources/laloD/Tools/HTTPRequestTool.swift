@@ -182,7 +182,7 @@ struct HTTPRequestTool: Tool {
         let value: String
         do {
             value = try await secrets.reveal(name, purpose: "tool http.request", by: context.actor)
-        } catch let error as RPCError {
+        } catch let error as any DaemonError {
             throw ToolFailure(kind: error.kind, message: error.message, field: "arguments.auth.secret")
         }
         switch auth["scheme"]?.stringValue ?? "bearer" {

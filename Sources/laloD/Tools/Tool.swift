@@ -33,12 +33,12 @@ struct ToolContext: Sendable {
 }
 
 /// A tool's failure as the caller should see it.
-struct ToolFailure: Error, CustomStringConvertible, Sendable {
+struct ToolFailure: DaemonError {
     var kind: ErrorKind
     var message: String
     var field: String?
+    var detail: [String: JSONValue] = [:]
     var description: String { message }
-    var rpcError: RPCError { RPCError(kind, message, field: field) }
 }
 
 protocol Tool: Sendable {

@@ -34,9 +34,9 @@ final class ToolRegistry: Sendable {
         var updatedAt: String
     }
 
-    func tool(_ name: String) throws(RPCError) -> any Tool {
+    func tool(_ name: String) throws(ToolError) -> any Tool {
         guard let tool = tools[name] else {
-            throw RPCError.notFound(
+            throw ToolError.notFound(
                 "no tool named \(name) (tools: \(tools.keys.sorted().joined(separator: ", ")))", field: "params.name")
         }
         return tool
@@ -78,19 +78,19 @@ final class ToolRegistry: Sendable {
     func configure(_ params: ToolConfigure.Params, by actor: AuditActor) async throws -> ToolInfo {
         let current = try info(params.name)
         if let settings = params.settings, settings.objectValue == nil {
-            throw RPCError.invalidParams("settings must be an object", field: "params.settings")
+            throw ToolError.invalidParams("settings must be an object", field: "params.settings")
         }
         let known = try tool(params.name).defaultSettings
         var merged = current.settings.objectValue ?? [:]
         for (key, value) in (params.settings?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard known[key] != nil else {
-                throw RPCError.invalidParams(
+                throw ToolError.invalidParams(
                     "\(params.name) has no setting \(key)"
                         + (known.isEmpty ? "" : " (settings: \(known.keys.sorted().joined(separator: ", ")))"),
                     field: "params.settings.\(key)")
             }
             guard let number = value.intValue, number >= 0 else {
-                throw RPCError.invalidParams(
+                throw ToolError.invalidParams(
                     "\(key) must be a whole number, 0 or more", field: "params.settings.\(key)")
             }
             merged[key] = .int(number)
@@ -121,7 +121,7 @@ final class ToolRegistry: Sendable {
         case finished(ToolExecutionInfo)
     }
 
-    /// Runs a tool call for `context`. Throws ``ToolFailure`` or ``RPCError`` with a kind the
+    /// Runs a tool call for `context`. Throws ``ToolFailure`` or ``ToolError`` with a kind the
     /// caller can act on; a call whose key was already executed returns that execution.
     func execute(_ name: String, arguments: JSONValue, context: ToolContext) async throws -> ToolExecutionInfo {
         try await run(name, arguments: arguments, context: context).execution
@@ -135,9 +135,9 @@ final class ToolRegistry: Sendable {
         let tool = try tool(name)
         let descriptor = tool.descriptor
         let configured = try info(name)
-        guard configured.enabled else { throw RPCError(.conflict, "tool \(name) is disabled by an administrator") }
+        guard configured.enabled else { throw ToolError(.conflict, "tool \(name) is disabled by an administrator") }
         guard context.permissions.contains(descriptor.permission) else {
-            throw RPCError.permissionDenied("tool \(name) needs \(descriptor.permission)")
+            throw ToolError.permissionDenied("tool \(name) needs \(descriptor.permission)")
         }
         try descriptor.inputSchema.validate(arguments, at: "arguments")
         let execution: Int64
@@ -177,7 +177,7 @@ final class ToolRegistry: Sendable {
                 outcome = .failure(
                     ToolFailure(
                         kind: .timeout, message: "tool \(name) did not finish within \(configured.timeoutMs) ms"))
-            } catch let error as RPCError {
+            } catch let error as any DaemonError {
                 outcome = .failure(ToolFailure(kind: error.kind, message: error.message, field: error.field))
             } catch {
                 outcome = .failure(ToolFailure(kind: .internalError, message: "tool \(name) failed"))
@@ -216,12 +216,12 @@ final class ToolRegistry: Sendable {
                 guard earlier.tool == name, owner == context.actor.uid,
                     earlier.arguments == JSONParser.parseOrNull(redacted)
                 else {
-                    throw RPCError(
+                    throw ToolError(
                         .conflict, "idempotency key \(context.idempotencyKey) was already used for another call")
                 }
                 if earlier.status != "started" { return .finished(earlier) }
                 if self.running.withLock({ $0.contains(earlier.id) }) {
-                    throw RPCError(.conflict, "call \(earlier.id) of \(name) with this key is still running")
+                    throw ToolError(.conflict, "call \(earlier.id) of \(name) with this key is still running")
                 }
                 // Started and never finished: laloD stopped in the middle of it. Only a tool that
                 // is safe to repeat runs again; anything else needs a person to look.

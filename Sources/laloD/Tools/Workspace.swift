@@ -28,7 +28,6 @@ final class Workspace: Sendable {
         /// Nothing exists at the path (as opposed to something there that cannot be read).
         var notFound = false
         var description: String { "\(path): \(problem)" }
-        var rpcError: RPCError { RPCError.invalidParams("\(path): \(problem)", field: "params.path") }
     }
 
     struct Entry: Sendable, Equatable, Codable {

@@ -83,7 +83,7 @@ struct Executor: Sendable {
                     succeeded: false, steps: outcomes, undone: [], failure: nil,
                     interrupted: "step \(index): \(interrupted.description)")
             } catch {
-                let message = (error as? ToolFailure)?.message ?? (error as? RPCError)?.message ?? "\(error)"
+                let message = (error as? ToolFailure)?.message ?? (error as? any DaemonError)?.message ?? "\(error)"
                 let outcome = StepOutcome(index: index, tool: step.tool, error: message)
                 await hooks.progress(outcome)
                 return fail(outcome, "step \(index) (\(step.tool)) failed: \(message)")

@@ -130,11 +130,11 @@ final class Interpreter: Sendable {
                 }
             }
             var collected: [(Intent, Int)] = []
-            var unreachable: RPCError?
+            var unreachable: (any DaemonError)?
             for try await outcome in group {
                 switch outcome {
                 case .success(let sample): collected.append(sample)
-                case .failure(let error as RPCError): unreachable = error
+                case .failure(let error as any DaemonError): unreachable = error
                 case .failure: break
                 }
             }

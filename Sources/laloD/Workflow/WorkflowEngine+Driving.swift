@@ -56,7 +56,7 @@ extension WorkflowEngine {
                 pending += try await perform(action, id: id)
             } catch is CancellationError {
                 return
-            } catch let error as RPCError where error.kind == .conflict {
+            } catch let error as any DaemonError where error.kind == .conflict {
                 // Someone paused or cancelled the workflow while the step ran: its result is moot.
                 logger.debug(
                     "workflow step outdated", metadata: ["lalo.workflow": "\(id)", "lalo.reason": "\(error.message)"])

@@ -59,7 +59,7 @@ extension WorkflowEngine {
             // whose recorded steps are not run again and whose changes must still be there.
             try stage.discard()
             return actions
-        } catch let error as RPCError where error.kind == .conflict && cancelled() {
+        } catch let error as any DaemonError where error.kind == .conflict && cancelled() {
             try await rollBackCancelled(id)
             return []
         }

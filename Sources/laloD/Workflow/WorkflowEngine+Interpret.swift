@@ -33,8 +33,8 @@ extension WorkflowEngine {
                     "problem": .string(failure.description), "confidence": 0,
                 ], by: actor
             ).actions
-        } catch let error as RPCError where error.kind != .conflict {
-            // The model router reports a provider that is down, slow or refusing as an RPCError.
+        } catch let error as any DaemonError where error.kind != .conflict {
+            // The model router reports a provider that is down, slow or refusing as a ModelError.
             cancelSpeculation(record.id)
             return try await self.record(
                 .failed(reason: "the interpreter model failed: \(error.message) [\(error.kind.rawValue)]"),

@@ -110,7 +110,7 @@ extension WorkflowEngine {
         } catch let failure as Planner.Failure {
             return try await self.record(.failed(reason: failure.description), id: record.id, payload: nil, by: actor)
                 .actions
-        } catch let error as RPCError where error.kind != .conflict {
+        } catch let error as any DaemonError where error.kind != .conflict {
             return try await self.record(
                 .failed(reason: "the planner model failed: \(error.message) [\(error.kind.rawValue)]"),
                 id: record.id, payload: nil, by: actor

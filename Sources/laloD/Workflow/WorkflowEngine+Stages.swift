@@ -16,7 +16,7 @@ extension WorkflowEngine {
             return try stages.apply(id, attempt: attempt, to: try workspace(for: id), approvedBy: actor)
         } catch {
             logger.error("could not apply a stage", metadata: ["lalo.workflow": "\(id)", "lalo.error": "\(error)"])
-            throw RPCError(
+            throw WorkflowError(
                 .unavailable,
                 "the accepted changes could not be applied, so the workspace is unchanged and the workflow still awaits review; laloD's log says why"
             )

@@ -128,7 +128,7 @@ final class WorkflowEngine: Sendable {
             _ = try probe.apply(event)
             // One acceptance at a time: two applying at once would swap each other's trees.
             guard self.committing.withLock({ $0.insert(id).inserted }) else {
-                throw RPCError.conflict("the result is being committed by another decision")
+                throw WorkflowError.conflict("the result is being committed by another decision")
             }
             committing = true
             applied = try await applyStage(id, approvedBy: actor)

@@ -164,7 +164,7 @@ struct WorkflowLog: Sendable {
         try await store.combined.write { db -> Appended in
             guard let row = try GRDB.Row.fetchOne(db, sql: "SELECT * FROM workflow WHERE id = ?", arguments: [id])
             else {
-                throw RPCError.notFound("no workflow \(id)", field: "params.id")
+                throw WorkflowError.notFound("no workflow \(id)", field: "params.id")
             }
             var record = Record(row: row)
             var machine = try Self.machine(db, id: id)

@@ -85,7 +85,7 @@ struct WorkflowMachine: Sendable, Equatable {
 
     /// Applies one event. Throws `conflict` (and changes nothing) when the event is not valid in
     /// the current state.
-    mutating func apply(_ event: WorkflowEvent) throws(RPCError) -> [WorkflowAction] {
+    mutating func apply(_ event: WorkflowEvent) throws(WorkflowError) -> [WorkflowAction] {
         var next = self
         let actions = try next.transition(event)
         self = next
@@ -93,14 +93,14 @@ struct WorkflowMachine: Sendable, Equatable {
     }
 
     /// Rebuilds the machine from a workflow's event log.
-    static func replay(_ events: [WorkflowEvent]) throws(RPCError) -> WorkflowMachine {
+    static func replay(_ events: [WorkflowEvent]) throws(WorkflowError) -> WorkflowMachine {
         var machine = WorkflowMachine()
         for event in events { _ = try machine.apply(event) }
         return machine
     }
 
-    private func conflict(_ event: WorkflowEvent, _ why: String? = nil) -> RPCError {
-        RPCError.conflict(
+    private func conflict(_ event: WorkflowEvent, _ why: String? = nil) -> WorkflowError {
+        WorkflowError.conflict(
             "a workflow in state \(state.rawValue) cannot take \(event.name)" + (why.map { ": \($0)" } ?? ""))
     }
 
@@ -115,7 +115,7 @@ struct WorkflowMachine: Sendable, Equatable {
         return [.plan(revision: true)]
     }
 
-    private mutating func transition(_ event: WorkflowEvent) throws(RPCError) -> [WorkflowAction] {
+    private mutating func transition(_ event: WorkflowEvent) throws(WorkflowError) -> [WorkflowAction] {
         if state.isTerminal { throw conflict(event, "the workflow has ended") }
         switch (state, event) {
         // Any live state can be cancelled, failed or paused; only a paused one resumes.
