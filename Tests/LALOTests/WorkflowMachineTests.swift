@@ -124,8 +124,9 @@ struct WorkflowMachineTests {
         for replan in [true, false] {
             var machine = try Self.machine(in: .awaitingReview)
             #expect(try machine.apply(.rejected(replan: replan)) == [.rollback])
-            #expect(throws: WorkflowError.self) { try machine.apply(.rejected(replan: replan)) }  // already rolling back
-            #expect(throws: WorkflowError.self) { try machine.apply(.approved(planHash: nil)) }  // too late to accept
+            // Already rolling back: neither a second rejection nor a late acceptance.
+            #expect(throws: WorkflowError.self) { try machine.apply(.rejected(replan: replan)) }
+            #expect(throws: WorkflowError.self) { try machine.apply(.approved(planHash: nil)) }
             _ = try machine.apply(.rolledBack(replan: replan))
             #expect(machine.state == (replan ? .planning : .rolledBack))
         }
