@@ -39,7 +39,7 @@ final class AccessControl: Sendable {
         var generation: UInt64 = 1
     }
 
-    private let store: Store
+    let store: Store
     private let state: Mutex<State>
 
     init(store: Store, mapping: Configuration.Roles) throws {

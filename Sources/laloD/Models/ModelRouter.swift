@@ -14,7 +14,7 @@ final class ModelRouter: Sendable {
     let configuration: Configuration
     let providers: [String: any ModelProvider]
     let local: LocalModelServer?
-    private let store: Store
+    let store: Store
     /// Usage rows (and the interpreter's cache rows) are written off the calls' path.
     let deferred: DeferredWriter
     private let redactor: Redactor

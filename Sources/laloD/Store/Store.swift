@@ -93,6 +93,11 @@ struct Store: Sendable {
             ? ["off", "normal", "full", "extra"][level] : "unknown"
     }
 
+    /// The SQLite library's own version, as `system.status` reports it.
+    func sqliteVersion() throws -> String {
+        try writer.read { db in try String.fetchOne(db, sql: "SELECT sqlite_version()") } ?? "unknown"
+    }
+
     func schemaVersion() throws -> String {
         try writer.read { db in try Migrations.migrator.appliedMigrations(db).last ?? "none" }
     }

@@ -1,9 +1,11 @@
 import Foundation
-import GRDB
 import Shared
 
-extension DaemonContext {
-    func registerModelMethods(_ registry: inout MethodRegistry) {
+/// `model.*`: roles, provider health, test calls, completions and usage.
+struct ModelHandlers: Sendable {
+    let models: ModelRouter
+
+    func register(_ registry: inout MethodRegistry) {
         registry.register(ModelList.self) { _, context in
             let actor = AuditActor(session: context.session)
             let roles = ModelRole.allCases.map { role in
@@ -123,37 +125,7 @@ extension DaemonContext {
                     uid = Int64(found)
                 }
             }
-            var conditions: [String] = []
-            var arguments: StatementArguments = []
-            if let uid {
-                conditions.append("uid = ?")
-                _ = arguments.append(contentsOf: [uid])
-            }
-            if let since = params.since {
-                conditions.append("day >= ?")
-                _ = arguments.append(contentsOf: [since])
-            }
-            if let until = params.until {
-                conditions.append("day <= ?")
-                _ = arguments.append(contentsOf: [until])
-            }
-            let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-            let rows = try store.writer.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT day, user, uid, provider, model, count(*) AS calls, sum(promptTokens) AS prompt,
-                               sum(completionTokens) AS completion
-                        FROM modelUsage \(whereClause)
-                        GROUP BY day, uid, provider, model ORDER BY day, user, provider, model
-                        """, arguments: arguments)
-            }
-            let result = rows.map { row in
-                ModelUsage.Row(
-                    day: row["day"], user: row["user"], uid: row["uid"], provider: row["provider"],
-                    model: row["model"], calls: row["calls"], promptTokens: row["prompt"],
-                    completionTokens: row["completion"])
-            }
+            let result = try models.usage(uid: uid, since: params.since, until: params.until)
             return ModelUsage.Result(
                 rows: result,
                 total: TokenUsage(

@@ -1,8 +1,11 @@
-import GRDB
 import Shared
 
-extension DaemonContext {
-    func registerRoleMethods(_ registry: inout MethodRegistry) {
+/// `role.*`: roles, grants and custom role definitions.
+struct RoleHandlers: Sendable {
+    let access: AccessControl
+    let audit: AuditLog
+
+    func register(_ registry: inout MethodRegistry) {
         registry.register(RoleList.self) { _, context in
             let me = context.session.principal
             let everything = context.permissions.contains(.roleManage)
@@ -22,37 +25,20 @@ extension DaemonContext {
                 subjectKind: subject.kind, subjectId: subject.id, subjectName: subject.name,
                 role: params.role, grantedBy: context.session.principal.user,
                 grantedAt: Timestamp.now())
-            let inserted = try await store.writer.write { db -> Bool in
-                try db.execute(
-                    sql: """
-                        INSERT INTO roleGrant (subjectKind, subjectId, subjectName, role, grantedBy, grantedAt)
-                        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                        """,
-                    arguments: [
-                        grant.subjectKind, grant.subjectId, grant.subjectName, grant.role,
-                        grant.grantedBy, grant.grantedAt,
-                    ])
-                return db.changesCount > 0
-            }
+            let inserted = try await access.grant(grant)
             guard inserted else {
                 throw RPCError.conflict("\(subject.kind) \(subject.name) already has role \(params.role)")
             }
-            try access.reloadFromStore()
-            try await recordChange(.role, method: "role.grant", by: context.session, detail: grant.auditDetail)
+            try await audit.recordChange(.role, method: "role.grant", by: context.session, detail: grant.auditDetail)
             return grant.wire
         }
 
         registry.register(RoleRevoke.self) { params, context in
             let subject = try resolveSubject(params)
-            let removed = try await store.writer.write { db -> Bool in
-                try db.execute(
-                    sql: "DELETE FROM roleGrant WHERE subjectKind = ? AND subjectId = ? AND role = ?",
-                    arguments: [subject.kind, subject.id, params.role])
-                return db.changesCount > 0
-            }
+            let removed = try await access.revoke(
+                subjectKind: subject.kind, subjectId: subject.id, role: params.role)
             if removed {
-                try access.reloadFromStore()
-                try await recordChange(
+                try await audit.recordChange(
                     .role, method: "role.revoke", by: context.session,
                     detail: [
                         "subjectKind": .string(subject.kind), "subjectId": .int(Int64(subject.id)),
@@ -78,24 +64,10 @@ extension DaemonContext {
             if access.wouldCycle(params.name, inherits: inherits) {
                 throw RPCError.validationFailed("\(params.name) would inherit from itself", field: "params.inherits")
             }
-            let permissionsJSON = JSONWriter.string(
-                .array(Array(Set(params.permissions)).sorted().map(JSONValue.string)))
-            let inheritsJSON = JSONWriter.string(.array(inherits.map(JSONValue.string)))
-            try await store.writer.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO roleDefinition (name, description, permissions, inherits, createdBy, updatedAt)
-                        VALUES (?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(name) DO UPDATE SET description = excluded.description,
-                            permissions = excluded.permissions, inherits = excluded.inherits, updatedAt = excluded.updatedAt
-                        """,
-                    arguments: [
-                        params.name, params.description ?? "", permissionsJSON, inheritsJSON,
-                        context.session.principal.user, Timestamp.now(),
-                    ])
-            }
-            try access.reloadFromStore()
-            try await recordChange(
+            try await access.define(
+                name: params.name, description: params.description ?? "", permissions: params.permissions,
+                inherits: inherits, by: context.session.principal.user)
+            try await audit.recordChange(
                 .role, method: "role.define", by: context.session,
                 detail: [
                     "name": .string(params.name),

@@ -1,7 +1,10 @@
 import Shared
 
-extension DaemonContext {
-    func registerSecretMethods(_ registry: inout MethodRegistry) {
+/// `secret.*`: secrets set, listed, deleted and rotated.
+struct SecretHandlers: Sendable {
+    let secrets: SecretStore
+
+    func register(_ registry: inout MethodRegistry) {
         registry.register(SecretSet.self) { params, context in
             // The schema counts characters; the limits are about bytes.
             guard (8...65536).contains(params.value.utf8.count) else {

@@ -1,7 +1,12 @@
 import Shared
 
-extension DaemonContext {
-    func registerSessionMethods(_ registry: inout MethodRegistry) {
+/// `session.*`: who the caller is, the open sessions, forced logout.
+struct SessionHandlers: Sendable {
+    let access: AccessControl
+    let sessions: SessionRegistry
+    let audit: AuditLog
+
+    func register(_ registry: inout MethodRegistry) {
         registry.register(SessionWhoami.self) { _, context in
             let principal = context.session.principal
             let (roles, permissions) = context.session.access(access)
@@ -45,7 +50,7 @@ extension DaemonContext {
                 throw RPCError.invalidParams("give exactly one of id or user", field: "params")
             }
             let ids = targets.map(\.id)
-            try await recordChange(
+            try await audit.recordChange(
                 .session, method: "session.terminate", by: context.session,
                 detail: [
                     "terminated": .array(ids.map { .int($0) }),

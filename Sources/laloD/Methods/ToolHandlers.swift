@@ -1,7 +1,10 @@
 import Shared
 
-extension DaemonContext {
-    func registerToolMethods(_ registry: inout MethodRegistry) {
+/// `tool.*`: the registry's tools, their configuration and recorded calls.
+struct ToolHandlers: Sendable {
+    let tools: ToolRegistry
+
+    func register(_ registry: inout MethodRegistry) {
         registry.register(ToolList.self) { _, _ in
             ToolList.Result(tools: try tools.list())
         }

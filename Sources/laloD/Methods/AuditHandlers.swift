@@ -1,7 +1,10 @@
 import Shared
 
-extension DaemonContext {
-    func registerAuditMethods(_ registry: inout MethodRegistry) {
+/// `audit.*`: query, verify and export the audit log.
+struct AuditHandlers: Sendable {
+    let store: Store
+
+    func register(_ registry: inout MethodRegistry) {
         registry.register(AuditQuery.self) { params, _ in
             let afterSeq: Int64
             if let cursor = params.cursor {

@@ -1,7 +1,10 @@
 import Shared
 
-extension DaemonContext {
-    func registerSandboxMethods(_ registry: inout MethodRegistry) {
+/// `sandbox.*`: a command run in a fresh sandbox, and what the host supports.
+struct SandboxHandlers: Sendable {
+    let sandbox: Sandbox
+
+    func register(_ registry: inout MethodRegistry) {
         registry.register(SandboxRun.self) { params, _ in
             try await sandbox.run(params)
         }

@@ -1,22 +1,34 @@
 import Foundation
 import Shared
 
-extension DaemonContext {
-    /// Who may see and act on a workflow: its requester; anyone with workflow.approve (or, to look
-    /// only, audit.read). Others get `notFound`, so ids of other users' workflows leak nothing.
-    private func workflow(_ id: String, _ context: MethodContext, acting: Bool) throws -> WorkflowLog.Record {
+/// `workflow.*`: start, inspect, decide and follow workflows.
+struct WorkflowHandlers: Sendable {
+    let workflows: WorkflowEngine
+    let tools: ToolRegistry
+
+    /// The workflow, if ``WorkflowPolicy`` lets the caller do `action` with it: a hidden one is
+    /// `notFound`, exactly like an id that does not exist.
+    private func workflow(_ id: String, _ context: MethodContext, _ action: WorkflowPolicy.Action) throws
+        -> WorkflowLog.Record
+    {
         guard let record = try workflows.log.record(id) else {
             throw RPCError.notFound("no workflow \(id)", field: "params.id")
         }
-        let mine = record.uid == Int64(context.session.principal.uid)
-        if !mine {
-            let canSee = context.permissions.contains(.workflowApprove) || context.permissions.contains(.auditRead)
-            guard canSee else { throw RPCError.notFound("no workflow \(id)", field: "params.id") }
-            if acting, !context.permissions.contains(.workflowApprove) {
-                throw RPCError.permissionDenied("acting on another user's workflow needs workflow.approve")
-            }
-        }
+        try check(
+            WorkflowPolicy.verdict(
+                action, requester: record.uid, caller: Int64(context.session.principal.uid),
+                permissions: context.permissions,
+                requireDifferentApprover: record.decodedOptions.requireDifferentApprover),
+            id: id)
         return record
+    }
+
+    private func check(_ verdict: WorkflowPolicy.Verdict, id: String) throws {
+        switch verdict {
+        case .allowed: return
+        case .hidden: throw RPCError.notFound("no workflow \(id)", field: "params.id")
+        case .denied(let why): throw RPCError.permissionDenied(why)
+        }
     }
 
     private func decide(_ id: String, _ event: WorkflowEvent, payload: JSONValue? = nil, _ context: MethodContext)
@@ -25,7 +37,7 @@ extension DaemonContext {
         try await workflows.decide(id, event: event, payload: payload, by: AuditActor(session: context.session)).info
     }
 
-    func registerWorkflowMethods(_ registry: inout MethodRegistry) {
+    func register(_ registry: inout MethodRegistry) {
         registry.register(WorkflowStart.self) { params, context in
             if let threshold = params.threshold, !(0...1).contains(threshold) {
                 throw RPCError.invalidParams("threshold must be between 0 and 1", field: "params.threshold")
@@ -58,7 +70,7 @@ extension DaemonContext {
         }
 
         registry.register(WorkflowGet.self) { params, context in
-            let record = try workflow(params.id, context, acting: false)
+            let record = try workflow(params.id, context, .see)
             return WorkflowGet.Result(
                 workflow: record.info,
                 events: try workflows.log.entries(record.id).map { $0.info(workflowId: record.id) },
@@ -66,13 +78,9 @@ extension DaemonContext {
         }
 
         registry.register(WorkflowList.self) { params, context in
-            let canSeeOthers =
-                context.permissions.contains(.workflowApprove) || context.permissions.contains(.auditRead)
             var uid: Int64? = Int64(context.session.principal.uid)
             if params.all == true || params.user != nil {
-                guard canSeeOthers else {
-                    throw RPCError.permissionDenied("other users' workflows need workflow.approve or audit.read")
-                }
+                try check(WorkflowPolicy.listOthers(context.permissions), id: "")
                 uid = nil
             }
             var before: (String, String)?
@@ -98,10 +106,7 @@ extension DaemonContext {
         }
 
         registry.register(WorkflowClarify.self) { params, context in
-            let record = try workflow(params.id, context, acting: true)
-            guard record.uid == Int64(context.session.principal.uid) else {
-                throw RPCError.permissionDenied("only the requester answers clarification questions")
-            }
+            let record = try workflow(params.id, context, .clarify)
             return try await decide(
                 params.id, .clarified,
                 payload: [
@@ -112,18 +117,19 @@ extension DaemonContext {
         }
 
         registry.register(WorkflowApprove.self) { params, context in
-            let record = try workflow(params.id, context, acting: true)
-            let me = Int64(context.session.principal.uid)
+            let record = try workflow(params.id, context, .act)
             switch record.state {
             case .awaitingApproval:
                 guard params.planHash != nil else {
                     throw RPCError.invalidParams(
                         "approving a plan must name the planHash that was shown", field: "params.planHash")
                 }
-                if record.decodedOptions.requireDifferentApprover, record.uid == me {
-                    throw RPCError.permissionDenied(
-                        "this workflow's plan must be approved by someone other than its requester")
-                }
+                try check(
+                    WorkflowPolicy.verdict(
+                        .approvePlan, requester: record.uid, caller: Int64(context.session.principal.uid),
+                        permissions: context.permissions,
+                        requireDifferentApprover: record.decodedOptions.requireDifferentApprover),
+                    id: params.id)
                 return try await decide(
                     params.id, .approved(planHash: params.planHash),
                     payload: ["stage": "plan", "approver": .string(context.session.principal.user)], context)
@@ -135,7 +141,7 @@ extension DaemonContext {
         }
 
         registry.register(WorkflowReject.self) { params, context in
-            let record = try workflow(params.id, context, acting: true)
+            let record = try workflow(params.id, context, .act)
             var payload: [String: JSONValue] = [
                 "stage": record.state == .awaitingReview ? "review" : "plan",
                 "by": .string(context.session.principal.user),
@@ -146,7 +152,7 @@ extension DaemonContext {
         }
 
         registry.register(WorkflowEdit.self) { params, context in
-            let record = try workflow(params.id, context, acting: true)
+            let record = try workflow(params.id, context, .act)
             guard record.state == .awaitingApproval else {
                 throw RPCError.conflict("a workflow in state \(record.state) has no plan to edit")
             }
@@ -182,22 +188,22 @@ extension DaemonContext {
         }
 
         registry.register(WorkflowCancel.self) { params, context in
-            _ = try workflow(params.id, context, acting: true)
+            _ = try workflow(params.id, context, .act)
             return try await decide(params.id, .cancelled, context)
         }
 
         registry.register(WorkflowPause.self) { params, context in
-            _ = try workflow(params.id, context, acting: true)
+            _ = try workflow(params.id, context, .act)
             return try await decide(params.id, .paused, context)
         }
 
         registry.register(WorkflowResume.self) { params, context in
-            _ = try workflow(params.id, context, acting: true)
+            _ = try workflow(params.id, context, .act)
             return try await decide(params.id, .resumed, context)
         }
 
         registry.register(WorkflowFeedback.self) { params, context in
-            let record = try workflow(params.id, context, acting: false)
+            let record = try workflow(params.id, context, .see)
             guard params.thumbs != nil || params.rating != nil || params.comment != nil else {
                 throw RPCError.invalidParams("give at least one of thumbs, rating or comment", field: "params")
             }
@@ -216,15 +222,13 @@ extension DaemonContext {
         var filter = WorkflowEventHub.Filter()
         var record: WorkflowLog.Record?
         if let id = params.id {
-            record = try workflow(id, context, acting: false)
+            record = try workflow(id, context, .see)
             filter.workflowId = id
         } else {
             if params.since != nil || params.untilWaiting != nil {
                 throw RPCError.invalidParams("since and untilWaiting need a workflow id", field: "params.id")
             }
-            let canSeeOthers =
-                context.permissions.contains(.workflowApprove) || context.permissions.contains(.auditRead)
-            filter.uid = canSeeOthers ? nil : me
+            filter.uid = WorkflowPolicy.canSeeOthers(context.permissions) ? nil : me
         }
         // Subscribed before the replay and before reading where the workflow stands, so nothing
         // falls between the two; duplicates are skipped by seq.

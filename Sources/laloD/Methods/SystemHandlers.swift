@@ -1,11 +1,18 @@
 import CCurl
 import CSeccomp
 import Foundation
-import GRDB
 import Shared
 
-extension DaemonContext {
-    func registerSystemMethods(_ registry: inout MethodRegistry) {
+/// `system.status` and `rpc.discover`.
+struct SystemHandlers: Sendable {
+    let store: Store
+    let audit: AuditLog
+    let sessions: SessionRegistry
+    let startedAt: Date
+    let socketPath: String
+    let socketActivated: Bool
+
+    func register(_ registry: inout MethodRegistry) {
         registry.register(SystemStatus.self) { _, _ in
             let schema = try? store.schemaVersion()
             let durability = try? store.durability()
@@ -30,8 +37,7 @@ extension DaemonContext {
     /// Versions of the system libraries laloD is linked against, read from the libraries themselves.
     func libraryVersions() -> [String: String] {
         var versions: [String: String] = [:]
-        versions["sqlite"] =
-            (try? store.writer.read { db in try String.fetchOne(db, sql: "SELECT sqlite_version()") }) ?? "unknown"
+        versions["sqlite"] = (try? store.sqliteVersion()) ?? "unknown"
         versions["curl"] = String(cString: lalo_curl_version())
         if let seccomp = seccomp_version() {
             versions["seccomp"] = "\(seccomp.pointee.major).\(seccomp.pointee.minor).\(seccomp.pointee.micro)"
