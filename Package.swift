@@ -109,6 +109,8 @@ let package = Package(
             dependencies: [
                 "Shared", "laloD", "laloctl",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ],

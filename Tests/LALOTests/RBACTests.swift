@@ -81,29 +81,6 @@ struct RBACTests {
         #expect(Set(matrix.map(\.name)) == Set(MethodCatalogue.all.map(\.name)))
     }
 
-    @Test("permission matrix", arguments: matrix)
-    func permission(_ method: MatrixMethod) throws {
-        let daemon = try Self.shared.get()
-        for (role, user) in roleAccounts {
-            let account = try TestUsers.account(user)
-            let result = try TestUsers.laloctl(
-                as: account,
-                [
-                    "rpc", "call", method.name, method.params,
-                    "--socket", daemon.socketPath, "-o", "json",
-                ])
-            if method.allowed.contains(role) {
-                #expect(result.status == 0 || result.status == 1, "\(role) calling \(method.name): \(result.stderr)")
-                #expect(!result.stderr.contains("permissionDenied"), "\(role) must be allowed \(method.name)")
-            } else {
-                #expect(
-                    result.status == 4,
-                    "\(role) calling \(method.name) must be denied: \(result.status) \(result.stderr)")
-                #expect(result.stderr.contains("[permissionDenied]"))
-            }
-        }
-    }
-
     @Test("whoami reports the kernel-verified identity and the mapped role")
     func identity() throws {
         let daemon = try Self.shared.get()

@@ -33,75 +33,27 @@ enum Daemon {
 
     private static func start(_ configuration: Configuration, loader: ConfigLoader, logger: Logger) async throws {
         try Store.lockStateDirectory(configuration.store.stateDirectory)
-        let store: Store
-        do {
-            store = try Store.open(
-                directory: configuration.store.stateDirectory,
-                busyTimeoutMilliseconds: configuration.store.busyTimeoutMilliseconds,
-                durability: configuration.store.durability)
-        } catch {
-            throw StartupError("cannot open the store in \(configuration.store.stateDirectory): \(error)")
-        }
+        let listen = Systemd.listenDescriptors()
+        var serverConfiguration = configuration.server
+        if let fd = listen.first, let path = RPCServer.boundPath(of: fd) { serverConfiguration.socket = path }
         let journal: JournalMirror?
         switch configuration.audit.journal {
         case .on: journal = JournalMirror()
         case .off: journal = nil
         case .auto: journal = Systemd.underSystemd ? JournalMirror() : nil
         }
-        let audit = try AuditLog(store: store, journal: journal, logger: Logger(label: "lalo.audit"))
-        let access = try AccessControl(store: store, mapping: configuration.roles)
-        let sessions = try SessionRegistry(store: store, maxPerUser: configuration.server.maxSessionsPerUser)
-        let rootKey = try RootKey.load(
-            credentialName: configuration.secrets.credentialName, keyFile: configuration.keyFilePath)
-        logger.info(
-            "master key loaded",
-            metadata: [
-                "lalo.key.source": "\(rootKey.source.rawValue)",
-                "lalo.key.location": "\(rootKey.location)",
-            ])
-        let secrets = try SecretStore(
-            store: store, root: rootKey, audit: audit, redactor: Redactor.shared,
-            rotationBatchSize: configuration.secrets.rotationBatchSize)
-        let localModel: LocalModelServer? =
-            configuration.localModel.mode == .off
-            ? nil
-            : LocalModelServer(
-                configuration: configuration.localModel, python: configuration.localPython,
-                stateDirectory: configuration.store.stateDirectory, enabled: configuration.localModelWanted,
-                logger: Logger(label: "lalo.localmodel"))
-        let models = ModelRouter(
-            configuration: configuration, secrets: secrets, local: localModel, store: store,
-            redactor: Redactor.shared, logger: Logger(label: "lalo.models"))
-        let listen = Systemd.listenDescriptors()
-        var serverConfiguration = configuration.server
-        if let fd = listen.first, let path = RPCServer.boundPath(of: fd) { serverConfiguration.socket = path }
+        let parts = try DaemonAssembly(
+            configuration: configuration, journal: journal, socketPath: serverConfiguration.socket,
+            socketActivated: !listen.isEmpty, logger: logger)
+        let (audit, access, sessions, secrets) = (parts.audit, parts.access, parts.sessions, parts.secrets)
+        let (localModel, workflows) = (parts.localModel, parts.workflows)
         let server = RPCServer(
             server: serverConfiguration, listenDescriptor: listen.first, sessions: sessions, audit: audit,
             logger: Logger(label: "lalo.rpc")
         ) {
             Systemd.notify("READY=1\nSTATUS=listening")
         }
-        let sandbox = Sandbox(configuration: configuration)
-        let tools = ToolRegistry(
-            tools: [FileTool(), HTTPRequestTool(secrets: secrets), CodeRunTool(sandbox: sandbox)], store: store,
-            audit: audit,
-            redactor: Redactor.shared)
-        let workflows = WorkflowEngine.make(
-            configuration: configuration, store: store, models: models, tools: tools,
-            logger: Logger(label: "lalo.workflow"))
-        let context = DaemonContext(
-            store: store, audit: audit, access: access, sessions: sessions, secrets: secrets,
-            models: models, tools: tools, workflows: workflows, sandbox: sandbox,
-            logger: Logger(label: "lalo.methods"), startedAt: Date(),
-            socketPath: serverConfiguration.socket, socketActivated: !listen.isEmpty)
-        let registry = context.makeRegistry()
-        guard registry.missing.isEmpty else {
-            throw StartupError("methods without handlers: \(registry.missing.joined(separator: ", "))")
-        }
-        server.attach(
-            Dispatcher(
-                registry: registry, access: access, audit: audit, logger: Logger(label: "lalo.rpc"),
-                isDraining: { [server] in server.isDraining }))
+        server.attach(parts.dispatcher(isDraining: { [server] in server.isDraining }))
         let reload = ReloadService(
             loader: loader, initial: configuration, access: access, sessions: sessions,
             server: server, audit: audit, logger: logger)
