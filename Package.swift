@@ -64,13 +64,15 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
-        .executableTarget(
-            name: "laloctl",
+        // laloctl's commands, in a library so tests drive them in process; the executable is a thin main.
+        .target(
+            name: "LaloctlCommands",
             dependencies: [
                 "Shared",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "laloctl", dependencies: ["LaloctlCommands"]),
         .executableTarget(
             name: "LaloBench",
             dependencies: ["Shared"],
@@ -107,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "LALOTests",
             dependencies: [
-                "Shared", "laloD", "laloctl",
+                "Shared", "laloD", "laloctl", "LaloctlCommands",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

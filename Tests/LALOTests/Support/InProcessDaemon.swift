@@ -14,6 +14,7 @@ final class InProcessDaemon: Sendable {
     /// The temporary directory holding laloD.toml and the state directory.
     let path: String
     let assembly: DaemonAssembly
+    let configuration: Configuration
     let dispatcher: Dispatcher
     private let nextSession = Mutex<Int64>(0)
 
@@ -26,7 +27,7 @@ final class InProcessDaemon: Sendable {
         let loader = ConfigLoader(
             path: path + "/laloD.toml", required: true,
             overrides: .init(socket: path + "/laloD.sock", stateDirectory: path + "/state"))
-        let configuration = try loader.load()
+        configuration = try loader.load()
         try FileManager.default.createDirectory(
             atPath: configuration.store.stateDirectory, withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700])
@@ -37,6 +38,20 @@ final class InProcessDaemon: Sendable {
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Serves the dispatcher on the configuration's socket from this process, for clients such
+    /// as laloctl's commands run in process; the server stops when the task is cancelled.
+    func serve() async throws -> Task<Void, any Error> {
+        let server = RPCServer(
+            server: configuration.server, listenDescriptor: nil, sessions: assembly.sessions, audit: assembly.audit,
+            logger: Logger(label: "lalo.test.rpc"), onListening: {})
+        server.attach(assembly.dispatcher(isDraining: { [server] in server.isDraining }))
+        let task = Task { try await server.run() }
+        for _ in 0..<400 where !FileManager.default.fileExists(atPath: configuration.server.socket) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return task
+    }
 
     /// A caller as the kernel would report it: the account's uid, gid and groups.
     static func principal(_ account: TestUsers.Account) -> Principal {

@@ -83,7 +83,7 @@ struct SandboxCommand: ParsableCommand {
             if global.output == .json {
                 Terminal.printJSON(try JSONValueEncoder().encode(result))
             } else {
-                FileHandle.standardOutput.write(Data(result.stdout.utf8))
+                print(result.stdout, terminator: "")
                 FileHandle.standardError.write(Data(result.stderr.utf8))
                 var notes: [String] = []
                 if let limit = result.limit { notes.append("limit hit: \(limit)") }

@@ -48,7 +48,8 @@ struct AskCommand: ParsableCommand {
             try client.call(ModelComplete.self, params) { method, notification in
                 guard streaming, method == ModelComplete.notification, let delta = notification["delta"]?.stringValue
                 else { return }
-                FileHandle.standardOutput.write(Data(delta.utf8))
+                print(delta, terminator: "")
+                fflush(nil)
             }
         }
         if streaming {

@@ -3,9 +3,8 @@ import Foundation
 import Shared
 
 /// `laloctl`: the command-line client for laloD.
-@main
-struct Laloctl: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Laloctl: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "laloctl",
         abstract: "Talk to the LALO daemon (laloD) over its Unix socket.",
         discussion: """
@@ -22,18 +21,35 @@ struct Laloctl: ParsableCommand {
             RPCCommand.self,
         ])
 
+    public init() {}
+
     /// Like the default entry point, but usage errors exit with 2 (the README's exit statuses) rather than 64.
-    static func main() {
+    public static func main() {
+        let code = run(Array(CommandLine.arguments.dropFirst()))
+        fflush(nil)
+        Foundation.exit(code)
+    }
+
+    /// Parses and runs one command line; the exit status it ends with. Help and version go to
+    /// stdout, errors to stderr, as ArgumentParser's own entry point does.
+    static func run(_ arguments: [String]) -> Int32 {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             try command.run()
+            return 0
         } catch {
             let code = exitCode(for: error)
+            let message = fullMessage(for: error)
             if code == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(2)
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+                return 2
             }
-            exit(withError: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+            } else if !message.isEmpty {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+            }
+            return code.rawValue
         }
     }
 }
