@@ -9,6 +9,16 @@ import Testing
 struct WorkflowLogTests {
     static let alice = AuditActor(uid: 1000, user: "alice", pid: 1, sessionId: 1)
 
+    @Test("the live workflows are found through the partial index, not a scan of every workflow")
+    func liveUsesItsIndex() throws {
+        let directory = TemporaryDirectory("lalo-wflog")
+        let store = try Store.open(directory: directory.path, busyTimeoutMilliseconds: 5000)
+        let plan = try store.writer.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + WorkflowLog.liveQuery).map { $0["detail"] as String }
+        }
+        #expect(plan.contains { $0.contains("USING INDEX workflowLive") }, "\(plan)")
+    }
+
     @Test func eventsPersistAndRefusalsLeaveNoTrace() async throws {
         let directory = TemporaryDirectory("lalo-wflog")
         var log = WorkflowLog(store: try Store.open(directory: directory.path, busyTimeoutMilliseconds: 5000))

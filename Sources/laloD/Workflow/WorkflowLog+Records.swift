@@ -97,8 +97,7 @@ extension WorkflowLog {
         switch state {
         case nil: break
         case "live":
-            conditions.append("state NOT IN \(WorkflowState.placeholders(\.isTerminal))")
-            arguments += WorkflowState.allCases.filter(\.isTerminal)
+            conditions.append("state NOT IN \(WorkflowState.terminalList)")
         case "waiting":
             conditions.append("state IN \(WorkflowState.placeholders(\.isWaiting))")
             arguments += WorkflowState.allCases.filter(\.isWaiting)

@@ -260,14 +260,10 @@ struct WorkflowLog: Sendable {
         }
     }
 
+    static let liveQuery = "SELECT * FROM workflow WHERE state NOT IN \(WorkflowState.terminalList) ORDER BY createdAt"
+
     /// Workflows that have not ended: what a restarted daemon resumes.
     func live() throws -> [Record] {
-        try store.writer.read { db in
-            try Record.fetchAll(
-                db,
-                sql:
-                    "SELECT * FROM workflow WHERE state NOT IN \(WorkflowState.placeholders(\.isTerminal)) ORDER BY createdAt",
-                arguments: WorkflowState.arguments(\.isTerminal))
-        }
+        try store.writer.read { db in try Record.fetchAll(db, sql: Self.liveQuery) }
     }
 }
