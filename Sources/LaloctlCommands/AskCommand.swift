@@ -44,27 +44,26 @@ struct AskCommand: ParsableCommand {
             params.responseSchema = json
         }
         let streaming = global.output == .table
+        guard streaming else {
+            Terminal.printJSON(try global.withClient { try $0.callForJSON(ModelComplete.self, params) })
+            return
+        }
         let result = try global.withClient { client in
             try client.call(ModelComplete.self, params) { method, notification in
-                guard streaming, method == ModelComplete.notification, let delta = notification["delta"]?.stringValue
+                guard method == ModelComplete.notification, let delta = notification["delta"]?.stringValue
                 else { return }
-                print(delta, terminator: "")
-                fflush(nil)
+                Output.writeUnbuffered(delta)
             }
         }
-        if streaming {
-            print("")
-            if isatty(STDERR_FILENO) == 1 {
-                let usage = result.usage
-                FileHandle.standardError.write(
-                    Data(
-                        Terminal.paint(
-                            "[\(result.provider)/\(result.model), \(usage.promptTokens) + \(usage.completionTokens) tokens, \(String(format: "%.0f ms", Double(result.durationMicros) / 1000))]\n",
-                            "2"
-                        ).utf8))
-            }
-        } else {
-            Terminal.printJSON(try JSONValueEncoder().encode(result))
+        print("")
+        if isatty(STDERR_FILENO) == 1 {
+            let usage = result.usage
+            FileHandle.standardError.write(
+                Data(
+                    Terminal.paint(
+                        "[\(result.provider)/\(result.model), \(usage.promptTokens) + \(usage.completionTokens) tokens, \(String(format: "%.0f ms", Double(result.durationMicros) / 1000))]\n",
+                        "2"
+                    ).utf8))
         }
     }
 }

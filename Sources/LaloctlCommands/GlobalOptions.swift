@@ -47,14 +47,30 @@ struct GlobalOptions: ParsableArguments {
     func show<M: RPCMethod>(
         _ method: M.Type, _ params: M.Params, table: (M.Result) -> Void, json: (M.Result) -> Void = { _ in }
     ) throws {
-        let result = try withClient { try $0.call(method, params) }
         switch output {
         case .json:
-            Terminal.printJSON(try JSONValueEncoder().encode(result))
-            json(result)
+            // As the daemon sent it, unknown fields and all; decoded only when the exit status
+            // depends on it.
+            let raw = try withClient { try $0.callForJSON(method, params) }
+            Terminal.printJSON(raw)
+            if let result = try? JSONDecoder().decode(M.Result.self, from: Data(JSONWriter.bytes(raw))) {
+                json(result)
+            }
         case .table:
+            let result = try withClient { try $0.call(method, params) }
             table(result)
             json(result)
+        }
+    }
+
+    /// A typed call whose result is also kept as the daemon sent it, for `-o json`.
+    func call<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> (result: M.Result, raw: JSONValue) {
+        let raw = try withClient { try $0.callForJSON(method, params) }
+        do {
+            return (try JSONDecoder().decode(M.Result.self, from: Data(JSONWriter.bytes(raw))), raw)
+        } catch {
+            Terminal.error("laloD answered \(M.name) with a result this laloctl does not understand: \(error)")
+            throw ExitCode(1)
         }
     }
 

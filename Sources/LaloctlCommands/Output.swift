@@ -13,6 +13,17 @@ enum Output {
 
     @TaskLocal static var capture: Capture?
 
+    /// Straight to the file descriptor, as a command's own output (sandboxed stdout, a streamed
+    /// answer) is written: in order with what goes to stderr.
+    static func writeUnbuffered(_ text: String) {
+        if let capture {
+            capture.append(text)
+        } else {
+            fflush(nil)
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+    }
+
     static func write(_ text: String) {
         if let capture {
             capture.append(text)

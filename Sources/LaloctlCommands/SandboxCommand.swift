@@ -79,11 +79,11 @@ struct SandboxCommand: ParsableCommand {
                 let input = FileHandle.standardInput.readDataToEndOfFile()
                 if !input.isEmpty { params.stdin = String(decoding: input, as: UTF8.self) }
             }
-            let result = try global.withClient { try $0.call(SandboxRun.self, params) }
+            let (result, raw) = try global.call(SandboxRun.self, params)
             if global.output == .json {
-                Terminal.printJSON(try JSONValueEncoder().encode(result))
+                Terminal.printJSON(raw)
             } else {
-                print(result.stdout, terminator: "")
+                Output.writeUnbuffered(result.stdout)
                 FileHandle.standardError.write(Data(result.stderr.utf8))
                 var notes: [String] = []
                 if let limit = result.limit { notes.append("limit hit: \(limit)") }
@@ -105,9 +105,9 @@ struct SandboxCommand: ParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         func run() throws {
-            let result = try global.withClient { try $0.call(SandboxStatus.self) }
+            let (result, raw) = try global.call(SandboxStatus.self, NoParams())
             if global.output == .json {
-                Terminal.printJSON(try JSONValueEncoder().encode(result))
+                Terminal.printJSON(raw)
             } else {
                 for check in result.checks {
                     let mark = check.ok ? "ok  " : Terminal.bad("MISSING")

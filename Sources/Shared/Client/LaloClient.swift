@@ -188,9 +188,21 @@ public final class LaloClient {
         _ method: M.Type, _ params: M.Params,
         onNotification: ((String, JSONValue) -> Void)? = nil
     ) throws -> M.Result {
-        let encodedParams = try JSONParser.parse(try JSONEncoder().encode(params))
-        let result = try call(M.name, params: encodedParams, onNotification: onNotification)
+        let result = try callForJSON(method, params, onNotification: onNotification)
         return try JSONDecoder().decode(M.Result.self, from: Data(JSONWriter.bytes(result)))
+    }
+
+    /// A typed call whose result is handed back as the daemon sent it: for output that must
+    /// pass the daemon's JSON through unchanged (`laloctl -o json`), fields this client's
+    /// types do not know included. A method without params is sent without `params`.
+    public func callForJSON<M: RPCMethod>(
+        _ method: M.Type, _ params: M.Params,
+        onNotification: ((String, JSONValue) -> Void)? = nil
+    ) throws -> JSONValue {
+        // `.none`, not the literal nil, which JSONValue would take as `.null`.
+        let encodedParams: JSONValue? =
+            M.Params.self == NoParams.self ? .none : try JSONParser.parse(try JSONEncoder().encode(params))
+        return try call(M.name, params: encodedParams, onNotification: onNotification)
     }
 }
 

@@ -154,7 +154,7 @@ struct WorkflowHandlers: Sendable {
         registry.register(WorkflowEdit.self) { params, context in
             let record = try workflow(params.id, context, .act)
             guard record.state == .awaitingApproval else {
-                throw RPCError.conflict("a workflow in state \(record.state) has no plan to edit")
+                throw RPCError.conflict("a workflow in state \(record.state.rawValue) has no plan to edit")
             }
             guard record.info.planHash == params.planHash else {
                 throw RPCError.conflict(

@@ -12,6 +12,8 @@ extension WorkflowEngine {
     /// Commits the stage of the workflow's latest attempt to its workspace.
     func applyStage(_ id: String, approvedBy actor: AuditActor) async throws -> Stage.Applied? {
         let attempt = try attemptOf(id)
+        // Nothing staged, nothing to apply (and no workspace to open).
+        guard Stage.exists(stages.directory(id, attempt: attempt)) else { return nil }
         do {
             return try stages.apply(id, attempt: attempt, to: try workspace(for: id), approvedBy: actor)
         } catch {
