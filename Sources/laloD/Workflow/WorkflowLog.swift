@@ -47,13 +47,22 @@ struct WorkflowLog: Sendable {
         }
 
         /// By column, not through Codable: the append transaction reads one on every event.
-        init(row: GRDB.Row) {
+        /// A state this build does not know (a newer laloD wrote it) is an error, so nothing acts
+        /// on a guess: not the driver, not the stage clean-up after a restart.
+        struct UnknownState: Error, CustomStringConvertible {
+            var workflow: String
+            var state: String
+            var description: String { "workflow \(workflow) is in state \(state), which this laloD does not know" }
+        }
+
+        init(row: GRDB.Row) throws {
             id = row["id"]
             uid = row["uid"]
             user = row["user"]
             request = row["request"]
-            // A state this build does not know cannot be driven: it reads as failed.
-            state = WorkflowState(rawValue: row["state"] ?? "") ?? .failed
+            let stored: String = row["state"]
+            guard let known = WorkflowState(rawValue: stored) else { throw UnknownState(workflow: id, state: stored) }
+            state = known
             lastSeq = row["lastSeq"]
             createdAt = row["createdAt"]
             updatedAt = row["updatedAt"]
@@ -166,7 +175,7 @@ struct WorkflowLog: Sendable {
             else {
                 throw WorkflowError.notFound("no workflow \(id)", field: "params.id")
             }
-            var record = Record(row: row)
+            var record = try Record(row: row)
             var machine = try Self.machine(db, id: id)
             let actions = try machine.apply(event)
             let seq = record.lastSeq + 1
