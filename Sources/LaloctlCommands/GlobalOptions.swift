@@ -32,12 +32,10 @@ struct GlobalOptions: ParsableArguments {
         defer { client.close() }
         do {
             return try body(client)
-        } catch let error as RPCError {
-            Terminal.error(Terminal.describe(error))
-            throw ExitCode(error.kind == .permissionDenied ? 4 : 1)
-        } catch let error as ClientError {
-            Terminal.error(error.description)
-            throw ExitCode(3)
+        } catch {
+            guard let failure = CallFailure(error) else { throw error }
+            Terminal.error(failure.description)
+            throw ExitCode(failure.exitStatus)
         }
     }
 

@@ -176,8 +176,10 @@ struct RunCommand: ParsableCommand {
                 return
             }
             _ = try client.call(WorkflowEdit.self, .init(id: id, planHash: hash, steps: edited))
-        } catch let error as RPCError {
-            Terminal.error(Terminal.describe(error))
+        } catch {
+            // A refused edit (stale hash, bad step) leaves the plan as it was; the user is told why.
+            guard let failure = CallFailure(error), failure.reason != .unreachable else { throw error }
+            Terminal.error(failure.description)
         }
     }
 

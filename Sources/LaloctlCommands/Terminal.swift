@@ -18,12 +18,6 @@ enum Terminal {
         FileHandle.standardError.write(Data("\(paint("laloctl:", "31", enabled: errorColour)) \(message)\n".utf8))
     }
 
-    static func describe(_ error: RPCError) -> String {
-        var text = error.message
-        if let field = error.field, !text.contains(field) { text += " (\(field))" }
-        return "\(text) [\(error.kind.rawValue)]"
-    }
-
     static func printJSON(_ value: JSONValue) {
         print(isatty(STDOUT_FILENO) == 1 ? JSONWriter.pretty(value) : JSONWriter.string(value))
     }

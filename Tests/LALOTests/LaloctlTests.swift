@@ -94,4 +94,36 @@ struct LaloctlTests {
         let missing = laloctl(["workflow", "get", "wf_0000000000000000", "--socket", socket, "-o", "json"])
         #expect(missing.status == 1 && missing.stdout.isEmpty)
     }
+
+    /// How a failed call reads to a person and which status it exits with: the daemon's error kinds
+    /// (permission denied is 4, the rest 1), the transport's (3), and local errors left alone.
+    @Test(
+        "a failed call's exit status and text",
+        arguments: [
+            (
+                RPCError(.permissionDenied, "needs workflow.approve"), Int32(4),
+                "needs workflow.approve [permissionDenied]"
+            ),
+            (RPCError(.notFound, "no workflow wf_1"), 1, "no workflow wf_1 [notFound]"),
+            (
+                RPCError.invalidParams("must be 1-5", field: "params.rating"), 1,
+                "Invalid params: must be 1-5 (params.rating) [invalidParams]"
+            ),
+            (
+                RPCError.invalidParams("params.rating must be 1-5", field: "params.rating"), 1,
+                "Invalid params: params.rating must be 1-5 [invalidParams]"
+            ),
+        ] as [(RPCError, Int32, String)])
+    func callFailure(error: RPCError, status: Int32, text: String) throws {
+        let failure = try #require(CallFailure(error))
+        #expect(failure.exitStatus == status && failure.description == text)
+    }
+
+    @Test("a transport failure exits 3; a local error is not a call failure")
+    func transportFailure() throws {
+        let failure = try #require(CallFailure(ClientError.connectionClosed("reset by peer")))
+        #expect(failure.reason == .unreachable && failure.exitStatus == 3)
+        #expect(failure.description == "connection to laloD closed: reset by peer")
+        #expect(CallFailure(CocoaError(.fileNoSuchFile)) == nil)
+    }
 }
