@@ -20,7 +20,8 @@ struct DaemonAssembly: Sendable {
     let sandbox: Sandbox
     let tools: ToolRegistry
     let workflows: WorkflowEngine
-    let registry: MethodRegistry
+    /// Filled last, from the subsystems above (``MethodRegistry/handlers(of:startedAt:socketPath:socketActivated:)``).
+    private(set) var registry = MethodRegistry()
 
     init(
         configuration: Configuration, journal: JournalMirror?, socketPath: String, socketActivated: Bool,
@@ -65,12 +66,7 @@ struct DaemonAssembly: Sendable {
         workflows = WorkflowEngine.make(
             configuration: configuration, store: store, models: models, tools: tools,
             logger: Logger(label: "lalo.workflow"))
-        let context = DaemonContext(
-            store: store, audit: audit, access: access, sessions: sessions, secrets: secrets,
-            models: models, tools: tools, workflows: workflows, sandbox: sandbox,
-            logger: Logger(label: "lalo.methods"), startedAt: Date(), socketPath: socketPath,
-            socketActivated: socketActivated)
-        registry = context.makeRegistry()
+        registry = .handlers(of: self, startedAt: Date(), socketPath: socketPath, socketActivated: socketActivated)
         guard registry.missing.isEmpty else {
             throw StartupError("methods without handlers: \(registry.missing.joined(separator: ", "))")
         }

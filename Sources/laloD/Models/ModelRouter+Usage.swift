@@ -6,30 +6,19 @@ import Shared
 extension ModelRouter {
     /// `uid` nil: every user's. Days are `YYYY-MM-DD` (UTC), `until` inclusive.
     func usage(uid: Int64?, since: String?, until: String?) throws -> [ModelUsage.Row] {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        if let uid {
-            conditions.append("uid = ?")
-            _ = arguments.append(contentsOf: [uid])
-        }
-        if let since {
-            conditions.append("day >= ?")
-            _ = arguments.append(contentsOf: [since])
-        }
-        if let until {
-            conditions.append("day <= ?")
-            _ = arguments.append(contentsOf: [until])
-        }
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        var filter = SQLFilter()
+        filter.add("uid = ?", ifPresent: uid)
+        filter.add("day >= ?", ifPresent: since)
+        filter.add("day <= ?", ifPresent: until)
         let rows = try store.writer.read { db in
             try Row.fetchAll(
                 db,
                 sql: """
                     SELECT day, user, uid, provider, model, count(*) AS calls, sum(promptTokens) AS prompt,
                            sum(completionTokens) AS completion
-                    FROM modelUsage \(whereClause)
+                    FROM modelUsage \(filter.clause)
                     GROUP BY day, uid, provider, model ORDER BY day, user, provider, model
-                    """, arguments: arguments)
+                    """, arguments: filter.arguments)
         }
         return rows.map { row in
             ModelUsage.Row(

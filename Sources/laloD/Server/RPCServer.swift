@@ -94,6 +94,8 @@ final class RPCServer: Service, Sendable {
                             }
                         }
                     }
+                } catch is CancellationError {
+                    // The task serving the socket was cancelled (a test tearing its server down): not a fault.
                 } catch {
                     logger.error("accept loop failed", error: error)
                 }

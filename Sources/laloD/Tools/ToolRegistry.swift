@@ -282,29 +282,15 @@ final class ToolRegistry: Sendable {
     func executions(tool: String?, workflowId: String?, uid: Int64?, beforeID: Int64?, limit: Int) throws
         -> [ToolExecutionInfo]
     {
-        var conditions: [String] = []
-        var arguments: [any DatabaseValueConvertible] = []
-        if let tool {
-            conditions.append("tool = ?")
-            arguments.append(tool)
-        }
-        if let workflowId {
-            conditions.append("workflowId = ?")
-            arguments.append(workflowId)
-        }
-        if let uid {
-            conditions.append("uid = ?")
-            arguments.append(uid)
-        }
-        if let beforeID {
-            conditions.append("id < ?")
-            arguments.append(beforeID)
-        }
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        var filter = SQLFilter()
+        filter.add("tool = ?", ifPresent: tool)
+        filter.add("workflowId = ?", ifPresent: workflowId)
+        filter.add("uid = ?", ifPresent: uid)
+        filter.add("id < ?", ifPresent: beforeID)
         return try store.writer.read { db in
             try GRDB.Row.fetchAll(
-                db, sql: "SELECT * FROM toolExecution \(whereClause) ORDER BY id DESC LIMIT ?",
-                arguments: StatementArguments(arguments + [limit])
+                db, sql: "SELECT * FROM toolExecution \(filter.clause) ORDER BY id DESC LIMIT ?",
+                arguments: filter.arguments(then: [limit])
             ).map(Self.info)
         }
     }

@@ -84,36 +84,25 @@ extension WorkflowLog {
 
     /// Newest first. `uid` nil: everyone's. `state` may be `live` or `waiting`.
     func list(uid: Int64?, user: String?, state: String?, before: (String, String)?, limit: Int) throws -> [Record] {
-        var conditions: [String] = []
-        var arguments: [any DatabaseValueConvertible] = []
-        if let uid {
-            conditions.append("uid = ?")
-            arguments.append(uid)
-        }
-        if let user {
-            conditions.append("user = ?")
-            arguments.append(user)
-        }
+        var filter = SQLFilter()
+        filter.add("uid = ?", ifPresent: uid)
+        filter.add("user = ?", ifPresent: user)
         switch state {
         case nil: break
-        case "live":
-            conditions.append("state NOT IN \(WorkflowState.terminalList)")
+        // A literal list, so SQLite can use the partial index workflowLive.
+        case "live": filter.add("state NOT IN \(WorkflowState.terminalList)")
         case "waiting":
-            conditions.append("state IN \(WorkflowState.placeholders(\.isWaiting))")
-            arguments += WorkflowState.allCases.filter(\.isWaiting)
-        case let state?:
-            conditions.append("state = ?")
-            arguments.append(state)
+            filter.add(
+                "state IN \(WorkflowState.placeholders(\.isWaiting))", WorkflowState.allCases.filter(\.isWaiting))
+        case let state?: filter.add("state = ?", [state])
         }
         if let (createdAt, id) = before {
-            conditions.append("(createdAt < ? OR (createdAt = ? AND id < ?))")
-            arguments += [createdAt, createdAt, id]
+            filter.add("(createdAt < ? OR (createdAt = ? AND id < ?))", [createdAt, createdAt, id])
         }
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         return try store.writer.read { db in
             try Record.fetchAll(
-                db, sql: "SELECT * FROM workflow \(whereClause) ORDER BY createdAt DESC, id DESC LIMIT ?",
-                arguments: StatementArguments(arguments + [limit]))
+                db, sql: "SELECT * FROM workflow \(filter.clause) ORDER BY createdAt DESC, id DESC LIMIT ?",
+                arguments: filter.arguments(then: [limit]))
         }
     }
 }
